@@ -1,0 +1,75 @@
+"""The errors lamin_flows raises.
+
+Every error derives from :class:`LaminFlowsError` and also from the builtin a caller
+would naturally catch, so ``except FileNotFoundError`` keeps working::
+
+    LaminFlowsError
+    ├── InvalidKeyError (ValueError)            a key that is absolute, has "..", NUL, ...
+    ├── ValidationError (ValueError)            a bad argument or field value
+    │   └── UnknownFieldError                   a query on a field the registry lacks
+    ├── UnsupportedObjectError (TypeError)      ln.File(<an object we cannot store>)
+    ├── KeyConflictError (FileExistsError)      a key already holds other content
+    ├── NoResultError (LookupError)             .one() found no record
+    ├── MultipleResultsError (LookupError)      .one() found several records
+    ├── InstanceNotFoundError (LookupError)     no instance set up / unknown instance name
+    ├── StorageError (OSError)                  the storage refused or failed an operation
+    │   ├── StorageNotFoundError (FileNotFoundError)
+    │   └── StoragePermissionError (PermissionError)
+    └── MissingDependencyError (ImportError)    an optional package is not installed
+
+Messages name the offending value and say what to do next.
+"""
+
+from __future__ import annotations
+
+
+class LaminFlowsError(Exception):
+    """Base class of every error raised by lamin_flows."""
+
+
+class ValidationError(LaminFlowsError, ValueError):
+    """An argument or field value is not acceptable."""
+
+
+class InvalidKeyError(ValidationError):
+    """A storage key would escape its storage root or is otherwise malformed."""
+
+
+class UnknownFieldError(ValidationError):
+    """A query names a field that the registry does not have."""
+
+
+class UnsupportedObjectError(LaminFlowsError, TypeError):
+    """An object cannot be stored as a File."""
+
+
+class KeyConflictError(LaminFlowsError, FileExistsError):
+    """A key already holds different content that a record points to."""
+
+
+class NoResultError(LaminFlowsError, LookupError):
+    """A query expected exactly one record and found none."""
+
+
+class MultipleResultsError(LaminFlowsError, LookupError):
+    """A query expected exactly one record and found several."""
+
+
+class InstanceNotFoundError(LaminFlowsError, LookupError):
+    """No lamin_flows instance is set up, or the named one does not exist."""
+
+
+class StorageError(LaminFlowsError, OSError):
+    """The storage backend failed or refused an operation."""
+
+
+class StorageNotFoundError(StorageError, FileNotFoundError):
+    """A path, object or bucket does not exist."""
+
+
+class StoragePermissionError(StorageError, PermissionError):
+    """Access to a path, object or bucket was denied."""
+
+
+class MissingDependencyError(LaminFlowsError, ImportError):
+    """An optional package needed for this operation is not installed."""

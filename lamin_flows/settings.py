@@ -1,0 +1,90 @@
+"""Settings: one pydantic-settings class, read from ``LAMIN_*`` environment variables.
+
+Only this module reads the environment. Everything else asks :func:`get_settings`.
+
+Example:
+    >>> import lamin_flows as ln
+    >>> ln.settings.verbosity = 3   # show hints
+"""
+
+from __future__ import annotations
+
+import getpass
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process-wide settings of lamin_flows (environment prefix ``LAMIN_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LAMIN_", validate_assignment=True, extra="ignore")
+
+    home: Path = Field(
+        default=Path("~/.lamin"),
+        description="Folder for instance settings, SQLite registries of cloud instances and the cache.",
+    )
+    instance: str | None = Field(
+        default=None,
+        description="Name of the instance to use; overrides the one remembered by `ln.setup.init/load`.",
+    )
+    verbosity: int = Field(
+        default=2,
+        ge=0,
+        le=3,
+        description="0 errors only, 1 warnings, 2 info and success messages, 3 also hints.",
+    )
+    user: str | None = Field(
+        default=None,
+        description="Handle of the current user; defaults to the login name of the process.",
+    )
+    workers: int = Field(
+        default=8,
+        ge=1,
+        description="Threads for parallel copies, uploads and downloads.",
+    )
+    large_file_threshold: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        description=(
+            "Files of at least this many bytes are hashed with BLAKE3 (multi-threaded) instead of MD5;"
+            " the File's hash_type records which."
+        ),
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Where cloud objects are staged; defaults to <home>/cache.",
+    )
+
+    @field_validator("home", "cache_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(value).expanduser().absolute()
+
+    @property
+    def user_handle(self) -> str:
+        """The current user's handle (``LAMIN_USER`` or the login name)."""
+        if self.user:
+            return self.user
+        try:
+            return getpass.getuser()
+        except Exception:  # no login name in some containers
+            return "unknown"
+
+    @property
+    def cache_root(self) -> Path:
+        """The folder under which cloud objects are cached."""
+        return self.cache_dir or self.home / "cache"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide :class:`Settings` (read from the environment once)."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings so the next call re-reads the environment (tests use this)."""
+    get_settings.cache_clear()
