@@ -1,0 +1,68 @@
+"""lamin_flows: a memory for data pipelines.
+
+Every file a pipeline reads or writes is registered with its metadata (key, size, hash,
+storage) and its provenance (user, transform, run) in a SQL registry you query like a table.
+
+Example:
+    >>> import lamin_flows as ln
+    >>> ln.setup.init(storage="./mydata")
+    >>> ln.File("./mydata/mini.csv").save()
+    >>> ln.File.select(suffix=".csv").df()
+
+Importing is cheap: the registry (SQLAlchemy), pandas, Prefect and cloud libraries load on
+first use of the names that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> (module, attribute); attribute None means the module itself
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "File": ("lamin_flows.registry.file", "File"),
+    "Storage": ("lamin_flows.registry.models", "Storage"),
+    "User": ("lamin_flows.registry.models", "User"),
+    "Transform": ("lamin_flows.registry.models", "Transform"),
+    "Run": ("lamin_flows.registry.models", "Run"),
+    "Tag": ("lamin_flows.registry.models", "Tag"),
+    "Project": ("lamin_flows.registry.models", "Project"),
+    "save": ("lamin_flows.registry.api", "save"),
+    "view": ("lamin_flows.registry.view", "view"),
+    "setup": ("lamin_flows.setup", None),
+    "settings": ("lamin_flows.setup", "user_settings"),
+    "tracked": ("lamin_flows.tracking", "tracked"),
+    "context": ("lamin_flows.tracking", "context"),
+    "dev": ("lamin_flows.dev", None),
+    "errors": ("lamin_flows.errors", None),
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lamin_flows import dev, errors, setup
+    from lamin_flows.registry.api import save
+    from lamin_flows.registry.file import File
+    from lamin_flows.registry.models import Project, Run, Storage, Tag, Transform, User
+    from lamin_flows.registry.view import view
+    from lamin_flows.setup import user_settings as settings
+    from lamin_flows.tracking import context, tracked
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'lamin_flows' has no attribute {name!r}") from None
+    if module_name == "lamin_flows.registry.file":
+        importlib.import_module("lamin_flows.registry.tables")  # every table, so relations resolve
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

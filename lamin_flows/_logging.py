@@ -13,7 +13,7 @@ _PREFIX = {"warning": "! ", "info": "• ", "success": "✓ ", "hint": "💡 "}
 
 
 def _verbosity() -> int:
-    from lamin_flows.settings import get_settings
+    from lamin_flows.config import get_settings
 
     return get_settings().verbosity
 

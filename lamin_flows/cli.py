@@ -1,0 +1,116 @@
+"""The ``lamin`` command: set up, inspect and check instances from a shell.
+
+Example:
+    $ lamin init --storage ./mydata
+    $ lamin info
+    $ lamin tree sample_001
+    $ lamin delete mydata --force
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    name="lamin",
+    help="lamin_flows: a registry of the files your pipelines read and write.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(exc: BaseException) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def init(
+    storage: str = typer.Option(..., "--storage", help="A local folder or a bucket URL (s3://bucket/prefix)."),
+    db: Optional[str] = typer.Option(None, "--db", help="A PostgreSQL URL; default: SQLite under LAMIN_HOME."),
+    name: Optional[str] = typer.Option(None, "--name", help="Instance name; default: the storage folder's name."),
+) -> None:
+    """Create an instance and make it the current one."""
+    from lamin_flows import setup
+
+    try:
+        setup.init(storage=storage, db=db, name=name)
+    except Exception as exc:
+        _fail(exc)
+
+
+@app.command()
+def load(name: str = typer.Argument(..., help="The instance to use.")) -> None:
+    """Make an existing instance the current one."""
+    from lamin_flows import setup
+
+    try:
+        setup.load(name)
+    except Exception as exc:
+        _fail(exc)
+
+
+@app.command()
+def info() -> None:
+    """Show the current instance, its storage and registry (no secrets)."""
+    from lamin_flows import setup
+
+    try:
+        typer.echo(setup.info())
+    except Exception as exc:
+        _fail(exc)
+
+
+@app.command()
+def view(n: int = typer.Option(7, "-n", help="How many records per registry.")) -> None:
+    """Show the latest records of every registry."""
+    from lamin_flows.registry.view import view as show
+
+    try:
+        show(n)
+    except Exception as exc:
+        _fail(exc)
+
+
+@app.command()
+def tree(prefix: Optional[str] = typer.Argument(None, help="Only keys under this folder.")) -> None:
+    """Show the registered files of the default storage as a tree."""
+    from lamin_flows.registry.view import print_tree
+
+    try:
+        print_tree(prefix)
+    except Exception as exc:
+        _fail(exc)
+
+
+@app.command()
+def delete(
+    name: str = typer.Argument(..., help="The instance to delete."),
+    force: bool = typer.Option(False, "--force", help="Do not ask for confirmation."),
+) -> None:
+    """Delete an instance's registry and settings; the stored data is kept."""
+    from lamin_flows import setup
+
+    try:
+        if not force:
+            if not sys.stdin.isatty():
+                raise ValueError(f"deleting instance {name!r} needs confirmation: add --force")
+            typer.confirm(f"Delete instance {name!r}? Its stored data is kept.", abort=True)
+        setup.delete(name, force=True)
+    except typer.Abort:
+        raise
+    except Exception as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    """Entry point of the ``lamin`` console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

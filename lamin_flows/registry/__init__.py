@@ -1,0 +1,12 @@
+"""The SQL registry: tables, queries, saving, and the database connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def registry_class(name: str) -> Any:
+    """The registry class called ``name`` ("File", "Run", ...)."""
+    from lamin_flows.registry.tables import REGISTRIES
+
+    return REGISTRIES[name]

@@ -1,0 +1,26 @@
+"""Functions on many records at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+def save(records: Iterable[Any]) -> None:
+    """Save many records in one transaction, with batched SQL.
+
+    Files copied from outside storage are moved into place in parallel; if anything fails,
+    nothing is written and data moved in is removed again.
+
+    Args:
+        records: records of any registries (Files, Tags, Projects, ...), saved or not.
+
+    Example:
+        >>> files = ln.File.from_dir("./mydata/sample_001/")
+        >>> ln.save(files)
+        >>> ln.save([ln.Project(name=n) for n in ["B", "C", "D"]])
+    """
+    import lamin_flows.registry.tables  # noqa: F401  (every table is known before saving)
+    from lamin_flows.registry.persist import save_records
+
+    save_records(list(records))

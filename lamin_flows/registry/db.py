@@ -1,0 +1,117 @@
+"""Engines, connections and transactions: the one place that talks to the database.
+
+SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE`` so that concurrent writers queue for the write lock instead of failing
+half-way with "database is locked" (WAL and a timeout alone are not enough: a deferred
+transaction that upgrades from read to write cannot wait). PostgreSQL uses psycopg 3.
+
+Records are written with SQLAlchemy Core (batched ``executemany``) and read into plain rows;
+we do not keep ORM sessions, so a record never becomes "detached".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+SQLITE_BUSY_TIMEOUT_S = 60.0
+
+
+def normalize_url(url: str) -> str:
+    """Pick our drivers: ``postgresql://`` becomes ``postgresql+psycopg://``.
+
+    Example:
+        >>> normalize_url("postgresql://localhost/db")
+        'postgresql+psycopg://localhost/db'
+    """
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***``, for messages and reprs."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database url>"
+
+
+def _setup_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take over transaction control from the sqlite3 module, so BEGIN is ours.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA case_sensitive_like=ON")  # LIKE "prefix%" is case-sensitive and uses the key index
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get("lamin_write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def get_engine(url: str) -> Engine:
+    """Return the (cached) engine for a database URL."""
+    url = normalize_url(url)
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            if url.startswith("sqlite"):
+                engine = sa.create_engine(
+                    url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+                )
+                _setup_sqlite(engine)
+            else:
+                engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engine(url: str) -> None:
+    """Close every pooled connection of an engine (before deleting its database)."""
+    with _lock:
+        engine = _engines.pop(normalize_url(url), None)
+    if engine is not None:
+        engine.dispose()
+
+
+def dispose_all() -> None:
+    """Close every engine (after a fork, a test, or switching instance)."""
+    with _lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.dispose()
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction: commits at the end, rolls back on error.
+
+    On SQLite it holds the database write lock from its first statement (``BEGIN IMMEDIATE``).
+    """
+    with engine.connect().execution_options(lamin_write=True) as conn:
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """A read-only connection (a deferred transaction that is rolled back)."""
+    with engine.connect() as conn:
+        yield conn

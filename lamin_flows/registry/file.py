@@ -1,0 +1,262 @@
+"""File: the central registry. A file's metadata, where its data lives, and how it was made."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlmodel import Field
+
+from lamin_flows import _logging
+from lamin_flows._ids import id20
+from lamin_flows.errors import ValidationError
+from lamin_flows.registry.models import _fk, _link
+from lamin_flows.registry.record import Record
+
+_COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".zip"}
+
+
+def suffix_of(name: str) -> str:
+    """The suffix that says what a file is: ``.csv``, or ``.tsv.gz`` for a compressed one."""
+    suffixes = PurePosixPath(name).suffixes
+    if len(suffixes) >= 2 and suffixes[-1] in _COMPRESSED and len(suffixes[-2]) <= 8:
+        return "".join(suffixes[-2:])
+    return suffixes[-1] if suffixes else ""
+
+
+class File(Record, table=True):
+    """A file, or an in-memory object saved as one, with its metadata and provenance.
+
+    Args:
+        data: a local path, a cloud URL, a pandas DataFrame or an AnnData.
+        key: where to store the data, relative to the storage root (e.g. ``"images/a.jpg"``).
+            A path already inside a storage root keeps its relative path as key.
+        name: a human-readable name; defaults to the file name.
+        description: free text.
+
+    If a file with the same content is already registered (copies and objects) or the key
+    already holds this content, the existing record is returned instead.
+
+    Example:
+        >>> file = ln.File("./mydata/mini.csv")           # in storage: registered in place
+        >>> file = ln.File("/tmp/a.jpg", key="images/a.jpg").save()   # copied in
+        >>> file = ln.File(df, name="iris").save()          # serialized to parquet
+        >>> file.load()
+    """
+
+    __tablename__ = "file"
+    __table_args__ = (sa.UniqueConstraint("storage_id", "key", name="uq_file_storage_key"),)
+    id: str = Field(default_factory=id20, primary_key=True, max_length=20)
+    name: str | None = Field(default=None, max_length=1024)
+    key: str | None = Field(default=None, max_length=1024, index=True)
+    storage_id: str = Field(foreign_key="storage.id", max_length=12)
+    suffix: str = Field(default="", max_length=32)
+    size: int | None = Field(default=None, sa_type=sa.BigInteger)
+    hash: str | None = Field(default=None, max_length=86, index=True)
+    hash_type: str | None = Field(default=None, max_length=16)
+    description: str | None = Field(default=None)
+    transform_id: str | None = Field(default=None, foreign_key="transform.id", max_length=12, index=True)
+    run_id: str | None = Field(default=None, foreign_key="run.id", max_length=20, index=True)
+    created_by_id: str | None = Field(default=None, foreign_key="user.id", max_length=12)
+
+    _foreign_keys: ClassVar = {
+        "storage": ("storage_id", "Storage"),
+        "transform": ("transform_id", "Transform"),
+        "run": ("run_id", "Run"),
+        "created_by": ("created_by_id", "User"),
+    }
+    _many_to_many: ClassVar = {
+        "tags": ("file_tag", "file_id", "tag_id", "Tag"),
+        "projects": ("file_project", "file_id", "project_id", "Project"),
+        "input_of": ("run_input", "file_id", "run_id", "Run"),
+    }
+    _display: ClassVar = ("id", "key", "name", "suffix", "size", "hash", "hash_type")
+    storage = _fk("storage")
+    transform = _fk("transform")
+    run = _fk("run")
+    created_by = _fk("created_by")
+    tags = _link("tags")
+    projects = _link("projects")
+    input_of = _link("input_of")
+
+    # ---- construction ---------------------------------------------------------------
+    @classmethod
+    def _construct(
+        cls, data: Any, *, key: str | None = None, name: str | None = None, description: str | None = None
+    ) -> File:
+        from lamin_flows.registry import files_io
+
+        return files_io.construct(cls, data, key=key, name=name, description=description)
+
+    @classmethod
+    def from_dir(cls, path: str | os.PathLike, *, key: str | None = None) -> list[File]:
+        """One unsaved File per file under a folder (existing records for known content).
+
+        Args:
+            path: a local folder. Inside a storage root, files are registered in place with
+                their relative paths as keys; outside, they are copied in under
+                ``<folder name>/<relative path>`` (or ``<key>/<relative path>``) when saved.
+            key: the key prefix to use instead of the folder's name (outside storage only).
+
+        Returns:
+            The Files, sorted by key; save them with ``ln.save(files)``.
+
+        Example:
+            >>> files = ln.File.from_dir("./mydata/sample_001/")
+            >>> ln.save(files)
+        """
+        from lamin_flows.registry import files_io
+
+        return files_io.from_dir(cls, path, key=key)
+
+    # ---- storage --------------------------------------------------------------------
+    @property
+    def storage_key(self) -> str:
+        """The key of the data in its storage (``.lamindb/<id><suffix>`` for files without a key)."""
+        from lamin_flows.storage import MANAGED_PREFIX
+
+        return self.key if self.key is not None else f"{MANAGED_PREFIX}{self.id}{self.suffix}"
+
+    def _backend(self) -> Any:
+        from lamin_flows.registry.files_io import backend_for_storage_id
+
+        return backend_for_storage_id(self.storage_id)
+
+    def path(self) -> Any:
+        """The full path of the data in storage: a ``Path`` locally, an ``s3://`` URL in the cloud.
+
+        Example:
+            >>> file.path()
+            PosixPath('/home/me/mydata/images/a.jpg')
+        """
+        return self._backend().path(self.storage_key)
+
+    def stage(self) -> Path:
+        """A local path with the data (cloud objects are downloaded to the cache once).
+
+        Inside a tracked run, the File becomes an input of the run.
+
+        Example:
+            >>> file.stage()
+        """
+        from lamin_flows.storage import HashResult
+
+        expected = None
+        if self.hash is not None and self.size is not None:
+            expected = HashResult(self.size, self.hash, self.hash_type or "md5")
+        local = self._backend().stage(self.storage_key, expected)
+        self._track_input()
+        return local
+
+    def load(self) -> Any:
+        """Load the data into memory: DataFrame (parquet, csv, tsv), AnnData (h5ad), dict (json),
+        str (txt); other formats give the local path.
+
+        Example:
+            >>> df = ln.File.select(key="reports/nightly.parquet").one().load()
+        """
+        from lamin_flows.storage import load_path
+
+        return load_path(self.stage(), self.suffix)
+
+    def open(self, mode: str = "rb") -> Any:
+        """Open the data for reading without downloading it all (recorded as a run input)."""
+        if "r" not in mode or "+" in mode:
+            raise ValidationError(f"File.open() reads only; got mode {mode!r}. Use replace() to change content.")
+        handle = self._backend().open(self.storage_key, mode)
+        self._track_input()
+        return handle
+
+    def replace(self, data: Any) -> File:
+        """Swap in new content (path or object) keeping id and key; saved at once.
+
+        The old data stays in place until the new data and metadata are committed.
+
+        Example:
+            >>> file.replace("./new_version.csv")
+        """
+        from lamin_flows.registry import files_io
+
+        files_io.replace(self, data)
+        return self
+
+    def delete(self, storage: bool | None = None) -> None:  # type: ignore[override]
+        """Delete the record; with ``storage=True`` also its data.
+
+        Args:
+            storage: True deletes the data, False keeps it. Unset: asks on a terminal,
+                otherwise keeps the data and says where it is.
+
+        Example:
+            >>> file.delete(storage=True)
+        """
+        from lamin_flows.registry import files_io
+
+        files_io.delete(self, storage)
+
+    # ---- lineage --------------------------------------------------------------------
+    def _track_input(self) -> None:
+        from lamin_flows.registry.context import current_run_ref
+
+        ref = current_run_ref()
+        if ref is None or not self._lf.saved or self.run_id == ref.run_id:
+            return
+        from lamin_flows.registry import db, instance
+        from lamin_flows.registry.links import write_links
+        from lamin_flows.registry.models import Run
+
+        with db.write(instance.current().engine) as conn:
+            write_links(conn, Run, "inputs", [(ref.run_id, self.id)], add=True)
+
+    def _before_save(self) -> None:
+        if self._lf.saved or self.run_id is not None:
+            return
+        from lamin_flows.registry.context import current_run_ref
+
+        ref = current_run_ref()
+        if ref is not None:
+            self.run_id, self.transform_id = ref.run_id, ref.transform_id
+
+    @classmethod
+    def _write(cls, conn: Any, files: list[File], undo: list[Callable[[], None]]) -> None:
+        from lamin_flows.registry import files_io
+
+        files_io.write_files(conn, files, undo)
+
+    def _after_save(self) -> None:
+        from lamin_flows.registry import files_io
+
+        files_io.after_save(self)
+
+    # ---- views ----------------------------------------------------------------------
+    @classmethod
+    def tree(cls, prefix: str | None = None, *, storage: Any = None) -> None:
+        """Print the registered files of the default storage as a tree.
+
+        Args:
+            prefix: show only keys under this prefix (a folder), e.g. ``"sample_001"``.
+
+        Example:
+            >>> ln.File.tree("sample_001")
+        """
+        from lamin_flows.registry.view import print_tree
+
+        print_tree(prefix, storage=storage)
+
+
+def _discard_temp(backend: Any, temp_key: str) -> None:
+    try:
+        backend.discard(temp_key)
+    except Exception:  # interpreter shutdown or storage gone: `lamin verify --fix` cleans up
+        pass
+
+
+def attach_staged(file: File, backend: Any, staged: Any) -> None:
+    """Remember the temporary data of an unsaved File; it is removed if the File is dropped."""
+    file._lf.extra["staged"] = (backend, staged)
+    file._lf.extra["finalizer"] = weakref.finalize(file, _discard_temp, backend, staged.temp_key)
+

@@ -1,0 +1,436 @@
+"""How File records and their data move together: construct, save, replace, delete.
+
+The rule everywhere: data first, metadata second, and undo the data if the metadata fails.
+New data is written to a temporary key when the File is constructed (hashing while
+copying, so it is read once), moved into its final key inside the write transaction
+(never over data a record points to), and removed again if the transaction fails. A crash
+can therefore leave data without a record (found by ``lamin verify``), never a record
+without data.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import sqlalchemy as sa
+
+from lamin_flows import _logging
+from lamin_flows._ids import id20
+from lamin_flows.errors import KeyConflictError, StorageNotFoundError, ValidationError
+from lamin_flows.registry import db, instance
+from lamin_flows.registry.file import File, attach_staged, suffix_of
+from lamin_flows.registry.persist import chunks, delete_records, insert_records, update_records
+
+_roots: dict[str, str] = {}
+
+
+# ---- storages ---------------------------------------------------------------------------
+def _options() -> dict[str, Any] | None:
+    return instance.current().config.storage_options or None
+
+
+def backend_for_storage_id(storage_id: str) -> Any:
+    """The storage backend of a Storage record id."""
+    from lamin_flows.registry.models import Storage
+    from lamin_flows.storage import get_backend
+
+    root = _roots.get(storage_id)
+    if root is None:
+        root = Storage.select(id=storage_id).one().root
+        _roots[storage_id] = root
+    return get_backend(root, _options())
+
+
+def _storages() -> list[Any]:
+    from lamin_flows.registry.models import Storage
+
+    instance.current().storage_id  # the default storage exists before we look
+    records = Storage.select().all()
+    for record in records:
+        _roots[record.id] = record.root
+    return records
+
+
+def locate(path_or_url: str) -> tuple[Any, str] | None:
+    """The Storage record whose root contains ``path_or_url`` and the key inside it."""
+    from lamin_flows.storage import get_backend
+
+    best = None
+    for storage in _storages():
+        key = get_backend(storage.root, _options()).relative_key(path_or_url)
+        if key is not None and (best is None or len(storage.root) > len(best[0].root)):
+            best = (storage, key)
+    return best
+
+
+def _register_bucket(url: str) -> tuple[Any, str]:
+    """Register the bucket of a cloud URL outside every known storage as a new Storage."""
+    from lamin_flows.registry.models import Storage
+    from lamin_flows.storage import root_of
+
+    protocol, rest = url.split("://", 1)
+    bucket = rest.split("/", 1)[0]
+    root = root_of(f"{protocol}://{bucket}")
+    record = Storage(root=root, type=protocol).save()
+    _roots[record.id] = record.root
+    _logging.hint(f"registered {root} as a new storage location")
+    key = locate(url)
+    assert key is not None
+    return key
+
+
+# ---- construction -----------------------------------------------------------------------
+@dataclass
+class Candidate:
+    """What we know about a file before deciding whether it is new."""
+
+    storage_id: str
+    key: str | None
+    suffix: str
+    name: str | None
+    size: int
+    hash: str
+    hash_type: str
+    backend: Any = None
+    staged: Any = None  # set when the data was copied to a temporary key
+
+
+def _discard(candidates: list[Candidate]) -> None:
+    for c in candidates:
+        if c.staged is not None:
+            c.backend.discard(c.staged.temp_key)
+
+
+def _existing_rows(conn: Any, candidates: list[Candidate]) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
+    """Rows already holding one of the candidates' keys, and rows with a copied candidate's hash."""
+    table = File.__table__
+    by_key: dict[tuple[str, str], Any] = {}
+    by_hash: dict[str, Any] = {}
+    keyed: dict[str, list[str]] = {}
+    for c in candidates:
+        if c.key is not None:
+            keyed.setdefault(c.storage_id, []).append(c.key)
+    for storage_id, keys in keyed.items():
+        for batch in chunks(keys):
+            stmt = sa.select(table).where(table.c.storage_id == storage_id, table.c.key.in_(batch))
+            for row in conn.execute(stmt):
+                by_key[(row.storage_id, row.key)] = row
+    hashes = sorted({c.hash for c in candidates if c.staged is not None})
+    for batch in chunks(hashes):
+        for row in conn.execute(sa.select(table).where(table.c.hash.in_(batch)).order_by(table.c.created_at)):
+            by_hash.setdefault(row.hash, row)
+    return by_key, by_hash
+
+
+def _conflict(key: str, row: Any) -> KeyConflictError:
+    return KeyConflictError(
+        f"key {key!r} already holds different content (File {row.id}, hash {row.hash}). Nothing was changed."
+        f" To record new content under this key use ln.File.select(key={key!r}).one().replace(new_data);"
+        " otherwise save under another key."
+    )
+
+
+def resolve(candidates: list[Candidate], description: str | None = None) -> list[File]:
+    """Turn candidates into Files: existing records for known content, new unsaved Files otherwise."""
+    try:
+        with db.read(instance.current().engine) as conn:
+            by_key, by_hash = _existing_rows(conn, candidates)
+        for c in candidates:
+            row = by_key.get((c.storage_id, c.key)) if c.key is not None else None
+            if row is not None and row.hash != c.hash:
+                raise _conflict(c.key, row)  # type: ignore[arg-type]
+    except BaseException:
+        _discard(candidates)
+        raise
+    out: list[File] = []
+    new_by_hash: dict[str, File] = {}
+    for c in candidates:
+        row = by_key.get((c.storage_id, c.key)) if c.key is not None else None
+        if row is None and c.staged is not None:
+            row = by_hash.get(c.hash)
+        if row is not None:
+            _discard([c])
+            _logging.hint(f"returning the existing File {row.id} ({row.key or row.name}): same content")
+            out.append(File._from_row(row))
+            continue
+        if c.staged is not None and c.key is None and c.hash in new_by_hash:
+            _discard([c])
+            out.append(new_by_hash[c.hash])
+            continue
+        file = File(
+            id=id20(),
+            name=c.name,
+            key=c.key,
+            storage_id=c.storage_id,
+            suffix=c.suffix,
+            size=c.size,
+            hash=c.hash,
+            hash_type=c.hash_type,
+            description=description,
+        )
+        if c.staged is not None:
+            attach_staged(file, c.backend, c.staged)
+            new_by_hash.setdefault(c.hash, file)
+        out.append(file)
+    return out
+
+
+def _key_suffix(key: str | None, suffix: str) -> str:
+    if key is None:
+        return suffix
+    key_suffix = suffix_of(key)
+    if suffix and key_suffix and key_suffix != suffix:
+        raise ValidationError(f"key {key!r} ends in {key_suffix!r} but the data is {suffix!r}; use a key ending in {suffix!r}")
+    return key_suffix or suffix
+
+
+def construct(cls: Any, data: Any, *, key: str | None, name: str | None, description: str | None) -> File:
+    """``ln.File(data, key=..., name=...)`` (see :class:`File`)."""
+    from lamin_flows.storage import get_backend, hash_file, is_cloud, suffix_for, validate_key, write_object
+
+    inst = instance.current()
+    if key is not None:
+        key = validate_key(key)
+    if isinstance(data, (str, os.PathLike)):
+        text = os.fspath(data)
+        if is_cloud(text):
+            storage, rel = locate(text) or _register_bucket(text)
+            if key is not None and key != rel:
+                raise ValidationError(
+                    f"{text!r} is registered in place with key {rel!r}; it cannot take key {key!r}."
+                    " Drop key= (or copy the object yourself first)."
+                )
+            info = get_backend(storage.root, _options()).info(rel)
+            candidate = Candidate(storage.id, rel, suffix_of(rel), name or PurePosixPath(rel).name, info.size, info.hash, info.hash_type)
+            return resolve([candidate], description)[0]
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise StorageNotFoundError(f"no file at {text!r}: check the path (relative paths start at {Path.cwd()})")
+        if path.is_dir():
+            raise ValidationError(f"{text!r} is a folder: use ln.File.from_dir({text!r}) to register its files")
+        path = path.resolve()
+        found = locate(str(path))
+        if found is not None and (key is None or key == found[1]):
+            storage, rel = found
+            info = hash_file(path)
+            candidate = Candidate(storage.id, rel, suffix_of(rel), name or path.name, info.size, info.hash, info.hash_type)
+            return resolve([candidate], description)[0]
+        suffix = _key_suffix(key, suffix_of(path.name))
+        backend = get_backend(inst.config.storage_root, _options())
+        staged = backend.stage_in(path)
+        candidate = Candidate(inst.storage_id, key, suffix, name or path.name, staged.size, staged.hash, staged.hash_type, backend, staged)
+        return resolve([candidate], description)[0]
+    suffix = _key_suffix(key, suffix_for(data))
+    backend = get_backend(inst.config.storage_root, _options())
+    staged = backend.write_temp(lambda dest: write_object(data, dest), suffix)
+    candidate = Candidate(inst.storage_id, key, suffix, name, staged.size, staged.hash, staged.hash_type, backend, staged)
+    return resolve([candidate], description)[0]
+
+
+def list_dir(path: Path) -> list[Path]:
+    """Every file under ``path`` (sorted), skipping lamin_flows' own ``.lamindb`` folder."""
+    from lamin_flows.storage import MANAGED_PREFIX
+
+    managed = MANAGED_PREFIX.strip("/")
+    out = []
+    for root, dirs, names in os.walk(path):
+        dirs[:] = [d for d in dirs if d != managed]
+        out.extend(Path(root) / n for n in names)
+    return sorted(out, key=lambda p: p.relative_to(path).as_posix())
+
+
+def from_dir(cls: Any, path: str | os.PathLike, *, key: str | None = None) -> list[File]:
+    """``File.from_dir`` (see there)."""
+    from lamin_flows.storage import get_backend, hash_many, validate_key
+
+    inst = instance.current()
+    folder = Path(os.fspath(path)).expanduser()
+    if not folder.exists():
+        raise StorageNotFoundError(f"no folder at {os.fspath(path)!r}: check the path")
+    if not folder.is_dir():
+        raise ValidationError(f"{os.fspath(path)!r} is a file, not a folder: use ln.File({os.fspath(path)!r})")
+    folder = folder.resolve()
+    paths = list_dir(folder)
+    found = locate(str(folder)) if key is None else None
+    if found is not None:
+        storage, rel_dir = found
+        rels = [p.relative_to(folder).as_posix() for p in paths]
+        keys = [f"{rel_dir}/{r}" if rel_dir else r for r in rels]
+        infos = hash_many(paths)
+        candidates = [
+            Candidate(storage.id, k, suffix_of(k), p.name, i.size, i.hash, i.hash_type) for k, p, i in zip(keys, paths, infos)
+        ]
+    else:
+        prefix = validate_key(key.rstrip("/")) if key else folder.name
+        keys = [validate_key(f"{prefix}/{p.relative_to(folder).as_posix()}") for p in paths]
+        backend = get_backend(inst.config.storage_root, _options())
+        staged = backend.stage_in_many(paths)
+        candidates = [
+            Candidate(inst.storage_id, k, suffix_of(k), p.name, s.size, s.hash, s.hash_type, backend, s)
+            for k, p, s in zip(keys, paths, staged)
+        ]
+    return resolve(candidates)
+
+
+# ---- saving -----------------------------------------------------------------------------
+def _lock_keys(conn: Any, files: list[File]) -> None:
+    """On PostgreSQL, serialize writers of the same keys (SQLite's BEGIN IMMEDIATE already does)."""
+    if conn.dialect.name != "postgresql":
+        return
+    keys = sorted({f"{f.storage_id}:{f.storage_key}" for f in files})
+    conn.execute(
+        sa.text(
+            "SELECT pg_advisory_xact_lock(h) FROM"
+            " (SELECT DISTINCT hashtext(k) AS h FROM unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS s"
+        ),
+        {"keys": keys},
+    )
+
+
+def _commit_data(file: File, undo: list[Callable[[], None]]) -> None:
+    backend, staged = file._lf.extra["staged"]
+    final = file.storage_key
+    try:
+        backend.commit(staged.temp_key, final)
+    except FileExistsError:
+        # No record holds this key (checked under the write lock): data left by an interrupted save.
+        if backend.info(final).hash == file.hash:
+            backend.discard(staged.temp_key)
+            return
+        backup = backend.commit(staged.temp_key, final, overwrite=True)
+        if backup:
+            backend.discard(backup)
+    undo.append(lambda: backend.delete(final))
+
+
+def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) -> None:
+    """Insert new Files (moving their data into place) and update changed ones."""
+    new = [f for f in files if not f._lf.saved]
+    if new:
+        _lock_keys(conn, new)
+        candidates = [
+            Candidate(f.storage_id, f.key, f.suffix, f.name, f.size or 0, f.hash or "", f.hash_type or "",
+                      staged=f._lf.extra.get("staged"))
+            for f in new
+        ]
+        by_key, by_hash = _existing_rows(conn, candidates)
+        to_insert, to_commit, keys_seen = [], [], set()
+        for f, c in zip(new, candidates):
+            row = by_key.get((f.storage_id, f.key)) if f.key is not None else None
+            if row is not None and row.hash != f.hash:
+                raise _conflict(f.key, row)  # type: ignore[arg-type]
+            if row is None and c.staged is not None:
+                row = by_hash.get(f.hash)
+            if row is not None:
+                f._adopt(row)
+                continue
+            if f.key is not None:
+                if (f.storage_id, f.key) in keys_seen:
+                    raise ValidationError(f"two Files in one save use the key {f.key!r}; give each its own key")
+                keys_seen.add((f.storage_id, f.key))
+            to_insert.append(f)
+            if c.staged is not None:
+                to_commit.append(f)
+        if len(to_commit) > 16:
+            with ThreadPoolExecutor(_workers()) as pool:
+                list(pool.map(lambda f: _commit_data(f, undo), to_commit))
+        else:
+            for f in to_commit:
+                _commit_data(f, undo)
+        if to_insert:
+            insert_records(conn, File, to_insert)
+    update_records(conn, File, [f for f in files if f._lf.saved])
+
+
+def _workers() -> int:
+    from lamin_flows.config import get_settings
+
+    return get_settings().workers
+
+
+def after_save(file: File) -> None:
+    """Drop the temporary data of a File that turned out to exist already; forget it otherwise."""
+    staged = file._lf.extra.pop("staged", None)
+    finalizer = file._lf.extra.pop("finalizer", None)
+    if finalizer is not None:
+        finalizer.detach()
+    if staged is not None:
+        backend, data = staged
+        backend.discard(data.temp_key)
+
+
+# ---- replace and delete -----------------------------------------------------------------
+def replace(file: File, data: Any) -> None:
+    """Put new content under an existing File's key; the old data stays until the commit."""
+    from lamin_flows.registry.context import current_run_ref
+    from lamin_flows.registry.record import utcnow
+    from lamin_flows.storage import suffix_for, write_object
+
+    if not file._lf.saved:
+        raise ValidationError("replace() works on saved Files; for a new File just construct it with the new data")
+    backend = file._backend()
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(os.fspath(data)).expanduser()
+        if not path.is_file():
+            raise StorageNotFoundError(f"no file at {os.fspath(data)!r}: check the path")
+        suffix, staged = suffix_of(path.name), backend.stage_in(path)
+    else:
+        suffix = suffix_for(data)
+        staged = backend.write_temp(lambda dest: write_object(data, dest), suffix)
+    if staged.hash == file.hash:
+        backend.discard(staged.temp_key)
+        _logging.info(f"File {file.id} already has this content; nothing replaced")
+        return
+    if file.key is not None and suffix != file.suffix:
+        backend.discard(staged.temp_key)
+        raise ValidationError(f"new data is {suffix!r} but key {file.key!r} holds {file.suffix!r}; save it under a new key")
+    old_key, old_suffix = file.storage_key, file.suffix
+    file.suffix = suffix
+    final = file.storage_key
+    ref = current_run_ref()
+    values = {"size": staged.size, "hash": staged.hash, "hash_type": staged.hash_type, "suffix": suffix, "updated_at": utcnow()}
+    if ref is not None:
+        values.update(run_id=ref.run_id, transform_id=ref.transform_id)
+    backup = None
+    try:
+        with db.write(instance.current().engine) as conn:
+            backup = backend.commit(staged.temp_key, final, overwrite=True)
+            conn.execute(File.__table__.update().where(File.__table__.c.id == file.id).values(**values))
+    except BaseException:
+        file.suffix = old_suffix
+        if backup:
+            backend.restore(backup, final)
+        elif old_key != final:
+            backend.discard(final)
+        backend.discard(staged.temp_key)
+        raise
+    if backup:
+        backend.discard(backup)
+    if old_key != final:
+        backend.discard(old_key)
+    for name, value in values.items():
+        setattr(file, name, value)
+    file._mark_saved()
+
+
+def delete(file: File, storage: bool | None) -> None:
+    """Delete a File record, and its data if asked (metadata first: never a record without data)."""
+    if storage is None:
+        if sys.stdin is not None and sys.stdin.isatty():
+            answer = input(f"Also delete the data at {file.path()}? [y/N] ")
+            storage = answer.strip().lower() in ("y", "yes")
+        else:
+            storage = False
+            _logging.info(f"kept the data at {file.path()}; file.delete(storage=True) also deletes it")
+    location = file.path()
+    backend, key = file._backend(), file.storage_key
+    delete_records([file])
+    if storage:
+        backend.delete(key)
+        _logging.success(f"deleted {location}")

@@ -1,0 +1,60 @@
+"""Schema migrations with Alembic: a new database gets the baseline, an old one is upgraded.
+
+Checking is cheap (one query against ``alembic_version``); Alembic itself is imported only
+when the schema actually has to change.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from lamin_flows.registry.instance import SCHEMA_HEAD
+
+_checked: set[str] = set()
+_lock = threading.Lock()
+
+
+def current_revision(engine: Any) -> str | None:
+    """The schema revision of a database, or None for an empty one."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(engine: Any) -> None:
+    """Run every pending migration on ``engine``'s database."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.connect().execution_options(lamin_write=True) as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        conn.commit()
+
+
+def ensure_schema(engine: Any) -> None:
+    """Upgrade the database to the newest schema once per process."""
+    key = str(engine.url)
+    if key in _checked:
+        return
+    with _lock:
+        if key in _checked:
+            return
+        if current_revision(engine) != SCHEMA_HEAD:
+            upgrade(engine)
+        _checked.add(key)
+
+
+def forget(engine_url: str | None = None) -> None:
+    """Forget which databases were checked (after one was deleted)."""
+    if engine_url is None:
+        _checked.clear()
+    else:
+        _checked.discard(engine_url)

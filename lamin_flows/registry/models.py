@@ -1,0 +1,194 @@
+"""The small registries: Storage, User, Transform, Run, Tag, Project, and the link tables.
+
+File, the central registry, lives in :mod:`lamin_flows.registry.file`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field, SQLModel
+
+from lamin_flows._ids import id12, id20
+from lamin_flows.registry.record import Record
+
+
+def _link(attr: str) -> property:
+    def getter(self: Record) -> Any:
+        from lamin_flows.registry.links import LinkManager
+
+        return LinkManager(self, attr)
+
+    return property(getter, doc=f"The {attr} linked to this record: ``.add()``, ``.remove()``, ``.all()``.")
+
+
+def _fk(attr: str) -> property:
+    def getter(self: Record) -> Any:
+        return self._get_related(attr)
+
+    def setter(self: Record, value: Any) -> None:
+        self._set_related(attr, value)
+
+    return property(getter, setter, doc=f"The {attr} record (resolved on access).")
+
+
+class Storage(Record, table=True):
+    """A storage location: a local folder or a bucket (prefix).
+
+    Example:
+        >>> ln.Storage.select().df()
+    """
+
+    __tablename__ = "storage"
+    id: str = Field(default_factory=id12, primary_key=True, max_length=12)
+    root: str = Field(sa_column=Column(sa.String(1024), unique=True, nullable=False))
+    type: str = Field(max_length=16, description="local, s3, gs, memory, ...")
+    region: str | None = Field(default=None, max_length=64)
+    description: str | None = Field(default=None)
+    created_by_id: str | None = Field(default=None, foreign_key="user.id", max_length=12)
+
+    _foreign_keys: ClassVar = {"created_by": ("created_by_id", "User")}
+    _natural_key: ClassVar = ("root",)
+    _display: ClassVar = ("id", "root", "type")
+    created_by = _fk("created_by")
+
+
+class User(Record, table=True):
+    """A person (or service account) that creates records.
+
+    Example:
+        >>> ln.User.select(handle="alice").one()
+    """
+
+    __tablename__ = "user"
+    id: str = Field(default_factory=id12, primary_key=True, max_length=12)
+    handle: str = Field(sa_column=Column(sa.String(255), unique=True, nullable=False))
+    name: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=255)
+
+    _natural_key: ClassVar = ("handle",)
+    _display: ClassVar = ("id", "handle", "name")
+
+
+class Transform(Record, table=True):
+    """A piece of code that makes data: a function, a Prefect flow, a pipeline.
+
+    Example:
+        >>> ln.Transform.select(name="nightly_ingest").one()
+    """
+
+    __tablename__ = "transform"
+    __table_args__ = (sa.UniqueConstraint("name", "version", "reference"),)
+    id: str = Field(default_factory=id12, primary_key=True, max_length=12)
+    name: str = Field(max_length=255, index=True)
+    version: str | None = Field(default=None, max_length=64)
+    type: str = Field(default="function", max_length=32)
+    source_hash: str | None = Field(default=None, max_length=64)
+    reference: str | None = Field(default=None, max_length=512)
+    created_by_id: str | None = Field(default=None, foreign_key="user.id", max_length=12)
+
+    _foreign_keys: ClassVar = {"created_by": ("created_by_id", "User")}
+    _natural_key: ClassVar = ("name", "version", "reference")
+    _display: ClassVar = ("id", "name", "version", "type")
+    created_by = _fk("created_by")
+
+
+class RunInputLink(SQLModel, table=True):
+    """Which Files a Run read."""
+
+    __tablename__ = "run_input"
+    run_id: str = Field(foreign_key="run.id", primary_key=True, max_length=20, ondelete="CASCADE")
+    file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE", index=True)
+
+
+class Run(Record, table=True):
+    """One execution of a Transform.
+
+    Example:
+        >>> run = ln.Run.select(transform__name="nightly_ingest").first()
+        >>> run.status, run.inputs.all()
+    """
+
+    __tablename__ = "run"
+    id: str = Field(default_factory=id20, primary_key=True, max_length=20)
+    transform_id: str = Field(foreign_key="transform.id", max_length=12, index=True)
+    status: str = Field(default="started", max_length=16, description="started, completed, failed, crashed, cancelled")
+    params: dict | None = Field(default=None, sa_column=Column(JSON))
+    started_at: datetime | None = Field(default=None, sa_column=Column(sa.DateTime(timezone=True)))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(sa.DateTime(timezone=True)))
+    error: str | None = Field(default=None)
+    reference: str | None = Field(default=None, max_length=255, index=True)
+    reference_type: str | None = Field(default=None, max_length=64)
+    parent_id: str | None = Field(default=None, foreign_key="run.id", max_length=20)
+    created_by_id: str | None = Field(default=None, foreign_key="user.id", max_length=12)
+
+    _foreign_keys: ClassVar = {
+        "transform": ("transform_id", "Transform"),
+        "parent": ("parent_id", "Run"),
+        "created_by": ("created_by_id", "User"),
+    }
+    _many_to_many: ClassVar = {"inputs": ("run_input", "run_id", "file_id", "File")}
+    _display: ClassVar = ("id", "status", "transform_id", "started_at", "finished_at")
+    transform = _fk("transform")
+    parent = _fk("parent")
+    created_by = _fk("created_by")
+    inputs = _link("inputs")
+
+
+class Tag(Record, table=True):
+    """A label for Files, independent of where they are stored.
+
+    Example:
+        >>> tag = ln.Tag(name="Sample 0001").save()
+        >>> ln.File.select(tags=tag).df()
+    """
+
+    __tablename__ = "tag"
+    id: str = Field(default_factory=id12, primary_key=True, max_length=12)
+    name: str = Field(sa_column=Column(sa.String(255), unique=True, nullable=False))
+    created_by_id: str | None = Field(default=None, foreign_key="user.id", max_length=12)
+
+    _foreign_keys: ClassVar = {"created_by": ("created_by_id", "User")}
+    _many_to_many: ClassVar = {"files": ("file_tag", "tag_id", "file_id", "File")}
+    _natural_key: ClassVar = ("name",)
+    _display: ClassVar = ("id", "name")
+    created_by = _fk("created_by")
+    files = _link("files")
+
+
+class Project(Record, table=True):
+    """A project that Files belong to.
+
+    Example:
+        >>> ln.save([ln.Project(name=n) for n in ["B", "C"]])
+    """
+
+    __tablename__ = "project"
+    id: str = Field(default_factory=id12, primary_key=True, max_length=12)
+    name: str = Field(sa_column=Column(sa.String(255), unique=True, nullable=False))
+    created_by_id: str | None = Field(default=None, foreign_key="user.id", max_length=12)
+
+    _foreign_keys: ClassVar = {"created_by": ("created_by_id", "User")}
+    _many_to_many: ClassVar = {"files": ("file_project", "project_id", "file_id", "File")}
+    _natural_key: ClassVar = ("name",)
+    _display: ClassVar = ("id", "name")
+    created_by = _fk("created_by")
+    files = _link("files")
+
+
+class FileTagLink(SQLModel, table=True):
+    """Which Files carry which Tags."""
+
+    __tablename__ = "file_tag"
+    file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
+    tag_id: str = Field(foreign_key="tag.id", primary_key=True, max_length=12, ondelete="CASCADE", index=True)
+
+
+class FileProjectLink(SQLModel, table=True):
+    """Which Files belong to which Projects."""
+
+    __tablename__ = "file_project"
+    file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
+    project_id: str = Field(foreign_key="project.id", primary_key=True, max_length=12, ondelete="CASCADE", index=True)

@@ -1,0 +1,198 @@
+"""Saving and deleting records: one transaction, batched SQL, storage effects undone on failure."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from lamin_flows import _logging
+from lamin_flows.registry import db
+
+# Parents before children, so foreign keys point at rows that exist.
+ORDER = ("User", "Storage", "Transform", "Run", "Tag", "Project", "File")
+CHUNK = 2000  # rows per IN (...) clause; far below SQLite's and PostgreSQL's parameter limits
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    """Consecutive slices of ``items`` of at most ``size`` elements."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def dialect_insert(conn: Any, table: sa.Table) -> Any:
+    """An INSERT that supports ``on_conflict_do_nothing`` on SQLite and PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def insert_records(conn: Any, cls: Any, records: list[Any]) -> None:
+    """Insert new records; where a natural key already exists, adopt the existing row.
+
+    This is how concurrent writers of the same Tag name (or Storage root, ...) converge on one
+    record instead of failing: the unique constraint settles the race.
+    """
+    table = cls.__table__
+    rows = [r._values() for r in records]
+    natural = cls._natural_key
+    if not natural:
+        conn.execute(table.insert(), rows)
+        return
+    conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(natural)), rows)
+    existing = {}
+    for batch in chunks(records):
+        if len(natural) == 1:
+            column = table.c[natural[0]]
+            where = column.in_([getattr(r, natural[0]) for r in batch])
+        else:
+            where = sa.or_(*[sa.and_(*[table.c[n] == getattr(r, n) for n in natural]) for r in batch])
+        for row in conn.execute(sa.select(table).where(where)):
+            existing[tuple(row._mapping[n] for n in natural)] = row
+    for record in records:
+        row = existing.get(tuple(getattr(record, n) for n in natural))
+        if row is not None and row.id != record.id:
+            record._adopt(row)
+
+
+def update_records(conn: Any, cls: Any, records: list[Any]) -> None:
+    """Write the changed columns of saved records, one executemany per set of changed columns."""
+    from lamin_flows.registry.record import utcnow
+
+    table = cls.__table__
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    now = utcnow()
+    for record in records:
+        changes = record._changes()
+        if not changes:
+            continue
+        record.updated_at = now
+        changes["updated_at"] = now
+        columns = tuple(sorted(changes))
+        groups[columns].append({"_id": record.id, **{f"v_{c}": changes[c] for c in columns}})
+    for columns, params in groups.items():
+        stmt = (
+            table.update()
+            .where(table.c.id == sa.bindparam("_id"))
+            .values({c: sa.bindparam(f"v_{c}") for c in columns})
+        )
+        conn.execute(stmt, params)
+
+
+def write_group(conn: Any, cls: Any, records: list[Any], undo: list[Callable[[], None]]) -> None:
+    """Insert the new and update the changed records of one registry."""
+    custom = getattr(cls, "_write", None)
+    if custom is not None:
+        custom(conn, records, undo)
+        return
+    new = [r for r in records if not r._lf.saved]
+    if new:
+        insert_records(conn, cls, new)
+    update_records(conn, cls, [r for r in records if r._lf.saved])
+
+
+def flush_links(conn: Any, records: list[Any]) -> None:
+    """Write the link rows queued by ``record.tags.add(...)`` on unsaved records."""
+    from lamin_flows.registry.links import write_links
+
+    adds: dict[tuple[Any, str], list[Any]] = defaultdict(list)
+    removes: dict[tuple[Any, str], list[Any]] = defaultdict(list)
+    for record in records:
+        for attr, ops in record._lf.pending_links.items():
+            for op, other in ops:
+                (adds if op == "add" else removes)[(type(record), attr)].append((record.id, other.id))
+    for (cls, attr), pairs in adds.items():
+        write_links(conn, cls, attr, pairs, add=True)
+    for (cls, attr), pairs in removes.items():
+        write_links(conn, cls, attr, pairs, add=False)
+
+
+def _unique(records: Iterable[Any]) -> list[Any]:
+    seen: set[int] = set()
+    out = []
+    for record in records:
+        if id(record) not in seen:
+            seen.add(id(record))
+            out.append(record)
+    return out
+
+
+def save_records(records: Iterable[Any]) -> None:
+    """Save many records in one transaction (see :func:`lamin_flows.save`)."""
+    from lamin_flows.registry import instance
+    from lamin_flows.registry.record import Record
+
+    records = _unique(records)
+    for record in records:
+        if not isinstance(record, Record):
+            raise TypeError(f"ln.save() takes records, got {type(record).__name__}: {record!r}")
+    if not records:
+        return
+    inst = instance.current()
+    engine = inst.engine
+    if any(not r._lf.saved and getattr(r, "created_by_id", "x") is None for r in records):
+        user_id = inst.user_id()
+        for record in records:
+            if not record._lf.saved and getattr(record, "created_by_id", "x") is None:
+                record.created_by_id = user_id
+    for record in records:
+        before = getattr(record, "_before_save", None)
+        if before is not None:
+            before()
+    by_class: dict[str, list[Any]] = defaultdict(list)
+    for record in records:
+        by_class[type(record).__name__].append(record)
+    undo: list[Callable[[], None]] = []
+    try:
+        with db.write(engine) as conn:
+            for name in ORDER:
+                if by_class.get(name):
+                    write_group(conn, type(by_class[name][0]), by_class[name], undo)
+            flush_links(conn, records)
+    except BaseException:
+        for action in reversed(undo):
+            try:
+                action()
+            except Exception as exc:  # keep undoing the rest; say what could not be undone
+                _logging.warning(f"could not undo a storage change after a failed save: {exc}")
+        raise
+    for record in records:
+        record._mark_saved()
+        record._lf.pending_links.clear()
+        after = getattr(record, "_after_save", None)
+        if after is not None:
+            after()
+
+
+def delete_records(records: Iterable[Any]) -> None:
+    """Delete records and their link rows in one transaction."""
+    from lamin_flows.errors import ValidationError
+    from lamin_flows.registry import instance
+
+    records = [r for r in _unique(records) if r._lf.saved]
+    if not records:
+        return
+    engine = instance.current().engine
+    by_class: dict[Any, list[str]] = defaultdict(list)
+    for record in records:
+        by_class[type(record)].append(record.id)
+    try:
+        with db.write(engine) as conn:
+            for cls, ids in by_class.items():
+                for link_table, own_column, _, _ in cls._many_to_many.values():
+                    link = cls.metadata.tables[link_table]
+                    for batch in chunks(ids):
+                        conn.execute(link.delete().where(link.c[own_column].in_(batch)))
+                for batch in chunks(ids):
+                    conn.execute(cls.__table__.delete().where(cls.__table__.c.id.in_(batch)))
+    except sa.exc.IntegrityError as exc:
+        names = ", ".join(f"{type(r).__name__} {r.id}" for r in records[:3])
+        raise ValidationError(
+            f"cannot delete {names}: other records still point to it ({exc.orig}). Delete or re-link those first."
+        ) from exc
+    for record in records:
+        record._lf.saved = False

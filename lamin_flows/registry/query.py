@@ -1,0 +1,256 @@
+"""Lazy query sets: ``ln.File.select(key__startswith="raw/").df()``.
+
+Filters are compiled to SQLAlchemy expressions with bound parameters, so no value is ever
+interpreted as SQL. Unknown fields raise :class:`~lamin_flows.errors.UnknownFieldError`
+listing the valid ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+from lamin_flows.errors import MultipleResultsError, NoResultError, UnknownFieldError, ValidationError
+
+LOOKUPS = ("exact", "iexact", "startswith", "endswith", "contains", "icontains", "in", "gt", "gte", "lt", "lte", "isnull")
+
+
+def _plain(value: Any) -> Any:
+    """Records stand for their id."""
+    if hasattr(value, "_lf") and hasattr(value, "id"):
+        return value.id
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _apply(column: Any, lookup: str, value: Any, field: str) -> Any:
+    value = _plain(value)
+    if lookup == "isnull":
+        return column.is_(None) if value else column.is_not(None)
+    if lookup == "in":
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise ValidationError(f"{field}__in takes a list, got {value!r}")
+        return column.in_(list(value))
+    if value is None:
+        if lookup == "exact":
+            return column.is_(None)
+        raise ValidationError(f"{field}__{lookup} cannot compare with None; use {field}__isnull=True")
+    if lookup in ("startswith", "endswith", "contains", "icontains", "iexact") and not isinstance(value, str):
+        raise ValidationError(f"{field}__{lookup} takes a string, got {type(value).__name__} {value!r}")
+    if lookup == "exact":
+        return column == value
+    if lookup == "iexact":
+        return sa.func.lower(column) == value.lower()
+    if lookup == "startswith":
+        return column.startswith(value, autoescape=True)
+    if lookup == "endswith":
+        return column.endswith(value, autoescape=True)
+    if lookup == "contains":
+        return column.contains(value, autoescape=True)
+    if lookup == "icontains":
+        return column.icontains(value, autoescape=True)
+    return {"gt": column > value, "gte": column >= value, "lt": column < value, "lte": column <= value}[lookup]
+
+
+def field_names(cls: Any) -> list[str]:
+    """Every name ``select`` accepts for a registry: columns and relations."""
+    return cls._columns() + list(cls._foreign_keys) + list(cls._many_to_many)
+
+
+def compile_filter(cls: Any, expression: str, value: Any) -> Any:
+    """Turn ``field__lookup=value`` into a SQL expression on ``cls``'s table."""
+    from lamin_flows.registry import registry_class
+
+    parts = expression.split("__")
+    lookup = "exact"
+    if len(parts) > 1 and parts[-1] in LOOKUPS:
+        lookup = parts.pop()
+    name, rest = parts[0], parts[1:]
+    table = cls.__table__
+    if name in table.c and not rest:
+        return _apply(table.c[name], lookup, value, expression)
+    if name in cls._foreign_keys:
+        column, registry = cls._foreign_keys[name]
+        if not rest:
+            return _apply(table.c[column], lookup, value, expression)
+        other = registry_class(registry)
+        sub = other.select(**{"__".join(rest + [lookup]): value})._id_subquery()
+        return table.c[column].in_(sub)
+    if name in cls._many_to_many:
+        link_name, own, other_column, registry = cls._many_to_many[name]
+        link = cls.metadata.tables[link_name]
+        if not rest:
+            if lookup not in ("exact", "in"):
+                raise ValidationError(f"{expression}: relations take a record or __in=[records]")
+            ids = _plain(value) if lookup == "in" else [_plain(value)]
+            where = link.c[other_column].in_(ids)
+        else:
+            other = registry_class(registry)
+            where = link.c[other_column].in_(other.select(**{"__".join(rest + [lookup]): value})._id_subquery())
+        return table.c.id.in_(sa.select(link.c[own]).where(where))
+    raise UnknownFieldError(
+        f"{cls.__name__} has no field {name!r} (in {expression}={value!r}). "
+        f"Valid fields: {', '.join(field_names(cls))}; lookups: __{', __'.join(LOOKUPS)}."
+    )
+
+
+class QuerySet:
+    """A lazy query over one registry; nothing runs until you ask for rows.
+
+    Example:
+        >>> qs = ln.File.select(suffix=".csv").order_by("-created_at")
+        >>> qs.df()           # a pandas DataFrame
+        >>> qs.first()        # a File or None
+        >>> len(qs)           # a COUNT query
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._clauses: list[Any] = []
+        self._order: list[Any] = []
+        self._limit: int | None = None
+        self._offset: int | None = None
+
+    def _copy(self) -> QuerySet:
+        new = QuerySet(self.model)
+        new._clauses, new._order = list(self._clauses), list(self._order)
+        new._limit, new._offset = self._limit, self._offset
+        return new
+
+    def _where(self, clause: Any) -> QuerySet:
+        new = self._copy()
+        new._clauses.append(clause)
+        return new
+
+    def filter(self, **filters: Any) -> QuerySet:
+        """Narrow the query; same arguments as ``Registry.select``."""
+        new = self._copy()
+        new._clauses.extend(compile_filter(self.model, k, v) for k, v in filters.items())
+        return new
+
+    select = filter
+
+    def order_by(self, *fields: str) -> QuerySet:
+        """Sort by fields; prefix with ``-`` for descending.
+
+        Example:
+            >>> ln.Run.select().order_by("-started_at").first()
+        """
+        table = self.model.__table__
+        new = self._copy()
+        for field in fields:
+            name = field.lstrip("-")
+            if name not in table.c:
+                raise UnknownFieldError(
+                    f"cannot order {self.model.__name__} by {name!r}; columns: {', '.join(table.c.keys())}"
+                )
+            new._order.append(table.c[name].desc() if field.startswith("-") else table.c[name].asc())
+        return new
+
+    def limit(self, n: int) -> QuerySet:
+        """At most ``n`` records."""
+        new = self._copy()
+        new._limit = n
+        return new
+
+    def _statement(self, columns: Any = None) -> Any:
+        table = self.model.__table__
+        stmt = sa.select(*(columns if columns is not None else [table]))
+        if self._clauses:
+            stmt = stmt.where(*self._clauses)
+        order = self._order or [table.c.created_at.asc(), table.c.id.asc()]
+        stmt = stmt.order_by(*order)
+        if self._limit is not None:
+            stmt = stmt.limit(self._limit)
+        if self._offset:
+            stmt = stmt.offset(self._offset)
+        return stmt
+
+    def _id_subquery(self) -> Any:
+        table = self.model.__table__
+        stmt = sa.select(table.c.id)
+        return stmt.where(*self._clauses) if self._clauses else stmt
+
+    def _rows(self, stmt: Any) -> list[Any]:
+        from lamin_flows.registry import db, instance
+
+        with db.read(instance.current().engine) as conn:
+            return conn.execute(stmt).all()
+
+    def all(self) -> list[Any]:
+        """Every matching record, as a list."""
+        return [self.model._from_row(row) for row in self._rows(self._statement())]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.all())
+
+    def __getitem__(self, item: int | slice) -> Any:
+        if isinstance(item, slice):
+            if item.step not in (None, 1) or (item.start or 0) < 0 or (item.stop is not None and item.stop < 0):
+                return self.all()[item]
+            new = self._copy()
+            new._offset = item.start or 0
+            if item.stop is not None:
+                new._limit = item.stop - new._offset
+            return new.all()
+        return self.all()[item]
+
+    def first(self) -> Any:
+        """The first record (oldest unless ordered otherwise), or None."""
+        new = self._copy()
+        new._limit = 1
+        records = new.all()
+        return records[0] if records else None
+
+    def one_or_none(self) -> Any:
+        """The only matching record, None if there is none; error if there are several."""
+        new = self._copy()
+        new._limit = 2
+        records = new.all()
+        if len(records) > 1:
+            raise MultipleResultsError(
+                f"expected at most one {self.model.__name__}, found several; narrow the query or use .first()"
+            )
+        return records[0] if records else None
+
+    def one(self) -> Any:
+        """The only matching record; NoResultError or MultipleResultsError otherwise."""
+        record = self.one_or_none()
+        if record is None:
+            raise NoResultError(
+                f"no {self.model.__name__} matches this query; check the filters, or use .one_or_none() / .first()"
+            )
+        return record
+
+    def count(self) -> int:
+        """How many records match (one COUNT query)."""
+        stmt = sa.select(sa.func.count()).select_from(self.model.__table__)
+        if self._clauses:
+            stmt = stmt.where(*self._clauses)
+        return int(self._rows(stmt)[0][0])
+
+    __len__ = count
+
+    def exists(self) -> bool:
+        """Whether any record matches."""
+        return self.first() is not None
+
+    def df(self) -> Any:
+        """The matching records as a pandas DataFrame indexed by ``id``.
+
+        Example:
+            >>> ln.File.select(tags=tag).df()
+        """
+        import pandas as pd
+
+        table = self.model.__table__
+        columns = list(self.model._display) + [c for c in table.c.keys() if c not in self.model._display]
+        rows = self._rows(self._statement([table.c[c] for c in columns]))
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        return frame.set_index("id")
+
+    def __repr__(self) -> str:
+        return f"<QuerySet {self.model.__name__}: {self.count()} records>"

@@ -1,0 +1,214 @@
+"""The base of every registry: ids, timestamps, save/delete, select, repr.
+
+A record is a SQLModel table object used as a plain value: it is read from and written to
+the database with SQLAlchemy Core, so it never belongs to a session and every attribute
+and relationship resolves on access, wherever the record travels (threads, processes,
+Prefect task results).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelMetaclass
+
+if TYPE_CHECKING:
+    from lamin_flows.registry.query import QuerySet
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class RecordMeta(SQLModelMetaclass):
+    """Lets a registry accept positional data: ``ln.File(path)`` goes to ``File._construct``."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        construct = getattr(cls, "_construct", None)
+        if args and construct is not None:
+            return construct(*args, **kwargs)
+        if args:
+            raise TypeError(f"{cls.__name__}() takes keyword arguments only, e.g. {cls.__name__}(name=...)")
+        return super().__call__(**kwargs)
+
+
+class _State:
+    """Book-keeping that is not a column: saved?, column values at last sync, caches."""
+
+    __slots__ = ("saved", "snapshot", "related", "pending_links", "extra")
+
+    def __init__(self) -> None:
+        self.saved = False
+        self.snapshot: dict[str, Any] = {}
+        self.related: dict[str, Any] = {}
+        self.pending_links: dict[str, list[tuple[str, Any]]] = {}
+        self.extra: dict[str, Any] = {}
+
+
+class Record(SQLModel, metaclass=RecordMeta):
+    """Fields and behaviour shared by every registry."""
+
+    created_at: datetime = Field(default_factory=utcnow, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, nullable=False)
+
+    # Foreign keys that resolve to records: attribute -> (column, registry name)
+    _foreign_keys: ClassVar[dict[str, tuple[str, str]]] = {}
+    # Many-to-many relations: attribute -> (link table name, own column, other column, registry name)
+    _many_to_many: ClassVar[dict[str, tuple[str, str, str, str]]] = {}
+    # Columns that identify a record besides its id; saving a duplicate converges on the existing record
+    _natural_key: ClassVar[tuple[str, ...]] = ()
+    # Columns shown first in repr and DataFrames
+    _display: ClassVar[tuple[str, ...]] = ()
+
+    # ---- internal state -------------------------------------------------------------
+    @property
+    def _lf(self) -> _State:
+        state = self.__dict__.get("_lf_state")
+        if state is None:
+            state = _State()
+            object.__setattr__(self, "_lf_state", state)
+        return state
+
+    @classmethod
+    def _columns(cls) -> list[str]:
+        return [c.name for c in cls.__table__.columns]  # type: ignore[attr-defined]
+
+    def _values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._columns()}
+
+    @classmethod
+    def _from_row(cls, row: Any) -> Any:
+        values = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+        for name in ("created_at", "updated_at", "started_at", "finished_at"):
+            value = values.get(name)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                values[name] = value.replace(tzinfo=timezone.utc)
+        record = SQLModelMetaclass.__call__(cls, **values)
+        record._mark_saved()
+        return record
+
+    def _mark_saved(self) -> None:
+        self._lf.saved = True
+        self._lf.snapshot = self._values()
+
+    def _changes(self) -> dict[str, Any]:
+        snapshot = self._lf.snapshot
+        return {k: v for k, v in self._values().items() if snapshot.get(k) != v and k != "updated_at"}
+
+    def _adopt(self, row: Any) -> None:
+        """Become the existing record ``row`` (a concurrent or earlier save of the same thing)."""
+        values = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+        for name, value in values.items():
+            setattr(self, name, value)
+        self._lf.related.clear()
+        self._mark_saved()
+
+    # ---- relations ------------------------------------------------------------------
+    def _get_related(self, attr: str) -> Any:
+        column, registry = self._foreign_keys[attr]
+        fk = getattr(self, column)
+        if fk is None:
+            return None
+        cached = self._lf.related.get(attr)
+        if cached is not None and cached.id == fk:
+            return cached
+        from lamin_flows.registry import registry_class
+
+        record = registry_class(registry).select(id=fk).one_or_none()
+        self._lf.related[attr] = record
+        return record
+
+    def _set_related(self, attr: str, record: Any) -> None:
+        column, _ = self._foreign_keys[attr]
+        setattr(self, column, None if record is None else record.id)
+        self._lf.related[attr] = record
+
+    # ---- public API -----------------------------------------------------------------
+    @property
+    def is_saved(self) -> bool:
+        """Whether this record is in the registry (as of its last save or load)."""
+        return self._lf.saved
+
+    def save(self) -> Any:
+        """Write this record (insert, or update what changed) in one transaction.
+
+        Saving an unchanged saved record does nothing. Returns the record, so
+        ``tag = ln.Tag(name="x").save()`` works.
+
+        Example:
+            >>> project = ln.Project(name="Project A").save()
+            >>> project.name = "Project 1"
+            >>> project.save()
+        """
+        from lamin_flows.registry.persist import save_records
+
+        save_records([self])
+        return self
+
+    def delete(self) -> None:
+        """Delete this record and its links from the registry.
+
+        Example:
+            >>> ln.Project.select(name="Project B").one().delete()
+        """
+        from lamin_flows.registry.persist import delete_records
+
+        delete_records([self])
+
+    @classmethod
+    def select(cls, **filters: Any) -> QuerySet:
+        """A lazy query over this registry.
+
+        Args:
+            **filters: ``field=value`` or ``field__lookup=value`` with lookups exact, startswith,
+                endswith, contains, icontains, in, gt, gte, lt, lte, isnull; relations by record
+                (``tags=tag``) or by field (``transform__name="x"``).
+
+        Returns:
+            A QuerySet with ``.df()``, ``.all()``, ``.one()``, ``.first()``, ...
+
+        Example:
+            >>> ln.File.select(key__startswith="sample_001/").df()
+        """
+        from lamin_flows.registry.query import QuerySet
+
+        return QuerySet(cls).filter(**filters)
+
+    filter = select
+
+    def __repr__(self) -> str:
+        fields = list(self._display) + [c for c in self._columns() if c not in self._display]
+        shown = []
+        for name in fields:
+            value = getattr(self, name, None)
+            if value is None or name in ("updated_at",):
+                continue
+            if isinstance(value, datetime):
+                value = value.strftime("%Y-%m-%d %H:%M:%S")
+            shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.id == self.id  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.id))  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> Any:
+        # Pickle as plain column values (Prefect task results, process pools, Dask workers).
+        return (_unpickle, (type(self).__name__, self._values(), self._lf.saved))
+
+
+def _unpickle(registry: str, values: dict[str, Any], saved: bool) -> Any:
+    from lamin_flows.registry import registry_class
+
+    cls = registry_class(registry)
+    record = SQLModelMetaclass.__call__(cls, **values)
+    if saved:
+        record._mark_saved()
+    return record

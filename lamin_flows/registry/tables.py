@@ -1,0 +1,21 @@
+"""Every table of the registry, so migrations and lookups see the whole schema."""
+
+from sqlmodel import SQLModel
+
+from lamin_flows.registry.file import File
+from lamin_flows.registry.models import (
+    FileProjectLink,
+    FileTagLink,
+    Project,
+    Run,
+    RunInputLink,
+    Storage,
+    Tag,
+    Transform,
+    User,
+)
+
+metadata = SQLModel.metadata
+
+REGISTRIES = {cls.__name__: cls for cls in (Storage, User, Transform, Run, File, Tag, Project)}
+LINKS = (FileTagLink, FileProjectLink, RunInputLink)

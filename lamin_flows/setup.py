@@ -1,0 +1,311 @@
+"""Instances: create (``init``), switch (``load``), remove (``delete``) and inspect them.
+
+Example:
+    >>> import lamin_flows as ln
+    >>> ln.setup.init(storage="./mydata")                  # SQLite + a local folder
+    >>> ln.setup.init(storage="s3://bucket", db="postgresql://localhost/lamin")
+    >>> ln.setup.settings.storage.root
+    PosixPath('/home/me/mydata')
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from lamin_flows import _logging
+from lamin_flows.errors import InstanceNotFoundError, ValidationError
+from lamin_flows.registry import instance as _instance
+from lamin_flows.registry.instance import InstanceConfig
+from lamin_flows.config import get_settings
+
+
+class CloudPath(str):
+    """A cloud URL that joins like a path: ``CloudPath("s3://b") / "x.csv"``."""
+
+    def __truediv__(self, other: str) -> CloudPath:
+        return CloudPath(f"{self.rstrip('/')}/{str(other).lstrip('/')}")
+
+    @property
+    def name(self) -> str:
+        """The last segment of the URL."""
+        return PurePosixPath(self.split("://", 1)[-1]).name
+
+    def __repr__(self) -> str:
+        return f"CloudPath({str(self)!r})"
+
+
+def as_path(root: str) -> Path | CloudPath:
+    """A local root as ``Path``, a cloud root as :class:`CloudPath`."""
+    from lamin_flows.storage import is_cloud
+
+    return CloudPath(root) if is_cloud(root) else Path(root)
+
+
+def _default_name(root: str) -> str:
+    from lamin_flows.storage import is_cloud
+
+    if is_cloud(root):
+        return PurePosixPath(root.split("://", 1)[1].rstrip("/")).name
+    return Path(root).name
+
+
+def _reset_caches() -> None:
+    from lamin_flows.registry import files_io
+
+    files_io._roots.clear()
+
+
+def init(
+    *,
+    storage: str | os.PathLike,
+    db: str | None = None,
+    name: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> InstanceConfig:
+    """Create an instance (or load it again, if one with these settings exists) and use it.
+
+    Args:
+        storage: the default storage: a local folder (created if missing) or a bucket URL
+            such as ``"s3://bucket/prefix"``.
+        db: a PostgreSQL URL; default a SQLite file under ``LAMIN_HOME``.
+        name: the instance name; default the storage folder's (or bucket's) name.
+        storage_options: options for the cloud filesystem (e.g. ``{"endpoint_url": ...}``);
+            kept in the instance settings file, readable by its owner only.
+
+    Returns:
+        The instance configuration.
+
+    Example:
+        >>> ln.setup.init(storage="./mydata")
+    """
+    from lamin_flows.registry.db import dispose_engine, get_engine
+    from lamin_flows.registry.migrate import ensure_schema
+    from lamin_flows.storage import get_backend, is_cloud, root_of
+
+    text = os.fspath(storage)
+    if not is_cloud(text):
+        Path(text).expanduser().mkdir(parents=True, exist_ok=True)
+    root = root_of(text)
+    name = name or _default_name(root)
+    if not name or "/" in name or name.startswith("."):
+        raise ValidationError(f"instance name {name!r} is not usable; pass name='my-instance'")
+    config = InstanceConfig(name=name, storage_root=root, db_url=db, storage_options=dict(storage_options or {}))
+    if _instance.config_path(name).exists():
+        existing = _instance.read_config(name)
+        if (existing.storage_root, existing.db_url) != (root, db):
+            raise ValidationError(
+                f"an instance named {name!r} already exists with storage {existing.storage_root!r};"
+                f" load it with ln.setup.load({name!r}), pick another name=, or `lamin delete {name}` first"
+            )
+        config = existing
+    get_backend(root, config.storage_options or None)  # fails early on a missing bucket or bad credentials
+    if config.db_url is None:
+        config.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        if not config.sqlite_path.exists():
+            os.close(os.open(config.sqlite_path, os.O_WRONLY | os.O_CREAT, 0o600))
+    engine = get_engine(config.url)
+    try:
+        ensure_schema(engine)
+    except Exception as exc:
+        dispose_engine(config.url)
+        raise ValidationError(f"cannot set up the registry database of {config!r}: {exc}") from exc
+    _instance.write_config(config)
+    _instance.remember_current(name)
+    _reset_caches()
+    inst = _instance.activate(config)
+    assert inst is not None
+    inst.storage_record()
+    inst.user_id()
+    _logging.success(f"instance {name!r}: storage {root}, registry {'SQLite' if db is None else 'PostgreSQL'}")
+    return config
+
+
+def load(name: str) -> InstanceConfig:
+    """Use instance ``name`` from now on (also in new processes).
+
+    Example:
+        >>> ln.setup.load("mydata")
+    """
+    config = _instance.read_config(name)
+    _instance.remember_current(name)
+    _reset_caches()
+    _instance.activate(config)
+    _logging.success(f"loaded instance {name!r}")
+    return config
+
+
+def _n_files(config: InstanceConfig) -> int | None:
+    try:
+        import sqlalchemy as sa
+
+        from lamin_flows.registry.db import get_engine
+
+        with get_engine(config.url).connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM file")).scalar() or 0)
+    except Exception:
+        return None
+
+
+def delete(name: str, *, force: bool = False) -> None:
+    """Remove an instance's registry and settings; never its stored data.
+
+    Args:
+        name: the instance to delete.
+        force: do not ask, even if the registry still lists Files.
+
+    Example:
+        >>> ln.setup.delete("mydata", force=True)
+    """
+    import sqlalchemy as sa
+
+    from lamin_flows.registry.db import dispose_engine, get_engine
+    from lamin_flows.registry.migrate import forget
+
+    config = _instance.read_config(name)
+    n_files = _n_files(config)
+    if not force:
+        question = f"Delete instance {name!r} ({n_files or 0} File records)? Stored data is kept. [y/N] "
+        if sys.stdin is None or not sys.stdin.isatty():
+            raise ValidationError(f"deleting instance {name!r} needs confirmation: pass force=True (CLI: --force)")
+        if input(question).strip().lower() not in ("y", "yes"):
+            _logging.info("nothing deleted")
+            return
+    if config.db_url is None:
+        dispose_engine(config.url)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(config.sqlite_path) + suffix).unlink(missing_ok=True)
+    else:
+        from lamin_flows.registry.tables import metadata
+
+        engine = get_engine(config.url)
+        metadata.drop_all(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+        dispose_engine(config.url)
+    forget()
+    _instance.config_path(name).unlink(missing_ok=True)
+    if _instance.remembered_name() == name:
+        _instance.remember_current(None)
+        _instance.activate(None)
+    _reset_caches()
+    _logging.success(f"deleted instance {name!r}; the data in {config.storage_root} was kept")
+
+
+def info() -> str:
+    """A short description of the current instance (no secrets).
+
+    Example:
+        >>> print(ln.setup.info())
+    """
+    inst = _instance.current()
+    config = inst.config
+    from lamin_flows.registry.db import redact
+
+    db = redact(config.db_url) if config.db_url else f"SQLite {config.sqlite_path}"
+    return "\n".join(
+        [
+            f"instance: {config.name}",
+            f"storage:  {config.storage_root}",
+            f"registry: {db}",
+            f"user:     {get_settings().user_handle}",
+            f"home:     {get_settings().home}",
+        ]
+    )
+
+
+class _StorageSettings:
+    @property
+    def root(self) -> Path | CloudPath:
+        """The default storage root: a ``Path`` locally, a ``CloudPath`` for a bucket."""
+        return as_path(_instance.current().config.storage_root)
+
+    @property
+    def root_as_str(self) -> str:
+        """The default storage root as a string."""
+        return _instance.current().config.storage_root
+
+    def __repr__(self) -> str:
+        return f"StorageSettings(root={self.root_as_str!r})"
+
+
+class _SetupSettings:
+    """``ln.setup.settings``: the current instance, its default storage and the user."""
+
+    @property
+    def storage(self) -> _StorageSettings:
+        """The default storage (``.root``)."""
+        return _StorageSettings()
+
+    @property
+    def user(self) -> Any:
+        """The current User record."""
+        from lamin_flows.registry.models import User
+
+        return User.select(id=_instance.current().user_id()).one()
+
+    @property
+    def instance(self) -> InstanceConfig:
+        """The current instance's configuration."""
+        return _instance.current().config
+
+    def __repr__(self) -> str:
+        try:
+            return info()
+        except InstanceNotFoundError as exc:
+            return str(exc)
+
+
+settings = _SetupSettings()
+
+
+class UserSettings:
+    """``ln.settings``: the default storage and how much lamin_flows tells you.
+
+    Example:
+        >>> ln.settings.storage                 # the default storage root
+        >>> ln.settings.storage = "s3://other"  # add a storage location and make it the default
+        >>> ln.settings.verbosity = 3           # show hints
+    """
+
+    @property
+    def storage(self) -> Path | CloudPath:
+        """The default storage root (``Path`` or ``CloudPath``); set it to add and use another."""
+        return as_path(_instance.current().config.storage_root)
+
+    @storage.setter
+    def storage(self, value: str | os.PathLike) -> None:
+        from lamin_flows.storage import get_backend, is_cloud, root_of
+
+        text = os.fspath(value)
+        if not is_cloud(text):
+            Path(text).expanduser().mkdir(parents=True, exist_ok=True)
+        inst = _instance.current()
+        root = root_of(text)
+        get_backend(root, inst.config.storage_options or None)
+        inst.config.storage_root = root
+        inst._storage_id = None
+        inst.storage_record()
+        _instance.write_config(inst.config)
+        _logging.success(f"default storage is now {root}")
+
+    @property
+    def verbosity(self) -> int:
+        """0 errors, 1 warnings, 2 info (default), 3 hints."""
+        return get_settings().verbosity
+
+    @verbosity.setter
+    def verbosity(self, value: int) -> None:
+        get_settings().verbosity = value
+
+    def __repr__(self) -> str:
+        try:
+            storage = str(self.storage)
+        except InstanceNotFoundError:
+            storage = "<no instance>"
+        return f"Settings(storage={storage!r}, verbosity={self.verbosity})"
+
+
+user_settings = UserSettings()

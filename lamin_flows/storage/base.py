@@ -1,0 +1,206 @@
+"""The contract every storage backend fulfils, and what the backends share.
+
+The registry writes a file in two steps so that a failure never leaves a half-written object
+under a key a record points to:
+
+1. ``stage_in`` / ``write_temp`` copy or upload the data to a fresh key under
+   :data:`~lamin_flows.storage.keys.TMP_PREFIX`, hashing it on the way (:class:`Staged`).
+2. ``commit`` moves it to its final key (no-clobber unless ``overwrite=True``); ``restore`` and
+   ``discard`` undo either step if the database transaction fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from lamin_flows._progress import progress
+from lamin_flows.errors import InvalidKeyError, StorageError, StorageNotFoundError
+from lamin_flows.config import get_settings
+from lamin_flows.storage.hashing import HashResult
+from lamin_flows.storage.keys import TMP_PREFIX, is_temp_key, validate_key
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Data copied or uploaded to a temporary key, not yet committed to its final key.
+
+    Attributes:
+        temp_key: The key under ``.lamindb/_tmp/`` that holds the data.
+        size: Number of bytes.
+        hash: Content hash (see :func:`~lamin_flows.storage.hash_file`).
+        hash_type: "md5" or "blake3".
+
+    Example:
+        >>> staged = backend.stage_in("table.csv")  # doctest: +SKIP
+        >>> backend.commit(staged.temp_key, "data/table.csv")  # doctest: +SKIP
+    """
+
+    temp_key: str
+    size: int
+    hash: str
+    hash_type: str
+
+    @property
+    def hash_result(self) -> HashResult:
+        """Size and hash as a :class:`HashResult`, e.g. to pass as ``expected`` to ``stage``."""
+        return HashResult(self.size, self.hash, self.hash_type)
+
+
+def new_temp_key(name: str = "", *, kind: str = "", suffix: str = "") -> str:
+    """A fresh, unguessable key under :data:`TMP_PREFIX` that keeps ``name``'s readable tail.
+
+    Args:
+        name: A file name to keep (unsafe characters become "_").
+        kind: A word saying what the key holds, e.g. "backup".
+        suffix: Appended as is (after the same cleaning), e.g. ".parquet".
+
+    Example:
+        >>> new_temp_key("my table.csv")  # doctest: +SKIP
+        '.lamindb/_tmp/3f9c2a7d0b1e4c55-my_table.csv'
+    """
+    tail = _UNSAFE.sub("_", name)[-100:]  # short enough for any filesystem's name limit
+    stem = "-".join(p for p in (secrets.token_hex(8), kind, tail) if p)  # the hex start rules out "."/".."
+    return TMP_PREFIX + stem + _UNSAFE.sub("_", suffix)[:50]
+
+
+def check_source(src: str | os.PathLike[str]) -> Path:
+    """Return ``src`` as a Path after checking it is an existing regular local file."""
+    path = Path(src).expanduser()
+    if not path.exists():
+        raise StorageNotFoundError(f"Cannot store {os.fspath(src)!r}: no such file. Check the path.")
+    if not path.is_file():
+        raise StorageError(
+            f"Cannot store {os.fspath(src)!r}: it is not a regular file (a folder, pipe or device)."
+            " Pass the files inside it one by one."
+        )
+    return path
+
+
+def check_temp_key(key: str) -> str:
+    """Validate a key that must lie in the temporary area, so cleanup can never delete real data."""
+    key = validate_key(key)
+    if not is_temp_key(key):
+        raise InvalidKeyError(
+            f"Invalid temporary key {key!r}: it must start with {TMP_PREFIX!r}."
+            " Use delete() to remove committed objects."
+        )
+    return key
+
+
+class StorageBackend(ABC):
+    """One storage root (a local folder or a cloud bucket/prefix) and the operations on its keys.
+
+    Get one with :func:`~lamin_flows.storage.get_backend`; do not construct backends directly.
+
+    Attributes:
+        root: The normalized root, as :func:`~lamin_flows.storage.root_of` returns it.
+        protocol: "local", "s3", "gs", "memory", ...
+
+    Example:
+        >>> backend = get_backend("/data/store")  # doctest: +SKIP
+        >>> staged = backend.stage_in("results/table.csv")  # doctest: +SKIP
+        >>> backend.commit(staged.temp_key, "results/table.csv")  # doctest: +SKIP
+    """
+
+    root: str
+    protocol: str
+
+    def __repr__(self) -> str:
+        # storage options can hold secrets: never show them
+        return f"{type(self).__name__}(root={self.root!r}, protocol={self.protocol!r})"
+
+    @abstractmethod
+    def relative_key(self, path_or_url: str | os.PathLike[str]) -> str | None:
+        """The key of ``path_or_url`` if it lies inside this root, else None."""
+
+    @abstractmethod
+    def path(self, key: str) -> Any:
+        """Where ``key`` lives: a ``pathlib.Path`` (local) or the URL string (cloud)."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key`` (fresh state, never a stale listing)."""
+
+    @abstractmethod
+    def info(self, key: str) -> HashResult:
+        """Size and hash of the stored object; cloud backends read them from metadata."""
+
+    @abstractmethod
+    def stage_in(self, src: str | os.PathLike[str]) -> Staged:
+        """Copy or upload a local file to a fresh temporary key, hashing while copying."""
+
+    def stage_in_many(self, srcs: list[str | os.PathLike[str]]) -> list[Staged]:
+        """:meth:`stage_in` for many files in parallel (``settings.workers`` threads), with a progress bar.
+
+        All or nothing: if any file fails, the ones already staged are discarded and the first
+        error is raised.
+
+        Args:
+            srcs: Local files.
+
+        Returns:
+            One :class:`Staged` per source, in the same order.
+
+        Example:
+            >>> staged = backend.stage_in_many(["a.csv", "b.csv"])  # doctest: +SKIP
+        """
+        if len(srcs) <= 1:
+            return [self.stage_in(src) for src in srcs]
+        results: list[Staged | None] = [None] * len(srcs)
+        errors: list[BaseException] = []
+        with progress("storing files", total=len(srcs)) as advance, ThreadPoolExecutor(get_settings().workers) as pool:
+            futures = {pool.submit(self.stage_in, src): i for i, src in enumerate(srcs)}
+            for future, i in futures.items():
+                try:
+                    results[i] = future.result()
+                except BaseException as error:
+                    errors.append(error)
+                advance(1)
+        if errors:
+            for staged in results:
+                if staged is not None:
+                    self.discard(staged.temp_key)
+            raise errors[0]
+        return [s for s in results if s is not None]
+
+    @abstractmethod
+    def write_temp(self, writer: Callable[[Path], None], suffix: str) -> Staged:
+        """Let ``writer(local_path)`` produce a file, then stage it under a temporary key."""
+
+    @abstractmethod
+    def commit(self, temp_key: str, final_key: str, *, overwrite: bool = False) -> str | None:
+        """Move a staged object to ``final_key``; with ``overwrite`` return the backup key of the old one."""
+
+    @abstractmethod
+    def restore(self, backup_key: str, final_key: str) -> None:
+        """Undo ``commit(..., overwrite=True)``: put the backup back under ``final_key``."""
+
+    @abstractmethod
+    def discard(self, temp_key: str) -> None:
+        """Remove a temporary or backup object; no error if it is already gone."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove a stored object; StorageNotFoundError (a FileNotFoundError) if there is none."""
+
+    @abstractmethod
+    def open(self, key: str, mode: str = "rb") -> IO[Any]:
+        """Open the object as a file (``"rb"``, ``"r"``, ``"wb"``, ``"w"``)."""
+
+    @abstractmethod
+    def stage(self, key: str, expected: HashResult | None = None) -> Path:
+        """A local path holding the object's data (cloud: a verified, reused cache copy)."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """(key, size) of the stored objects whose key starts with ``prefix``, sorted by key."""

@@ -1,0 +1,106 @@
+"""Storage keys: relative POSIX paths inside a storage root.
+
+A key names one object under a root, the same way on every backend: ``data/raw/cells.parquet``
+is ``<root>/data/raw/cells.parquet`` in a folder and ``s3://bucket/prefix/data/raw/cells.parquet``
+in a bucket. :func:`validate_key` is the single gate every key passes before it touches storage;
+any key it returns stays inside the root, whatever the backend.
+
+Normalization (the one choice the gate makes instead of refusing): ``.`` segments and empty
+segments from doubled slashes are dropped, so ``./a//b/./c.txt`` is stored as ``a/b/c.txt``.
+Both spellings cannot name anything but that one object, so refusing them would only annoy.
+Everything that could mean something else on some backend is refused with a message that says
+how to fix the key.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lamin_flows.errors import InvalidKeyError
+
+TMP_PREFIX = ".lamindb/_tmp/"
+"""Temporary keys (staged uploads, backups of replaced objects) live under this prefix."""
+
+MANAGED_PREFIX = ".lamindb/"
+"""Keys of files without a user key: ``.lamindb/<id><suffix>``."""
+
+MAX_KEY_BYTES = 1024  # S3's and GCS's limit for object names
+MAX_SEGMENT_BYTES = 255  # NAME_MAX of every common local filesystem
+
+_DRIVE = re.compile(r"^[A-Za-z]:")  # "C:", "C:/x": a Windows drive, absolute or drive-relative
+_ENCODED = re.compile(r"%(2f|2e|5c)", re.IGNORECASE)  # "/", ".", "\" once a server decodes the key
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _refuse(key: object, problem: str, fix: str) -> InvalidKeyError:
+    return InvalidKeyError(f"Invalid storage key {key!r}: {problem}. {fix}")
+
+
+def validate_key(key: str) -> str:
+    """Check that ``key`` is a safe relative POSIX path and return its normal form.
+
+    Args:
+        key: A path relative to a storage root, with ``/`` as separator.
+
+    Returns:
+        The key with ``.`` and empty segments removed (``"a/./b"`` -> ``"a/b"``).
+
+    Raises:
+        InvalidKeyError: The key is empty, absolute, has a ``..``, ``~`` or over-long segment,
+            backslashes, control characters, percent-encoded separators or dots, ends with
+            ``/``, or is longer than 1024 bytes. The message names the key and the fix.
+
+    Example:
+        >>> validate_key("results/./run1//table.parquet")
+        'results/run1/table.parquet'
+        >>> validate_key("../etc/passwd")
+        Traceback (most recent call last):
+        ...
+        lamin_flows.errors.InvalidKeyError: Invalid storage key '../etc/passwd': ...
+    """
+    if not isinstance(key, str):
+        raise _refuse(key, f"a key must be a str, not {type(key).__name__}", "Pass the key as a string.")
+    if not key:
+        raise _refuse(key, "it is empty", "Pass a relative path such as 'data/table.parquet'.")
+    if _CONTROL.search(key):
+        raise _refuse(key, "it contains NUL or control characters", "Remove them from the key.")
+    if "\\" in key:
+        raise _refuse(key, "it contains a backslash", "Use '/' to separate folders.")
+    if key.startswith("/") or _DRIVE.match(key):
+        raise _refuse(key, "it is absolute", "Give a path relative to the storage root, e.g. 'data/x.csv'.")
+    if _ENCODED.search(key):
+        raise _refuse(
+            key,
+            "it contains a percent-encoded '/', '.' or '\\' (%2f, %2e, %5c)",
+            "Write the characters themselves, or choose another name.",
+        )
+    if key.endswith("/"):
+        raise _refuse(key, "it ends with '/' and so names a folder", "Add the file name, e.g. 'data/x.csv'.")
+    segments = [s for s in key.split("/") if s not in ("", ".")]
+    if not segments:
+        raise _refuse(key, "it names the storage root itself", "Add the file name, e.g. 'x.csv'.")
+    if ".." in segments:
+        raise _refuse(key, "it has a '..' segment that could leave the storage root", "Remove the '..'.")
+    if segments[0].startswith("~"):
+        raise _refuse(key, "it starts with '~', which shells expand to a home folder", "Rename the first folder.")
+    for segment in segments:
+        if len(segment.encode()) > MAX_SEGMENT_BYTES:
+            raise _refuse(
+                key,
+                f"the segment {segment[:20]!r}... is longer than {MAX_SEGMENT_BYTES} bytes",
+                "Shorten that file or folder name.",
+            )
+    normal = "/".join(segments)
+    if len(normal.encode()) > MAX_KEY_BYTES:
+        raise _refuse(key, f"it is longer than {MAX_KEY_BYTES} bytes", "Use shorter folder and file names.")
+    return normal
+
+
+def is_temp_key(key: str) -> bool:
+    """Whether ``key`` lies in the temporary area (:data:`TMP_PREFIX`).
+
+    Example:
+        >>> is_temp_key(".lamindb/_tmp/x1-table.csv")
+        True
+    """
+    return key.startswith(TMP_PREFIX)

@@ -1,0 +1,238 @@
+"""A storage root that is a local (or network-mounted) folder.
+
+Temporary keys live in ``<root>/.lamindb/_tmp/``, on the same filesystem as every final key, so
+committing is a rename: ``os.link`` + ``unlink`` to never clobber, ``os.replace`` to overwrite.
+Files are created with the process umask.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from lamin_flows.errors import KeyConflictError, StorageNotFoundError
+from lamin_flows.storage.base import Staged, StorageBackend, check_source, check_temp_key, new_temp_key
+from lamin_flows.storage.hashing import HashResult, copy_with_hash, hash_file
+from lamin_flows.storage.keys import TMP_PREFIX, validate_key
+
+# errors of os.link on filesystems without hard links (FAT, some SMB/FUSE mounts)
+_NO_HARDLINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
+
+
+class LocalBackend(StorageBackend):
+    """A folder used as storage root.
+
+    Args:
+        root: An absolute, resolved folder path (see :func:`~lamin_flows.storage.root_of`).
+
+    Example:
+        >>> backend = get_backend("/data/store")  # doctest: +SKIP
+        >>> backend.path("a/b.csv")  # doctest: +SKIP
+        PosixPath('/data/store/a/b.csv')
+    """
+
+    protocol = "local"
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._root = Path(root)
+
+    def relative_key(self, path_or_url: str | os.PathLike[str]) -> str | None:
+        """The key of a path inside this root, else None.
+
+        Example:
+            >>> get_backend("/data/store").relative_key("/data/store/a/b.csv")  # doctest: +SKIP
+            'a/b.csv'
+        """
+        text = os.fspath(path_or_url)
+        if text.startswith("file://"):
+            text = text[len("file://") :]
+        elif "://" in text:
+            return None
+        path = Path(text).expanduser()
+        # the path as written first (a symlink inside the root stays a key), then resolved
+        for candidate in (Path(os.path.normpath(path.absolute())), path.resolve()):
+            try:
+                relative = candidate.relative_to(self._root)
+            except ValueError:
+                continue
+            if relative.parts:
+                return validate_key(relative.as_posix())
+        return None
+
+    def path(self, key: str) -> Path:
+        """The local path of ``key``."""
+        return self._root / validate_key(key)
+
+    def exists(self, key: str) -> bool:
+        """Whether a file is stored under ``key``."""
+        return self.path(key).is_file()
+
+    def _existing(self, key: str) -> Path:
+        path = self.path(key)
+        if not path.is_file():
+            raise StorageNotFoundError(f"No object under key {key!r} in storage {self.root!r} (looked at {path}).")
+        return path
+
+    def info(self, key: str) -> HashResult:
+        """Size and hash of the stored file (hashed now, in full)."""
+        return hash_file(self._existing(key))
+
+    def _new_temp(self, name: str = "", *, kind: str = "", suffix: str = "") -> tuple[str, Path]:
+        key = new_temp_key(name, kind=kind, suffix=suffix)
+        path = self._root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return key, path
+
+    def stage_in(self, src: str | os.PathLike[str]) -> Staged:
+        """Copy a local file into the temporary area, hashing it in the same pass.
+
+        Example:
+            >>> backend.stage_in("table.csv")  # doctest: +SKIP
+            Staged(temp_key='.lamindb/_tmp/3f9c...-table.csv', size=12, hash='...', hash_type='md5')
+        """
+        source = check_source(src)
+        key, path = self._new_temp(source.name)
+        result = copy_with_hash(source, path)  # removes the partial copy itself on failure
+        return Staged(key, result.size, result.hash, result.hash_type)
+
+    def write_temp(self, writer: Callable[[Path], None], suffix: str) -> Staged:
+        """Let ``writer`` write straight into the temporary area, then hash the result.
+
+        Example:
+            >>> backend.write_temp(lambda p: df.to_parquet(p), ".parquet")  # doctest: +SKIP
+        """
+        key, path = self._new_temp(suffix=suffix)
+        try:
+            writer(path)
+            result = hash_file(path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return Staged(key, result.size, result.hash, result.hash_type)
+
+    def commit(self, temp_key: str, final_key: str, *, overwrite: bool = False) -> str | None:
+        """Move a staged file to ``final_key``.
+
+        Args:
+            temp_key: The staged key.
+            final_key: Where the file goes.
+            overwrite: Replace an existing file (keeping it under a backup key) instead of refusing.
+
+        Returns:
+            The backup key of the replaced file, or None if nothing was replaced.
+
+        Raises:
+            KeyConflictError: (a FileExistsError) ``final_key`` exists and ``overwrite`` is False.
+            StorageNotFoundError: ``temp_key`` does not exist.
+
+        Example:
+            >>> backend.commit(staged.temp_key, "data/table.csv")  # doctest: +SKIP
+        """
+        temp = self._existing(check_temp_key(temp_key))
+        final = self.path(final_key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if not overwrite:
+            self._link_no_clobber(temp, final, final_key)
+            temp.unlink(missing_ok=True)
+            return None
+        backup_key: str | None = None
+        if final.is_file():
+            backup_key, backup = self._new_temp(final.name, kind="backup")
+            self._keep_copy(final, backup)
+        os.replace(temp, final)  # atomic: readers see the old or the new file, never none
+        return backup_key
+
+    def _link_no_clobber(self, temp: Path, final: Path, final_key: str) -> None:
+        try:
+            os.link(temp, final)  # fails if final exists, atomically
+        except FileExistsError as error:
+            raise self._conflict(final_key) from error
+        except OSError as error:
+            if error.errno not in _NO_HARDLINKS:
+                raise
+            # no hard links here: check-then-rename, with a small race window between the two
+            if final.exists():
+                raise self._conflict(final_key) from error
+            shutil.move(temp, final)
+
+    def _conflict(self, final_key: str) -> KeyConflictError:
+        return KeyConflictError(
+            f"Key {final_key!r} already holds a file in storage {self.root!r}."
+            " Choose another key, or replace the file (File.replace) to overwrite it."
+        )
+
+    @staticmethod
+    def _keep_copy(final: Path, backup: Path) -> None:
+        try:
+            os.link(final, backup)  # no copying: the backup shares the old file's data
+        except OSError as error:
+            if error.errno not in _NO_HARDLINKS:
+                raise
+            shutil.copy2(final, backup)
+
+    def restore(self, backup_key: str, final_key: str) -> None:
+        """Put a backup made by ``commit(..., overwrite=True)`` back under ``final_key``."""
+        backup = self._existing(check_temp_key(backup_key))
+        final = self.path(final_key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(backup, final)
+
+    def discard(self, temp_key: str) -> None:
+        """Remove a temporary or backup file; nothing happens if it is gone already."""
+        (self._root / check_temp_key(temp_key)).unlink(missing_ok=True)
+
+    def delete(self, key: str) -> None:
+        """Remove a stored file.
+
+        Raises:
+            StorageNotFoundError: Nothing is stored under ``key``.
+        """
+        path = self.path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError as error:
+            raise StorageNotFoundError(f"No object under key {key!r} in storage {self.root!r} to delete.") from error
+
+    def open(self, key: str, mode: str = "rb") -> IO[Any]:
+        """Open the stored file; writing modes create missing parent folders."""
+        path = self.path(key)
+        if any(flag in mode for flag in "wax+"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return open(path, mode)
+        return open(self._existing(key), mode)
+
+    def stage(self, key: str, expected: HashResult | None = None) -> Path:
+        """The file itself: local data needs no copy (``expected`` is not checked, to avoid re-hashing)."""
+        return self._existing(key)
+
+    def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """(key, size) of files whose key starts with ``prefix``, sorted; the temporary area is
+        skipped unless ``prefix`` points into it.
+
+        Example:
+            >>> list(backend.list("data/"))  # doctest: +SKIP
+            [('data/a.csv', 12), ('data/b.csv', 40)]
+        """
+        folder = prefix.rpartition("/")[0]
+        start = self._root / validate_key(folder) if folder else self._root
+        skip_temp = not prefix.startswith(TMP_PREFIX)
+        found: list[tuple[str, int]] = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            base = Path(dirpath).relative_to(self._root).as_posix()
+            base = "" if base == "." else base + "/"
+            if skip_temp and base.startswith(TMP_PREFIX):
+                dirnames.clear()
+                continue
+            for name in filenames:
+                key = base + name
+                if key.startswith(prefix):
+                    try:
+                        found.append((key, os.stat(os.path.join(dirpath, name)).st_size))
+                    except FileNotFoundError:  # removed while listing
+                        pass
+        yield from sorted(found)
