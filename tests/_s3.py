@@ -14,6 +14,7 @@ Example (pytest, see tests/storage/conftest.py)::
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ def start_moto_server() -> tuple[Any, str]:
     """
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns test output
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # port 0: the OS picks a free one
     server.start()
     host, port = server.get_host_and_port()

@@ -5,10 +5,16 @@ saved Files to their Run and loaded Files to the Run's inputs. Other layers can 
 *resolver* that finds the current run where a context variable cannot reach (a Prefect task
 in another process finds its flow's Run by the flow run id). The registry itself knows
 nothing of Prefect.
+
+A worker process (a Prefect process pool, a Dask worker) may save Files without ever importing
+the tracking layer, so the modules named in ``RESOLVER_MODULES`` are imported (by name, once)
+the first time a run is looked up without a context variable; importing them registers their
+resolvers.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -24,6 +30,18 @@ class RunRef:
 
 _current_run: ContextVar[RunRef | None] = ContextVar("lamin_flows_current_run", default=None)
 _resolvers: list[Callable[[], RunRef | None]] = []
+RESOLVER_MODULES = ("lamin_flows.tracking.resolvers",)
+_modules_loaded = False
+
+
+def _load_resolver_modules() -> None:
+    global _modules_loaded
+    _modules_loaded = True
+    for name in RESOLVER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a trimmed install without that layer
+            pass
 
 
 def current_run_ref() -> RunRef | None:
@@ -31,6 +49,8 @@ def current_run_ref() -> RunRef | None:
     ref = _current_run.get()
     if ref is not None:
         return ref
+    if not _modules_loaded:
+        _load_resolver_modules()
     for resolve in _resolvers:
         ref = resolve()
         if ref is not None:

@@ -294,18 +294,17 @@ def _lock_keys(conn: Any, files: list[File]) -> None:
 
 
 def _commit_data(file: File, undo: list[Callable[[], None]]) -> None:
+    """Put a File's staged data under its final key; the staged copy stays until the commit."""
     backend, staged = file._lf.extra["staged"]
     final = file.storage_key
     try:
-        backend.commit(staged.temp_key, final)
+        backend.commit(staged.temp_key, final, keep_temp=True)
     except FileExistsError:
         # No record holds this key (checked under the write lock): data left by an interrupted save.
         if backend.info(final).hash == file.hash:
-            backend.discard(staged.temp_key)
             return
-        backup = backend.commit(staged.temp_key, final, overwrite=True)
-        if backup:
-            backend.discard(backup)
+        backend.delete(final)
+        backend.commit(staged.temp_key, final, keep_temp=True)
     undo.append(lambda: backend.delete(final))
 
 

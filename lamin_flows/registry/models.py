@@ -122,6 +122,11 @@ class Run(Record, table=True):
     reference: str | None = Field(default=None, max_length=255, index=True)
     reference_type: str | None = Field(default=None, max_length=64)
     parent_id: str | None = Field(default=None, foreign_key="run.id", max_length=20)
+    meta: dict | None = Field(
+        default=None,
+        sa_column=Column(JSON),
+        description="Where the run ran, kept apart from params: for a Prefect flow run its flow run name, tags, deployment",
+    )
     created_by_id: str | None = Field(default=None, foreign_key="user.id", max_length=12)
 
     _foreign_keys: ClassVar = {

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from lamin_flows._progress import progress
-from lamin_flows.errors import InvalidKeyError, StorageError, StorageNotFoundError
 from lamin_flows.config import get_settings
+from lamin_flows.errors import InvalidKeyError, StorageError, StorageNotFoundError
 from lamin_flows.storage.hashing import HashResult
 from lamin_flows.storage.keys import TMP_PREFIX, is_temp_key, validate_key
 
@@ -178,7 +178,9 @@ class StorageBackend(ABC):
         """Let ``writer(local_path)`` produce a file, then stage it under a temporary key."""
 
     @abstractmethod
-    def commit(self, temp_key: str, final_key: str, *, overwrite: bool = False) -> str | None:
+    def commit(
+        self, temp_key: str, final_key: str, *, overwrite: bool = False, keep_temp: bool = False
+    ) -> str | None:
         """Move a staged object to ``final_key``; with ``overwrite`` return the backup key of the old one."""
 
     @abstractmethod

@@ -17,27 +17,21 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
-from lamin_flows.errors import (
-    KeyConflictError,
-    LaminFlowsError,
-    MissingDependencyError,
-    StorageError,
-    StorageNotFoundError,
-    StoragePermissionError,
-    ValidationError,
-)
 from lamin_flows.config import get_settings
+from lamin_flows.errors import KeyConflictError, StorageError, StorageNotFoundError
 from lamin_flows.storage import cache
 from lamin_flows.storage.base import Staged, StorageBackend, check_source, check_temp_key, new_temp_key
+from lamin_flows.storage.fsspec_support import BUCKETED, abandon, etag_hash, load_filesystem, translated_errors
 from lamin_flows.storage.hashing import CHUNK, HashResult, IncrementalHash, b64, hash_file, hash_file_as, is_large
 from lamin_flows.storage.keys import TMP_PREFIX, validate_key
+
+_UPLOAD_CHUNK = 8 * CHUNK  # large enough for BLAKE3 to spread over all cores
 
 class FsspecBackend(StorageBackend):
     """A bucket (and prefix) in cloud storage, or any other fsspec filesystem.
@@ -56,7 +50,7 @@ class FsspecBackend(StorageBackend):
         self.root = root
         self.protocol, _, rest = root.partition("://")
         self.bucket = rest.split("/", 1)[0]
-        self._fs = _filesystem(self.protocol, storage_options)
+        self._fs = load_filesystem(self.protocol, storage_options)
         self._base = self._fs._strip_protocol(root).rstrip("/")
 
     # --- addressing -------------------------------------------------------------------------
@@ -73,16 +67,24 @@ class FsspecBackend(StorageBackend):
         """
         text = os.fspath(path_or_url)
         protocol, sep, _ = text.partition("://")
-        if not sep or protocol.lower() != self.protocol:
+        if not sep or protocol.lower() != self.protocol or text.endswith("/"):  # a trailing "/" names a folder
             return None
         inner = self._fs._strip_protocol(text)
-        if not inner.startswith(self._base + "/") or inner.endswith("/"):
+        if not inner.startswith(self._base + "/"):
             return None
         return validate_key(inner[len(self._base) + 1 :])
 
     def path(self, key: str) -> str:
         """The URL of ``key``, e.g. ``s3://bucket/prefix/key``."""
         return f"{self.root}/{validate_key(key)}"
+
+    def _errors(self, key: str | None = None) -> Any:
+        """Provider errors inside the block become ours, naming the bucket and what to check."""
+        return translated_errors(self.root, self.protocol, self.bucket, key, self._bucket_exists)
+
+    def _bucket_exists(self) -> bool:
+        self._fs.invalidate_cache(self.bucket)
+        return bool(self._fs.exists(self.bucket))
 
     # --- reading state ----------------------------------------------------------------------
 
@@ -141,7 +143,7 @@ class FsspecBackend(StorageBackend):
         base = f"{self._base}/{validate_key(folder)}" if folder else self._base
         self._fs.invalidate_cache(base)
         with self._errors(prefix or None):
-            if self.protocol in _BUCKETED and not folder:
+            if self.protocol in BUCKETED and not folder:
                 self._fs.info(self.bucket)  # find() on a missing bucket is silently empty: ask once
             found = self._fs.find(base, detail=True)
         skip_temp = not prefix.startswith(TMP_PREFIX)
@@ -172,13 +174,12 @@ class FsspecBackend(StorageBackend):
             with self._errors(temp_key):
                 target = self._fs.open(path, "wb")
                 try:
-                    with open(source, "rb", buffering=0) as local:
-                        while chunk := local.read(chunk_size):
-                            hasher.update(chunk)
-                            target.write(chunk)
+                    for chunk in read_chunks(source, chunk_size):
+                        hasher.update(chunk)
+                        target.write(chunk)
                     target.close()  # completes the (multipart) upload
                 except BaseException:
-                    _abandon(target)
+                    abandon(target)
                     raise
         except BaseException:
             with suppress(Exception):
@@ -214,13 +215,17 @@ class FsspecBackend(StorageBackend):
             writer(local)
             return self.stage_in(local)
 
-    def commit(self, temp_key: str, final_key: str, *, overwrite: bool = False) -> str | None:
+    def commit(
+        self, temp_key: str, final_key: str, *, overwrite: bool = False, keep_temp: bool = False
+    ) -> str | None:
         """Copy a staged object server-side to ``final_key``, then delete the temporary one.
 
         Args:
             temp_key: The staged key.
             final_key: Where the object goes.
             overwrite: Replace an existing object (after copying it to a backup key) instead of refusing.
+            keep_temp: Leave the staged object in place too, so a caller whose metadata commit fails
+                can delete the final object and retry from the staged one.
 
         Returns:
             The backup key of the replaced object, or None if nothing was replaced.
@@ -243,7 +248,8 @@ class FsspecBackend(StorageBackend):
             backup_key = new_temp_key(final_key.rpartition("/")[2], kind="backup")
             self._copy(final_key, backup_key)
         self._copy(temp_key, final_key)  # a PUT replaces atomically: readers see old or new
-        self.discard(temp_key)
+        if not keep_temp:
+            self.discard(temp_key)
         return backup_key
 
     def _copy(self, from_key: str, to_key: str) -> None:
@@ -339,3 +345,9 @@ class FsspecBackend(StorageBackend):
         finally:
             part.unlink(missing_ok=True)
 
+
+def read_chunks(source: Path, chunk_size: int) -> Iterator[bytes]:
+    """The content of a local file in chunks (the one place uploads read their source)."""
+    with open(source, "rb", buffering=0) as file:
+        while chunk := file.read(chunk_size):
+            yield chunk

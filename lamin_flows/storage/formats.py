@@ -77,7 +77,7 @@ def write_object(obj: Any, path: str | Path) -> None:
 
     Raises:
         UnsupportedObjectError: ``obj`` is of another type, or a DataFrame parquet cannot hold
-            (e.g. non-string column names).
+            (e.g. a column mixing numbers and strings).
 
     Example:
         >>> write_object(pd.DataFrame({"a": [1, 2]}), "table.parquet")  # doctest: +SKIP
@@ -88,10 +88,10 @@ def write_object(obj: Any, path: str | Path) -> None:
         try:
             obj.to_parquet(path, engine="pyarrow")
         except (ValueError, TypeError) as error:
-            # pyarrow's refusals (mixed-type or non-string column names) are about the object, not the disk
+            # pyarrow's refusals (e.g. a column mixing ints and strs) are about the object, not the disk
             raise UnsupportedObjectError(
-                f"Cannot write this DataFrame to parquet: {error}. Make column names strings and each"
-                " column a single type (e.g. df.columns = df.columns.astype(str))."
+                f"Cannot write this DataFrame to parquet: {error}. Give each column a single type"
+                " (e.g. df[col] = df[col].astype(str)) and make column names strings."
             ) from error
     else:
         obj.write_h5ad(path)

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lamin_flows._progress import progress
-from lamin_flows.errors import MissingDependencyError, StorageError
 from lamin_flows.config import get_settings
+from lamin_flows.errors import MissingDependencyError, StorageError
 
 CHUNK = 1024 * 1024  # big enough that per-call overhead vanishes, small enough for the CPU cache
 DIGEST_BYTES = 16  # 128 bits: as strong as MD5's full digest, 22 characters in base64url

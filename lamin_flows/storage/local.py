@@ -115,13 +115,17 @@ class LocalBackend(StorageBackend):
             raise
         return Staged(key, result.size, result.hash, result.hash_type)
 
-    def commit(self, temp_key: str, final_key: str, *, overwrite: bool = False) -> str | None:
+    def commit(
+        self, temp_key: str, final_key: str, *, overwrite: bool = False, keep_temp: bool = False
+    ) -> str | None:
         """Move a staged file to ``final_key``.
 
         Args:
             temp_key: The staged key.
             final_key: Where the file goes.
             overwrite: Replace an existing file (keeping it under a backup key) instead of refusing.
+            keep_temp: Leave the staged file in place too (no-clobber commits only), so a caller whose
+                metadata commit fails can delete the final file and retry from the staged one.
 
         Returns:
             The backup key of the replaced file, or None if nothing was replaced.
@@ -133,12 +137,13 @@ class LocalBackend(StorageBackend):
         Example:
             >>> backend.commit(staged.temp_key, "data/table.csv")  # doctest: +SKIP
         """
-        temp = self._existing(check_temp_key(temp_key))
         final = self.path(final_key)
+        temp = self._existing(check_temp_key(temp_key))
         final.parent.mkdir(parents=True, exist_ok=True)
         if not overwrite:
             self._link_no_clobber(temp, final, final_key)
-            temp.unlink(missing_ok=True)
+            if not keep_temp:
+                temp.unlink(missing_ok=True)
             return None
         backup_key: str | None = None
         if final.is_file():

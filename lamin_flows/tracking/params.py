@@ -1,0 +1,94 @@
+"""A call's arguments as JSON: what a Run stores in ``params``.
+
+Arguments are bound to the signature with their defaults. Plain JSON values are kept as they
+are, records are stored by id, paths/dates/UUIDs/enums as text; a value that cannot be stored
+(a DataFrame, an open file, ...) is left out and named in a warning once per function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import inspect
+import math
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from lamin_flows import _logging
+
+
+class Unstorable(Exception):
+    """A value has no JSON form."""
+
+
+def to_json(value: Any, depth: int = 0) -> Any:
+    """The JSON form of ``value``; raises :class:`Unstorable` if it has none."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)  # PostgreSQL JSON has no NaN/Infinity
+    if depth > 20:
+        raise Unstorable("nested too deeply")
+    if hasattr(value, "_lf") and isinstance(getattr(value, "id", None), str):
+        return value.id  # a record: its id
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return to_json(value.value, depth + 1)
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise Unstorable(f"a key of type {type(key).__name__}")
+            out[str(key)] = to_json(item, depth + 1)
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [to_json(item, depth + 1) for item in items]
+    raise Unstorable(type(value).__name__)
+
+
+class ParamBinder:
+    """Binds the arguments of one function's calls to JSON params."""
+
+    def __init__(self, fn: Any, label: str) -> None:
+        try:
+            self.signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):  # builtins without a signature
+            self.signature = None
+        self.label = label
+        self._warned: set[str] = set()
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments (with defaults) as a JSON-safe dict."""
+        if self.signature is None:
+            raw: dict[str, Any] = {"args": list(args), "kwargs": kwargs} if (args or kwargs) else {}
+        else:
+            try:
+                bound = self.signature.bind(*args, **kwargs)
+            except TypeError:
+                return {}  # the call itself will raise the TypeError with Python's message
+            bound.apply_defaults()
+            raw = dict(bound.arguments)
+        params: dict[str, Any] = {}
+        for name, value in raw.items():
+            try:
+                params[name] = to_json(value)
+            except Unstorable as exc:
+                self._warn(name, value, exc)
+        return params
+
+    def _warn(self, name: str, value: Any, exc: Unstorable) -> None:
+        if name in self._warned:
+            return
+        self._warned.add(name)
+        _logging.warning(
+            f"{self.label}: parameter {name!r} ({type(value).__name__}; {exc}) cannot be stored in run.params"
+            " and is left out. Pass a saved File (stored by id), a path or a plain value to record it."
+        )

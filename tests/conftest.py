@@ -1,0 +1,112 @@
+"""Shared fixtures: a private LAMIN_HOME per test, instances on SQLite and PostgreSQL.
+
+PostgreSQL tests use the server on 127.0.0.1:5432 (trust auth): one database is created for
+the test session and dropped at its end; each test starts from an empty schema.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PG_SERVER = os.environ.get("LAMIN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+
+
+def _reset_process_state() -> None:
+    from lamin_flows.config import reset_settings
+    from lamin_flows.registry import files_io, instance
+    from lamin_flows.registry.db import dispose_all
+    from lamin_flows.registry.migrate import forget
+    from lamin_flows.storage import clear_backend_cache
+
+    instance.activate(None)
+    dispose_all()
+    forget()
+    reset_settings()
+    clear_backend_cache()
+    files_io._roots.clear()
+
+
+@pytest.fixture(autouse=True)
+def lamin_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own LAMIN_HOME and no current instance."""
+    home = tmp_path / "lamin-home"
+    monkeypatch.setenv("LAMIN_HOME", str(home))
+    monkeypatch.delenv("LAMIN_INSTANCE", raising=False)
+    monkeypatch.delenv("LAMIN_VERBOSITY", raising=False)
+    _reset_process_state()
+    yield home
+    _reset_process_state()
+
+
+def _pg_available() -> bool:
+    try:
+        with sa.create_engine(f"{PG_SERVER}/postgres").connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database for this test session, dropped at the end."""
+    if not _pg_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_SERVER}")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    name = f"lamin_flows_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        from lamin_flows.registry.db import dispose_all
+
+        dispose_all()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def empty_pg_schema(url: str) -> None:
+    """Drop every table of a test database."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str | None:
+    """None (SQLite) or an empty PostgreSQL database: run a test on both registries."""
+    if request.param == "sqlite":
+        return None
+    url = request.getfixturevalue("pg_url")
+    empty_pg_schema(url)
+    return url
+
+
+@pytest.fixture
+def ln(tmp_path: Path, db_url: str | None):  # noqa: ANN201
+    """``lamin_flows`` with a fresh instance (storage ``tmp_path/data``), on SQLite and PostgreSQL."""
+    import lamin_flows
+
+    lamin_flows.setup.init(storage=tmp_path / "data", db=db_url, name="test")
+    return lamin_flows
+
+
+@pytest.fixture
+def ln_sqlite(tmp_path: Path):  # noqa: ANN201
+    """``lamin_flows`` with a fresh SQLite instance (storage ``tmp_path/data``)."""
+    import lamin_flows
+
+    lamin_flows.setup.init(storage=tmp_path / "data", name="test")
+    return lamin_flows

@@ -1,0 +1,56 @@
+"""The public surface: cheap import, exactly the intended names."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("prefect", "pandas", "pyarrow", "anndata", "s3fs", "sqlalchemy", "sqlmodel")
+
+
+def test_import_is_cheap():
+    code = (
+        "import sys, lamin_flows as ln; "
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"import lamin_flows imported {out.stdout.strip()}"
+
+
+def test_using_the_registry_does_not_import_prefect_or_cloud(tmp_path):
+    code = (
+        "import sys, lamin_flows as ln; "
+        f"ln.setup.init(storage={str(tmp_path / 'd')!r}); "
+        "ln.Tag(name='x').save(); ln.Tag.select().all(); "
+        "print(','.join(m for m in ('prefect', 's3fs', 'anndata') if m in sys.modules))"
+    )
+    env = {"LAMIN_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
+
+def test_public_names():
+    import lamin_flows as ln
+
+    assert set(ln.__all__) == {
+        "File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "view", "setup",
+        "settings", "tracked", "context", "dev", "errors", "__version__",
+    }
+    for name in ("File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "view", "setup", "settings"):
+        assert getattr(ln, name) is not None
+
+
+def test_error_tree():
+    from lamin_flows import errors
+
+    assert issubclass(errors.InvalidKeyError, ValueError)
+    assert issubclass(errors.KeyConflictError, FileExistsError)
+    assert issubclass(errors.StorageNotFoundError, FileNotFoundError)
+    assert issubclass(errors.UnsupportedObjectError, TypeError)
+    assert issubclass(errors.NoResultError, LookupError)
+    for name in dir(errors):
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, Exception) and obj.__module__ == errors.__name__:
+            assert issubclass(obj, errors.LaminFlowsError)
