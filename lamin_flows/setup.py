@@ -58,6 +58,13 @@ def _reset_caches() -> None:
     files_io._roots.clear()
 
 
+def _check_reachable(backend: Any) -> None:
+    """Fail before anything is written if a bucket is missing or the credentials are refused."""
+    from lamin_flows.storage import MANAGED_PREFIX
+
+    next(iter(backend.list(MANAGED_PREFIX)), None)
+
+
 def init(
     *,
     storage: str | os.PathLike,
@@ -101,7 +108,7 @@ def init(
                 f" load it with ln.setup.load({name!r}), pick another name=, or `lamin delete {name}` first"
             )
         config = existing
-    get_backend(root, config.storage_options or None)  # fails early on a missing bucket or bad credentials
+    _check_reachable(get_backend(root, config.storage_options or None))
     if config.db_url is None:
         config.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         if not config.sqlite_path.exists():
@@ -284,7 +291,7 @@ class UserSettings:
             Path(text).expanduser().mkdir(parents=True, exist_ok=True)
         inst = _instance.current()
         root = root_of(text)
-        get_backend(root, inst.config.storage_options or None)
+        _check_reachable(get_backend(root, inst.config.storage_options or None))
         inst.config.storage_root = root
         inst._storage_id = None
         inst.storage_record()

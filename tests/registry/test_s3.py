@@ -1,0 +1,135 @@
+"""The guide's File operations with S3 storage, against a moto server over HTTP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import _s3  # tests/_s3.py
+import pytest
+
+import lamin_flows as ln
+from lamin_flows.errors import KeyConflictError, StorageNotFoundError
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    server, url = _s3.start_moto_server()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def bucket(endpoint: str, tmp_path: Path) -> Iterator[str]:
+    with _s3.aws_test_env(endpoint):
+        _s3.clear_s3fs_instances()
+        name = _s3.create_bucket(endpoint)
+        ln.setup.init(storage=f"s3://{name}/project")
+        yield name
+        _s3.clear_s3fs_instances()
+
+
+def keys_in(endpoint: str, bucket: str) -> list[str]:
+    listing = _s3.s3_client(endpoint).list_objects_v2(Bucket=bucket)
+    return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def md5_b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.md5(data).digest()).decode().rstrip("=")
+
+
+def test_settings_point_at_the_bucket(bucket, lamin_home):
+    assert str(ln.settings.storage) == f"s3://{bucket}/project"
+    assert ln.Storage.select().one().type == "s3"
+    assert ln.setup.settings.instance.sqlite_path.parent == lamin_home / "instances"
+
+
+def test_upload_stage_load_replace_delete(bucket, endpoint, tmp_path):
+    source = tmp_path / "mini.csv"
+    source.write_text("a,b\n1,2\n")
+    file = ln.File(source, key="tables/mini.csv").save()
+    assert file.path() == f"s3://{bucket}/project/tables/mini.csv"
+    assert file.hash == md5_b64(source.read_bytes())
+    assert keys_in(endpoint, bucket) == ["project/tables/mini.csv"]  # no temporary object left
+    local = Path(file.stage())
+    assert local.read_bytes() == source.read_bytes() and "cache" in str(local)
+    assert list(file.load().columns) == ["a", "b"]
+    newer = tmp_path / "newer.csv"
+    newer.write_text("a,b\n5,6\n7,8\n")
+    file.replace(newer)
+    assert Path(file.stage()).read_bytes() == newer.read_bytes()  # changed hash: fetched again
+    assert keys_in(endpoint, bucket) == ["project/tables/mini.csv"]
+    file.delete(storage=True)
+    assert keys_in(endpoint, bucket) == [] and len(ln.File.select()) == 0
+
+
+def test_register_object_in_place_from_etag(bucket, endpoint):
+    body = b"x,y\n1,2\n"
+    _s3.s3_client(endpoint).put_object(Bucket=bucket, Key="project/existing.csv", Body=body)
+    file = ln.File(f"s3://{bucket}/project/existing.csv").save()
+    assert (file.key, file.size, file.hash, file.hash_type) == ("existing.csv", len(body), md5_b64(body), "md5")
+    assert keys_in(endpoint, bucket) == ["project/existing.csv"]
+
+
+def test_dataframe_and_from_dir_upload(bucket, endpoint, tmp_path):
+    import pandas as pd
+
+    df = ln.dev.datasets.df_iris()
+    frame = ln.File(df, name="iris").save()
+    pd.testing.assert_frame_equal(frame.load(), df)
+    ln.dev.datasets.generate_cell_ranger_files("sample_001", tmp_path)
+    files = ln.File.from_dir(tmp_path / "sample_001")
+    ln.save(files)
+    stored = keys_in(endpoint, bucket)
+    assert all(f"project/{f.key}" in stored for f in files)
+    assert not any("_tmp" in k for k in stored)
+    assert len(ln.File.select(key__startswith="sample_001/")) == len(files)
+
+
+def test_tree_and_view(bucket, tmp_path, capsys):
+    source = tmp_path / "t.txt"
+    source.write_text("t")
+    ln.File(source, key="folder/t.txt").save()
+    ln.File.tree()
+    ln.view()
+    out = capsys.readouterr().out
+    assert "folder/" in out and "t.txt" in out and f"s3://{bucket}/project" in out
+
+
+def test_key_conflict_leaves_bucket_unchanged(bucket, endpoint, tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("old")
+    b.write_text("new")
+    ln.File(a, key="k.txt").save()
+    with pytest.raises(KeyConflictError):
+        ln.File(b, key="k.txt")
+    assert keys_in(endpoint, bucket) == ["project/k.txt"]
+
+
+def test_missing_bucket_is_named_and_leaves_nothing(endpoint, tmp_path):
+    with _s3.aws_test_env(endpoint):
+        _s3.clear_s3fs_instances()
+        with pytest.raises(StorageNotFoundError, match="no-such-bucket"):
+            ln.setup.init(storage="s3://no-such-bucket")
+        assert not (Path(ln.config.get_settings().home) / "instances" / "no-such-bucket.json").exists()
+
+
+def test_failed_upload_leaves_no_record_and_no_object(bucket, endpoint, tmp_path, monkeypatch):
+    source = tmp_path / "u.txt"
+    source.write_text("u" * 10_000)
+    file = ln.File(source, key="u.txt")
+    backend = file._backend()
+
+    def broken_commit(*args, **kwargs):
+        raise OSError("connection reset during copy")
+
+    monkeypatch.setattr(type(backend), "commit", broken_commit)
+    with pytest.raises(OSError, match="connection reset"):
+        file.save()
+    monkeypatch.undo()
+    assert len(ln.File.select()) == 0
+    assert "project/u.txt" not in keys_in(endpoint, bucket)
+    file.save()  # the staged upload is still there: retry works
+    assert keys_in(endpoint, bucket) == ["project/u.txt"]
