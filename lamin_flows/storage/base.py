@@ -16,11 +16,11 @@ import re
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from lamin_flows._parallel import map_batched
 from lamin_flows._progress import progress
 from lamin_flows.config import get_settings
 from lamin_flows.errors import InvalidKeyError, StorageError, StorageNotFoundError
@@ -156,16 +156,22 @@ class StorageBackend(ABC):
         """
         if len(srcs) <= 1:
             return [self.stage_in(src) for src in srcs]
-        results: list[Staged | None] = [None] * len(srcs)
-        errors: list[BaseException] = []
-        with progress("storing files", total=len(srcs)) as advance, ThreadPoolExecutor(get_settings().workers) as pool:
-            futures = {pool.submit(self.stage_in, src): i for i, src in enumerate(srcs)}
-            for future, i in futures.items():
-                try:
-                    results[i] = future.result()
-                except BaseException as error:
-                    errors.append(error)
-                advance(1)
+        results: list[Staged | None] = []
+        failed: list[tuple[int, BaseException]] = []
+
+        def stage_one(item: tuple[int, str | os.PathLike[str]]) -> Staged | None:
+            try:
+                return self.stage_in(item[1])
+            except BaseException as error:  # every file is tried; the first one's error is raised below
+                failed.append((item[0], error))
+                return None
+
+        with progress("storing files", total=len(srcs)) as advance:
+            # in batches: a thread hand-off per file costs more than copying a small one
+            for batch in map_batched(stage_one, list(enumerate(srcs)), get_settings().workers):
+                results.extend(batch)
+                advance(len(batch))
+        errors = [error for _, error in sorted(failed, key=lambda pair: pair[0])]
         if errors:
             for staged in results:
                 if staged is not None:
@@ -181,7 +187,11 @@ class StorageBackend(ABC):
     def commit(
         self, temp_key: str, final_key: str, *, overwrite: bool = False, keep_temp: bool = False
     ) -> str | None:
-        """Move a staged object to ``final_key``; with ``overwrite`` return the backup key of the old one."""
+        """Move a staged object to ``final_key``; with ``overwrite`` return the backup key of the old one.
+
+        ``keep_temp=True`` leaves the staged object in place as well, for callers that may need to
+        commit it again (the registry, when its database transaction fails after this step).
+        """
 
     @abstractmethod
     def restore(self, backup_key: str, final_key: str) -> None:

@@ -68,9 +68,9 @@ def is_fresh(local: Path, expected: HashResult) -> bool:
         return False
     if stat.st_size != expected.size:
         return False
-    meta = read_meta(local)
-    unchanged = bool(meta) and meta.get("fingerprint") == _fingerprint(stat)
-    hashes: dict[str, str] = dict(meta.get("hashes", {})) if unchanged and meta else {}
+    meta = read_meta(local) or {}
+    unchanged = meta.get("fingerprint") == _fingerprint(stat)
+    hashes: dict[str, str] = dict(meta.get("hashes") or {}) if unchanged else {}
     if expected.hash_type in hashes:
         return hashes[expected.hash_type] == expected.hash
     if expected.hash_type not in _COMPUTABLE:
@@ -78,7 +78,7 @@ def is_fresh(local: Path, expected: HashResult) -> bool:
     if hash_file_as(local, expected.hash_type).hash != expected.hash:
         return False
     hashes[expected.hash_type] = expected.hash
-    write_meta(local, hashes, meta.get("etag") if unchanged and meta else None)
+    write_meta(local, hashes, meta.get("etag") if unchanged else None)
     return True
 
 

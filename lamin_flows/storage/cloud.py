@@ -33,6 +33,7 @@ from lamin_flows.storage.keys import TMP_PREFIX, validate_key
 
 _UPLOAD_CHUNK = 8 * CHUNK  # large enough for BLAKE3 to spread over all cores
 
+
 class FsspecBackend(StorageBackend):
     """A bucket (and prefix) in cloud storage, or any other fsspec filesystem.
 
@@ -102,6 +103,14 @@ class FsspecBackend(StorageBackend):
         path = self._fs_path(key)
         self._fs.invalidate_cache(path)
         with self._errors(key):
+            if self.protocol in ("s3", "s3a"):
+                # one HEAD; fs.isfile would follow a miss with a listing to look for a folder
+                bucket, name, _ = self._fs.split_path(path)
+                try:
+                    self._fs.call_s3("head_object", Bucket=bucket, Key=name)
+                except FileNotFoundError:
+                    return False
+                return True
             return bool(self._fs.isfile(path))
 
     def info(self, key: str) -> HashResult:
@@ -236,8 +245,6 @@ class FsspecBackend(StorageBackend):
         """
         temp_key = check_temp_key(temp_key)
         final_key = validate_key(final_key)
-        if not self.exists(temp_key):
-            raise StorageNotFoundError(f"No staged object under {temp_key!r} in storage {self.root!r}.")
         backup_key: str | None = None
         if self.exists(final_key):
             if not overwrite:
@@ -247,7 +254,15 @@ class FsspecBackend(StorageBackend):
                 )
             backup_key = new_temp_key(final_key.rpartition("/")[2], kind="backup")
             self._copy(final_key, backup_key)
-        self._copy(temp_key, final_key)  # a PUT replaces atomically: readers see old or new
+        try:
+            # a missing temp_key fails here (StorageNotFoundError), with no extra request up front;
+            # a PUT replaces atomically: readers see the old or the new object
+            self._copy(temp_key, final_key)
+        except BaseException:
+            if backup_key is not None:
+                with suppress(Exception):
+                    self.discard(backup_key)
+            raise
         if not keep_temp:
             self.discard(temp_key)
         return backup_key

@@ -26,11 +26,11 @@ import errno
 import hashlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from lamin_flows._parallel import map_batched
 from lamin_flows._progress import progress
 from lamin_flows.config import get_settings
 from lamin_flows.errors import MissingDependencyError, StorageError
@@ -164,13 +164,20 @@ def hash_file_as(path: str | os.PathLike[str], hash_type: str | None) -> HashRes
         >>> hash_file_as("big.bin", "md5").hash_type  # doctest: +SKIP
         'md5'
     """
-    size = os.stat(path).st_size
-    hasher = IncrementalHash(size, hash_type)
-    if hasher.hash_type == "blake3" and size > 0 and hasattr(hasher._digest, "update_mmap"):
-        hasher._digest.update_mmap(os.fspath(path))  # type: ignore[attr-defined]
-        hasher.size = size
-        return hasher.result()
     with open(path, "rb", buffering=0) as file:
+        size = os.fstat(file.fileno()).st_size
+        hasher = IncrementalHash(size, hash_type)
+        if hasher.hash_type == "blake3" and size > 0 and hasattr(hasher._digest, "update_mmap"):
+            hasher._digest.update_mmap(os.fspath(path))  # type: ignore[attr-defined]
+            hasher.size = size
+            return hasher.result()
+        if size < CHUNK:
+            # a small file in one read (+1 byte notices a file that grew): registering thousands of
+            # small files is bound by system calls, not by hashing
+            data = file.read(size + 1)
+            hasher.update(data)
+            if len(data) <= size:
+                return hasher.result()
         for chunk in iter(lambda: file.read(CHUNK), b""):
             hasher.update(chunk)
     return hasher.result()
@@ -192,10 +199,11 @@ def hash_many(paths: list[str | os.PathLike[str]]) -> list[HashResult]:
     if len(paths) <= 1:
         return [hash_file(p) for p in paths]
     results: list[HashResult] = []
-    with progress("hashing", total=len(paths)) as advance, ThreadPoolExecutor(get_settings().workers) as pool:
-        for result in pool.map(hash_file, paths):  # hashlib and blake3 release the GIL
-            results.append(result)
-            advance(1)
+    with progress("hashing", total=len(paths)) as advance:
+        # in batches: a thread hand-off per file costs more than hashing a small one
+        for batch in map_batched(hash_file, paths, get_settings().workers):  # hashlib and blake3 release the GIL
+            results.extend(batch)
+            advance(len(batch))
     return results
 
 

@@ -124,8 +124,8 @@ class LocalBackend(StorageBackend):
             temp_key: The staged key.
             final_key: Where the file goes.
             overwrite: Replace an existing file (keeping it under a backup key) instead of refusing.
-            keep_temp: Leave the staged file in place too (no-clobber commits only), so a caller whose
-                metadata commit fails can delete the final file and retry from the staged one.
+            keep_temp: Leave the staged file in place too (a second name of the same data), so a caller
+                whose metadata commit fails can delete the final file and retry from the staged one.
 
         Returns:
             The backup key of the replaced file, or None if nothing was replaced.
@@ -139,9 +139,9 @@ class LocalBackend(StorageBackend):
         """
         final = self.path(final_key)
         temp = self._existing(check_temp_key(temp_key))
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parent(final, final_key)
         if not overwrite:
-            self._link_no_clobber(temp, final, final_key)
+            self._link_no_clobber(temp, final, final_key, keep_temp)
             if not keep_temp:
                 temp.unlink(missing_ok=True)
             return None
@@ -149,10 +149,23 @@ class LocalBackend(StorageBackend):
         if final.is_file():
             backup_key, backup = self._new_temp(final.name, kind="backup")
             self._keep_copy(final, backup)
+        if keep_temp:  # replace with a second name of the staged file, so the staged one stays
+            _, incoming = self._new_temp(final.name, kind="incoming")
+            self._keep_copy(temp, incoming)
+            temp = incoming
         os.replace(temp, final)  # atomic: readers see the old or the new file, never none
         return backup_key
 
-    def _link_no_clobber(self, temp: Path, final: Path, final_key: str) -> None:
+    def _make_parent(self, final: Path, final_key: str) -> None:
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as error:  # a folder of the key is a file
+            raise KeyConflictError(
+                f"Key {final_key!r} cannot be stored in {self.root!r}: one of its folders is already a file."
+                " Choose another key."
+            ) from error
+
+    def _link_no_clobber(self, temp: Path, final: Path, final_key: str, keep_temp: bool) -> None:
         try:
             os.link(temp, final)  # fails if final exists, atomically
         except FileExistsError as error:
@@ -160,10 +173,13 @@ class LocalBackend(StorageBackend):
         except OSError as error:
             if error.errno not in _NO_HARDLINKS:
                 raise
-            # no hard links here: check-then-rename, with a small race window between the two
+            # no hard links here: check, then copy or rename, with a small race window in between
             if final.exists():
                 raise self._conflict(final_key) from error
-            shutil.move(temp, final)
+            if keep_temp:
+                shutil.copyfile(temp, final)
+            else:
+                shutil.move(temp, final)
 
     def _conflict(self, final_key: str) -> KeyConflictError:
         return KeyConflictError(
@@ -182,9 +198,9 @@ class LocalBackend(StorageBackend):
 
     def restore(self, backup_key: str, final_key: str) -> None:
         """Put a backup made by ``commit(..., overwrite=True)`` back under ``final_key``."""
-        backup = self._existing(check_temp_key(backup_key))
         final = self.path(final_key)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        backup = self._existing(check_temp_key(backup_key))
+        self._make_parent(final, final_key)
         os.replace(backup, final)
 
     def discard(self, temp_key: str) -> None:

@@ -236,3 +236,21 @@ def test_relative_key_and_path(backend: StorageBackend) -> None:
 
 def test_repr_shows_root_and_protocol_only(backend: StorageBackend) -> None:
     assert repr(backend) == f"{type(backend).__name__}(root={backend.root!r}, protocol={backend.protocol!r})"
+
+
+def test_commit_can_keep_the_staged_copy(backend: StorageBackend, make_file: MakeFile) -> None:
+    staged = backend.stage_in(make_file("x.txt", b"data"))
+    assert backend.commit(staged.temp_key, "k.txt", keep_temp=True) is None
+    assert backend.exists(staged.temp_key) and _read(backend, "k.txt") == b"data"
+    backend.discard(staged.temp_key)
+    assert _read(backend, "k.txt") == b"data"
+
+
+def test_overwrite_can_keep_the_staged_copy(backend: StorageBackend, make_file: MakeFile) -> None:
+    _store(backend, make_file, "k.txt", b"old")
+    staged = backend.stage_in(make_file("x.txt", b"new"))
+    backup = backend.commit(staged.temp_key, "k.txt", overwrite=True, keep_temp=True)
+    assert backup is not None and _read(backend, backup) == b"old"
+    assert _read(backend, "k.txt") == b"new" and _read(backend, staged.temp_key) == b"new"
+    assert sorted(_temp_keys(backend)) == sorted([backup, staged.temp_key])
+

@@ -14,7 +14,7 @@ import pytest
 
 from lamin_flows.config import get_settings
 from lamin_flows.errors import StorageError, StorageNotFoundError, StoragePermissionError
-from lamin_flows.storage import HashResult, StorageBackend, get_backend, hash_bytes, hash_file
+from lamin_flows.storage import TMP_PREFIX, HashResult, StorageBackend, get_backend, hash_bytes, hash_file
 
 MiB = 1024 * 1024
 
@@ -101,10 +101,13 @@ def test_stage_downloads_once_then_reuses_without_network(s3: StorageBackend, ot
     before = local.stat()
 
     other.delete("d/x.bin")  # any request to the server would now fail
-    start = time.perf_counter()
-    again = s3.stage("d/x.bin", expected)
-    elapsed = time.perf_counter() - start
-    assert again == local and elapsed < 0.005
+    timings = []
+    for _ in range(3):  # best of three: a busy machine can pause any single call
+        start = time.perf_counter()
+        again = s3.stage("d/x.bin", expected)
+        timings.append(time.perf_counter() - start)
+        assert again == local
+    assert min(timings) < 0.005, timings
     assert (local.stat().st_mtime_ns, local.stat().st_ino) == (before.st_mtime_ns, before.st_ino)
 
 
@@ -223,3 +226,39 @@ def test_storage_options_are_used_and_never_shown(s3_endpoint: str, s3_bucket: s
     assert backend is not get_backend(f"s3://{s3_bucket}/opts")
     assert "secret" not in repr(backend) and "testing" not in repr(backend)
     assert list(backend.list()) == []
+
+
+@pytest.fixture
+def s3_small_parts(s3_bucket: str) -> StorageBackend:
+    """A backend that uploads in 5 MiB parts, so multipart uploads happen with small files."""
+    return get_backend(f"s3://{s3_bucket}/parts", {"default_block_size": 5 * MiB})
+
+
+def test_multipart_upload_round_trip(s3_small_parts: StorageBackend, make_file) -> None:  # noqa: ANN001
+    data = os.urandom(11 * MiB)
+    staged = s3_small_parts.stage_in(make_file("big.bin", data))
+    assert staged.hash_result == hash_bytes(data)
+    assert s3_small_parts.info(staged.temp_key).hash_type == "md5-n"  # really uploaded in parts
+    s3_small_parts.commit(staged.temp_key, "big.bin")
+    assert s3_small_parts.stage("big.bin", staged.hash_result).read_bytes() == data
+
+
+def test_failed_multipart_upload_is_aborted(
+    s3_small_parts: StorageBackend, s3_bucket: str, s3_tools: ModuleType, s3_endpoint: str, make_file, monkeypatch  # noqa: ANN001
+) -> None:
+    from lamin_flows.storage import cloud
+
+    real = cloud.read_chunks
+
+    def failing_reader(source: Path, chunk_size: int):  # noqa: ANN202
+        for i, chunk in enumerate(real(source, MiB)):
+            if i == 8:  # after the first part went up
+                raise OSError("disk read error")
+            yield chunk
+
+    monkeypatch.setattr(cloud, "read_chunks", failing_reader)
+    with pytest.raises(OSError, match="disk read error"):
+        s3_small_parts.stage_in(make_file("big.bin", os.urandom(11 * MiB)))
+    client = s3_tools.s3_client(s3_endpoint)
+    assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    assert list(s3_small_parts.list(TMP_PREFIX)) == []

@@ -1,0 +1,61 @@
+"""What only a local folder promises: commits are renames on one filesystem, files follow the umask."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from lamin_flows.errors import KeyConflictError
+from lamin_flows.storage import get_backend
+
+
+def test_commit_renames_without_copying(tmp_path: Path) -> None:
+    backend = get_backend(tmp_path / "store")
+    src = tmp_path / "src.txt"
+    src.write_bytes(b"x" * 1000)
+    staged = backend.stage_in(src)
+    temp = backend.path(staged.temp_key)
+    assert temp.stat().st_dev == Path(backend.root).stat().st_dev
+    inode = temp.stat().st_ino
+    backend.commit(staged.temp_key, "a/b/c.txt")
+    assert backend.path("a/b/c.txt").stat().st_ino == inode
+
+
+def test_overwrite_is_a_rename_and_the_backup_is_the_old_file(tmp_path: Path) -> None:
+    backend = get_backend(tmp_path / "store")
+    (tmp_path / "old.txt").write_text("old")
+    (tmp_path / "new.txt").write_text("new")
+    backend.commit(backend.stage_in(tmp_path / "old.txt").temp_key, "k.txt")
+    old_inode = backend.path("k.txt").stat().st_ino
+    staged = backend.stage_in(tmp_path / "new.txt")
+    new_inode = backend.path(staged.temp_key).stat().st_ino
+    backup = backend.commit(staged.temp_key, "k.txt", overwrite=True)
+    assert backup is not None
+    assert backend.path("k.txt").stat().st_ino == new_inode
+    assert backend.path(backup).stat().st_ino == old_inode
+
+
+def test_files_are_created_with_the_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o027)
+    try:
+        backend = get_backend(tmp_path / "store")
+        (tmp_path / "src.txt").write_text("x")
+        os.chmod(tmp_path / "src.txt", 0o600)  # the source's own mode does not carry over
+        backend.commit(backend.stage_in(tmp_path / "src.txt").temp_key, "d/x.txt")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(backend.path("d/x.txt").stat().st_mode) == 0o640
+    assert stat.S_IMODE(backend.path("d/x.txt").parent.stat().st_mode) == 0o750
+
+
+def test_a_key_whose_folder_is_a_file_conflicts(tmp_path: Path) -> None:
+    backend = get_backend(tmp_path / "store")
+    (tmp_path / "x.txt").write_text("x")
+    backend.commit(backend.stage_in(tmp_path / "x.txt").temp_key, "a.txt")
+    staged = backend.stage_in(tmp_path / "x.txt")
+    with pytest.raises(KeyConflictError, match="already a file"):
+        backend.commit(staged.temp_key, "a.txt/b.txt")
+    assert backend.exists(staged.temp_key)
