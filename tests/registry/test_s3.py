@@ -133,3 +133,39 @@ def test_failed_upload_leaves_no_record_and_no_object(bucket, endpoint, tmp_path
     assert "project/u.txt" not in keys_in(endpoint, bucket)
     file.save()  # the staged upload is still there: retry works
     assert keys_in(endpoint, bucket) == ["project/u.txt"]
+
+
+def test_endpoint_from_storage_options_and_secrets_stay_out(endpoint, tmp_path, lamin_home, capsys):
+    with _s3.aws_test_env(endpoint, AWS_ENDPOINT_URL=None):
+        _s3.clear_s3fs_instances()
+        name = _s3.create_bucket(endpoint)
+        options = {"endpoint_url": endpoint, "key": "testing", "secret": "s3cr3t-value"}
+        ln.setup.init(storage=f"s3://{name}", storage_options=options)
+        source = tmp_path / "o.txt"
+        source.write_text("o")
+        file = ln.File(source, key="o.txt").save()
+        assert keys_in(endpoint, name) == ["o.txt"]
+        shown = repr(file) + repr(ln.setup.settings.instance) + ln.setup.info() + repr(file._backend())
+        ln.view()
+        shown += capsys.readouterr().out + capsys.readouterr().err
+        assert "s3cr3t-value" not in shown
+        for record in ln.Storage.select().all():
+            assert "s3cr3t" not in repr(record)
+        _s3.clear_s3fs_instances()
+
+
+def test_cli_init_on_a_bucket(endpoint, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    with _s3.aws_test_env(endpoint):
+        name = _s3.create_bucket(endpoint)
+        lamin = str(Path(sys.executable).parent / "lamin")
+        env = {**os.environ, "LAMIN_HOME": str(tmp_path / "home")}
+        done = subprocess.run([lamin, "init", "--storage", f"s3://{name}/prefix"], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        info = subprocess.run([lamin, "info"], capture_output=True, text=True, env=env)
+        assert f"s3://{name}/prefix" in info.stdout
+        missing = subprocess.run([lamin, "init", "--storage", "s3://not-a-bucket-here"], capture_output=True, text=True, env=env)
+        assert missing.returncode == 1 and "not-a-bucket-here" in missing.stderr
