@@ -61,6 +61,17 @@ def _human(size: int | None) -> str:
     return f"{size} B"
 
 
+MAX_CELL = 48  # characters per cell; ids and keys stay readable, long values are cut with "…"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
 def view(n: int = 7, registries: list[str] | None = None) -> None:
     """Print the latest ``n`` records of every registry (or of the named ones).
 
@@ -81,15 +92,10 @@ def view(n: int = 7, registries: list[str] | None = None) -> None:
         if total == 0:
             continue
         records = query.limit(n).all()
-        columns = [c for c in list(cls._display) + cls._columns() if c not in ("updated_at",)]
-        columns = list(dict.fromkeys(columns))
+        columns = list(dict.fromkeys([*getattr(cls, "_view_columns", cls._display), "created_at"]))
         table = Table(title=f"{name} ({total} records, latest {min(n, total)})", title_justify="left")
         for column in columns:
-            table.add_column(column, overflow="fold")
+            table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=MAX_CELL)
         for record in records:
-            cells = []
-            for column in columns:
-                value = getattr(record, column)
-                cells.append("" if value is None else (value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)))
-            table.add_row(*cells)
+            table.add_row(*[_cell(getattr(record, column)) for column in columns])
         console.print(table)
