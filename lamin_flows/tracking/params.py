@@ -81,7 +81,8 @@ class ParamBinder:
             try:
                 params[name] = to_json(value)
             except Unstorable as exc:
-                self._warn(name, value, exc)
+                if name not in ("self", "cls"):  # a method's instance or class is not a parameter worth naming
+                    self._warn(name, value, exc)
         return params
 
     def _warn(self, name: str, value: Any, exc: Unstorable) -> None:

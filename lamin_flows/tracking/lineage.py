@@ -1,0 +1,305 @@
+"""Lineage: where a File came from, as a graph of Files and Runs.
+
+Walking upstream from a File: the Run that made it (and its Transform), the Files that Run read,
+the Runs that made those, and so on. Each level is three batched queries (runs with their
+transforms and parents, input links, input files), never one query per record.
+
+The graph renders as Mermaid text, as a tree in a terminal, and as an SVG or HTML file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lamin_flows.errors import ValidationError
+
+if TYPE_CHECKING:
+    from lamin_flows.registry.file import File
+
+MAX_DEPTH = 50
+
+
+@dataclass(frozen=True)
+class Node:
+    """A File or a Run in a lineage graph."""
+
+    id: str  # "file:<record id>" or "run:<record id>"
+    kind: str  # "file" or "run"
+    label: str  # a File's key (or name); a Run's transform name
+    detail: str = ""  # size; status, version and start time
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Data flow: an input File to the Run that read it, or a Run to the File it made."""
+
+    source: str
+    target: str
+
+
+@dataclass
+class LineageGraph:
+    """The upstream lineage of one File: nodes (Files, Runs) and edges (data flow).
+
+    Example:
+        >>> graph = ln.File.select(key="reports/nonempty.parquet").one().view_lineage()
+        >>> print(graph)                      # a tree
+        >>> graph.to_mermaid()                # Mermaid flowchart text
+        >>> graph.write("lineage.svg")        # or .html, .mmd
+    """
+
+    root: str
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+    truncated: bool = False  # the walk stopped at the maximum depth
+
+    def add(self, node: Node) -> None:
+        self.nodes.setdefault(node.id, node)
+
+    def link(self, source: str, target: str) -> None:
+        edge = Edge(source, target)
+        if edge not in self._edge_set:
+            self._edge_set.add(edge)
+            self.edges.append(edge)
+
+    def __post_init__(self) -> None:
+        self._edge_set: set[Edge] = set(self.edges)
+
+    def upstream(self, node_id: str) -> list[Node]:
+        """The nodes with an edge into ``node_id`` (a File's Run; a Run's input Files)."""
+        sources = [self.nodes[e.source] for e in self.edges if e.target == node_id]
+        return sorted(sources, key=lambda n: (n.kind, n.label, n.id))
+
+    @property
+    def files(self) -> list[Node]:
+        """The File nodes."""
+        return [n for n in self.nodes.values() if n.kind == "file"]
+
+    @property
+    def runs(self) -> list[Node]:
+        """The Run nodes."""
+        return [n for n in self.nodes.values() if n.kind == "run"]
+
+    # ---- renderings ---------------------------------------------------------------------
+    def to_mermaid(self) -> str:
+        """A Mermaid flowchart (left to right): Files as stadiums, Runs as boxes.
+
+        Example:
+            >>> print(graph.to_mermaid())
+            flowchart LR
+                f0(["raw/a.csv"])
+                ...
+        """
+        names: dict[str, str] = {}
+        lines = ["flowchart LR"]
+        for i, node in enumerate(self.nodes.values()):
+            names[node.id] = f"{node.kind[0]}{i}"
+            text = _mermaid_text(node.label + (f"<br/>{node.detail}" if node.detail else ""))
+            shape = f'(["{text}"])' if node.kind == "file" else f'["{text}"]'
+            lines.append(f"    {names[node.id]}{shape}")
+        for edge in self.edges:
+            lines.append(f"    {names[edge.source]} --> {names[edge.target]}")
+        lines.append("    classDef file fill:#e8f1fb,stroke:#3d7cc9")
+        lines.append("    classDef run fill:#fdf0e0,stroke:#d08a2e")
+        lines.append("    classDef root stroke-width:3px")
+        for kind in ("file", "run"):
+            members = [names[n.id] for n in self.nodes.values() if n.kind == kind]
+            if members:
+                lines.append(f"    class {','.join(members)} {kind}")
+        lines.append(f"    class {names[self.root]} root")
+        return "\n".join(lines) + "\n"
+
+    def tree(self) -> Any:
+        """The lineage as a ``rich.tree.Tree``, the File at the top and its sources below."""
+        from rich.markup import escape
+        from rich.tree import Tree
+
+        def label(node: Node) -> str:
+            style = "bold blue" if node.kind == "file" else "bold dark_orange"
+            prefix = "" if node.kind == "file" else "made by "
+            detail = f" [dim]({escape(node.detail)})[/dim]" if node.detail else ""
+            return f"{prefix}[{style}]{escape(node.label)}[/{style}]{detail}"
+
+        top = Tree(label(self.nodes[self.root]))
+        shown: set[str] = {self.root}
+
+        def grow(branch: Any, node_id: str) -> None:
+            sources = self.upstream(node_id)
+            if self.nodes[node_id].kind == "run" and sources:
+                branch = branch.add("[dim]read[/dim]")
+            for source in sources:
+                if source.id in shown:
+                    branch.add(label(source) + " [dim](see above)[/dim]")
+                    continue
+                shown.add(source.id)
+                grow(branch.add(label(source)), source.id)
+
+        grow(top, self.root)
+        if self.truncated:
+            top.add(f"[dim]… stopped after {MAX_DEPTH} levels[/dim]")
+        return top
+
+    def print(self) -> None:
+        """Print the tree to the terminal (with colours where supported)."""
+        from rich.console import Console
+
+        Console().print(self.tree())
+
+    def __str__(self) -> str:
+        from rich.console import Console
+
+        buffer = io.StringIO()
+        Console(file=buffer, width=120, color_system=None).print(self.tree())
+        return buffer.getvalue()
+
+    def __repr__(self) -> str:
+        return f"<LineageGraph of {self.nodes[self.root].label!r}: {len(self.files)} files, {len(self.runs)} runs>"
+
+    def __rich__(self) -> Any:
+        return self.tree()
+
+    def to_svg(self) -> str:
+        """The graph as a standalone SVG image (laid out left to right, sources first)."""
+        from lamin_flows.tracking.lineage_svg import render_svg
+
+        return render_svg(self)
+
+    def to_html(self) -> str:
+        """A standalone HTML page with the SVG and the Mermaid source (no scripts, works offline)."""
+        from html import escape
+
+        title = escape(f"Lineage of {self.nodes[self.root].label}")
+        return (
+            "<!doctype html>\n<html><head><meta charset='utf-8'>"
+            f"<title>{title}</title>"
+            "<style>body{font-family:sans-serif;margin:2em} pre{background:#f6f6f6;padding:1em}</style>"
+            f"</head><body><h1>{title}</h1>\n{self.to_svg()}\n"
+            f"<details><summary>Mermaid</summary><pre>{escape(self.to_mermaid())}</pre></details>"
+            "</body></html>\n"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_svg()
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write the graph to ``.svg``, ``.html`` or ``.mmd`` (Mermaid) by the path's suffix.
+
+        Returns:
+            The path written.
+
+        Raises:
+            ValidationError: another suffix.
+
+        Example:
+            >>> graph.write("lineage.html")
+        """
+        target = Path(path)
+        suffix = target.suffix.lower()
+        renderers = {".svg": self.to_svg, ".html": self.to_html, ".htm": self.to_html, ".mmd": self.to_mermaid}
+        if suffix not in renderers:
+            raise ValidationError(f"cannot write lineage to {os.fspath(path)!r}: use a .svg, .html or .mmd file name")
+        target.write_text(renderers[suffix](), encoding="utf-8")
+        return target
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "#quot;").replace("[", "#91;").replace("]", "#93;")
+
+
+def _human(size: int | None) -> str:
+    from lamin_flows.registry.view import _human as human
+
+    return human(size)
+
+
+def _file_node(file: Any) -> Node:
+    return Node(f"file:{file.id}", "file", file.key or file.name or file.id, _human(file.size))
+
+
+def _run_node(run: Any, transform: Any, parent_name: str | None) -> Node:
+    started = run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run.started_at else "?"
+    name = transform.name if transform is not None else run.transform_id
+    detail = f"{run.status}, v{transform.version if transform is not None else '?'}, {started}"
+    if parent_name:
+        detail += f", in {parent_name}"
+    return Node(f"run:{run.id}", "run", name, detail)
+
+
+def _chunked(ids: Iterable[str]) -> list[list[str]]:
+    from lamin_flows.registry.persist import CHUNK
+
+    items = list(ids)
+    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+
+
+def lineage_of(file: File, *, max_depth: int = MAX_DEPTH) -> LineageGraph:
+    """Walk upstream from ``file`` and return its lineage graph.
+
+    Args:
+        file: a saved File.
+        max_depth: how many Run levels to follow before stopping (``graph.truncated`` says so).
+
+    Returns:
+        A :class:`LineageGraph`.
+
+    Example:
+        >>> lineage_of(ln.File.select(key="reports/nightly.parquet").one()).to_mermaid()
+    """
+    import sqlalchemy as sa
+
+    from lamin_flows.registry import db, instance
+    from lamin_flows.registry.file import File
+    from lamin_flows.registry.models import Run, Transform
+
+    if not file.is_saved:
+        raise ValidationError(f"{file!r} is not saved yet: save it first, then ask for its lineage")
+    graph = LineageGraph(root=f"file:{file.id}")
+    graph.add(_file_node(file))
+    frontier: list[Any] = [file]
+    seen_runs: set[str] = set()
+    transforms: dict[str, Any] = {}
+    link = Run.metadata.tables["run_input"]
+    for depth in range(max_depth + 1):
+        run_ids = sorted({f.run_id for f in frontier if f.run_id} - seen_runs)
+        for f in frontier:
+            if f.run_id:
+                graph.link(f"run:{f.run_id}", f"file:{f.id}")
+        if not run_ids:
+            break
+        if depth == max_depth:
+            graph.truncated = True
+            for run_id in run_ids:
+                graph.add(Node(f"run:{run_id}", "run", "…", "not followed"))
+            break
+        seen_runs.update(run_ids)
+        level_runs = [r for batch in _chunked(run_ids) for r in Run.select(id__in=batch).all()]
+        parent_ids = {r.parent_id for r in level_runs if r.parent_id}
+        parents = {r.id: r for batch in _chunked(parent_ids) for r in Run.select(id__in=batch).all()}
+        missing = {r.transform_id for r in [*level_runs, *parents.values()]} - set(transforms)
+        for batch in _chunked(missing):
+            transforms.update({t.id: t for t in Transform.select(id__in=batch).all()})
+        for run in level_runs:
+            parent = parents.get(run.parent_id) if run.parent_id else None
+            parent_name = transforms[parent.transform_id].name if parent is not None and parent.transform_id in transforms else None
+            graph.add(_run_node(run, transforms.get(run.transform_id), parent_name))
+        pairs: list[tuple[str, str]] = []
+        with db.read(instance.current().engine) as conn:
+            for batch in _chunked(run_ids):
+                pairs += [tuple(row) for row in conn.execute(sa.select(link.c.run_id, link.c.file_id).where(link.c.run_id.in_(batch)))]
+        file_ids = sorted({file_id for _, file_id in pairs})
+        inputs = {f.id: f for batch in _chunked(file_ids) for f in File.select(id__in=batch).order_by("key").all()}
+        frontier = []
+        for file_id in sorted(inputs, key=lambda i: inputs[i].key or ""):
+            node = _file_node(inputs[file_id])
+            if node.id not in graph.nodes:
+                frontier.append(inputs[file_id])
+            graph.add(node)
+        for run_id, file_id in sorted(pairs):
+            if file_id in inputs:
+                graph.link(f"file:{file_id}", f"run:{run_id}")
+    return graph
