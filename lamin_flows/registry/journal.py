@@ -1,0 +1,78 @@
+"""Save journals: which final keys a write transaction is about to fill, so a crash can be undone.
+
+Moving staged data into its final keys happens inside the database transaction, so a process
+killed (or a connection lost) between the first move and the commit leaves data under final keys
+that no record points to. Before the first move, a save writes a small journal to the storage's
+temporary area (``.lamindb/_tmp/...-save.lamin-journal``) naming every key it will fill, with the
+content hash it will put there; when the transaction has committed, it removes the journal again,
+and when the transaction fails it removes the journal after undoing the moves.
+
+A journal that outlives its save is therefore the exact list of what a crashed save may have left
+behind. ``lamin verify`` reads it under the same locks the save held (SQLite's write lock, or
+PostgreSQL advisory locks on the keys), so it never mistakes a save in progress for a crashed one,
+and ``lamin verify --fix`` rolls the crashed save back: data under a listed key is removed only if
+no record points to that key and the data is the content the journal names.
+
+A journal is one small object per save and per storage (one PUT on S3), not one per file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+JOURNAL_SUFFIX = ".lamin-journal"
+FORMAT = "lamin_flows.save-journal/1"
+
+
+def is_journal_key(key: str) -> bool:
+    """Whether a temporary key names a save journal (by its suffix; the content is checked on read)."""
+    return key.endswith(JOURNAL_SUFFIX)
+
+
+def write(backend: Any, storage_id: str, entries: list[dict[str, Any]]) -> str:
+    """Write a journal listing ``entries`` and return its key.
+
+    Each entry names a final ``key``, the File ``id``, the ``size``, ``hash`` and ``hash_type`` of
+    the content about to be moved there, and the ``temp`` key it is moved from.
+    """
+    document = {
+        "format": FORMAT,
+        "storage_id": storage_id,
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "files": entries,
+    }
+    text = json.dumps(document, separators=(",", ":"))
+
+    def writer(path: Path) -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before any data is moved: it must outlive a crash
+
+    return backend.write_temp(writer, "-save" + JOURNAL_SUFFIX).temp_key
+
+
+def read(backend: Any, key: str) -> dict[str, Any] | None:
+    """The journal stored under ``key``, or None if it is gone or is not a journal (e.g. cut short by a crash)."""
+    try:
+        with backend.open(key, "rb") as handle:
+            document = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        return None
+    if not isinstance(document.get("files"), list):
+        return None
+    return document
+
+
+def remove(backend: Any, key: str) -> None:
+    """Remove a journal (no error if it is already gone)."""
+    backend.discard(key)

@@ -1,0 +1,57 @@
+"""Helpers of the reliability tests: source folders of small files, counting what is where."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+
+N_DIRS = 20
+FILES_PER_DIR = 100
+N_FILES = N_DIRS * FILES_PER_DIR
+
+
+def make_source(folder: Path, n_dirs: int = N_DIRS, per_dir: int = FILES_PER_DIR, tag: str = "") -> Path:
+    """``n_dirs`` folders of ``per_dir`` small files, each with its own content."""
+    for d in range(n_dirs):
+        sub = folder / f"d{d:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        for j in range(per_dir):
+            (sub / f"f{j:03d}.txt").write_text(f"{tag}file {d}/{j}\n" + "x" * (j % 50) * 4)
+    return folder
+
+
+def count_files(folder: Path) -> int:
+    """Files under ``folder`` (0 if it does not exist), cheap enough to poll."""
+    total = 0
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                total += count_files(Path(entry.path)) if entry.is_dir(follow_symlinks=False) else 1
+    except FileNotFoundError:
+        pass
+    return total
+
+
+def temp_files(root: Path) -> list[str]:
+    """Names in the storage's temporary area, save journals excluded."""
+    folder = root / ".lamindb" / "_tmp"
+    names = os.listdir(folder) if folder.exists() else []
+    return [n for n in names if not n.endswith(".lamin-journal")]
+
+
+def journals(root: Path) -> list[str]:
+    folder = root / ".lamindb" / "_tmp"
+    names = os.listdir(folder) if folder.exists() else []
+    return [n for n in names if n.endswith(".lamin-journal")]
+
+
+def count_rows(url: str, table: str = "file") -> int:
+    """Rows in a table, read with a fresh connection (what another process would see)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() or 0)
+    finally:
+        engine.dispose()

@@ -1,0 +1,13 @@
+"""Fixtures of the security tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def moto(moto_server: str) -> str:
+    """The session's moto S3 server (tests/conftest.py); its endpoint URL."""
+    return moto_server
