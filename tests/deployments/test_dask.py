@@ -1,0 +1,141 @@
+"""Parallel ingestion with prefect-dask on a local cluster of two worker processes."""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import empty_pg_schema
+from deployments.helpers import make_landing
+
+N_FILES = 2000
+BATCH = 100
+HANG_AFTER = 150.0  # the ingest takes ~10 s; past this, dump the workers' stacks and stop them
+
+
+@pytest.fixture
+def cluster() -> Iterator[Any]:
+    """A Dask cluster of two processes (one thread each), closed whatever happens."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
+        with Client(local) as client:
+            yield client
+
+
+def _arm_stack_dumps(folder: str) -> int:
+    """On a Dask worker: write every thread's stack to ``folder/<pid>.txt`` on SIGUSR1."""
+    handle = open(os.path.join(folder, f"{os.getpid()}.txt"), "w")  # noqa: SIM115  (lives as long as the worker)
+    faulthandler.register(signal.SIGUSR1, file=handle, all_threads=True)
+    return os.getpid()
+
+
+class _Watchdog:
+    """If the flow hangs, dump the workers' stacks (for the failure message) and kill them, so the test ends."""
+
+    def __init__(self, pids: list[int], folder: Path) -> None:
+        self.pids, self.folder = pids, folder
+        self.fired = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        if self._done.wait(HANG_AFTER):
+            return
+        self.fired = True
+        for pid in self.pids:
+            _kill(pid, signal.SIGUSR1)
+        self._done.wait(3.0)
+        for pid in self.pids:
+            _kill(pid, signal.SIGKILL)
+
+    def __enter__(self) -> _Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def report(self) -> str:
+        dumps = sorted(self.folder.glob("*.txt"))
+        return "\n".join(f"--- worker {d.stem} ---\n{d.read_text()}" for d in dumps)
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _worker_state() -> tuple[int, str | None]:
+    """On a Dask worker: its pid and the lamin_flows instance it used (None if it ran no batch)."""
+    import sys
+
+    registry = sys.modules.get("lamin_flows.registry.instance")
+    current = getattr(registry, "_current", None)
+    return os.getpid(), current.config.name if current is not None else None
+
+
+def _task_runs(flow_run_id: str) -> list[Any]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_dask_ingests_a_large_folder_in_parallel(prefect_api: str, pg_url: str, tmp_path: Path, cluster: Any) -> None:
+    import lamin_flows as ln
+    from prefect_dask import DaskTaskRunner
+
+    from lamin_flows.tasks.flows import ingest_landing
+
+    empty_pg_schema(pg_url)
+    landing = make_landing(tmp_path / "landing", n_files=N_FILES, n_folders=20)
+    ln.setup.init(storage=tmp_path / "data", db=pg_url, name="dask")
+    address = cluster.scheduler.address
+    parallel = ingest_landing.with_options(task_runner=DaskTaskRunner(address=address))
+
+    dumps = tmp_path / "stacks"
+    dumps.mkdir()
+    pids = list(cluster.run(_arm_stack_dumps, str(dumps)).values())
+    with _Watchdog(pids, dumps) as watchdog:
+        try:
+            report = parallel(str(landing), tag="bulk", instance="dask", batch_size=BATCH)
+        except BaseException:
+            if watchdog.fired:
+                pytest.fail(f"the Dask ingest hung for {HANG_AFTER:.0f} s; worker stacks:\n{watchdog.report()}")
+            raise
+    assert not watchdog.fired, f"the Dask ingest hung for {HANG_AFTER:.0f} s; worker stacks:\n{watchdog.report()}"
+
+    run = ln.Run.select(transform__name="ingest_landing").one()  # the one flow Run, no per-task Runs
+    assert run.status == "completed" and run.reference
+    files = ln.File.select(key__startswith="landing/").all()
+    keys = [f.key for f in files]
+    assert len(keys) == N_FILES and len(set(keys)) == N_FILES, "nothing lost, nothing duplicated"
+    expected = {f"landing/{p.relative_to(landing).as_posix()}" for p in landing.rglob("*.csv")}
+    assert set(keys) == expected
+    assert len({f.hash for f in files}) == N_FILES
+    assert {f.run_id for f in files} == {run.id}, "every File is linked to the flow's Run"
+    assert {f.transform_id for f in files} == {run.transform_id}
+    stored = [p for p in (tmp_path / "data" / "landing").rglob("*") if p.is_file()]
+    assert len(stored) == N_FILES
+    assert len(ln.File.select(tags=ln.Tag.select(name="bulk").one()).all()) == N_FILES
+    assert len(report.load()) == N_FILES
+
+    batches = [t for t in _task_runs(run.reference) if t.name.startswith("ingest_batch")]
+    assert len(batches) == N_FILES // BATCH and all(t.state.is_completed() for t in batches)
+    states = cluster.run(_worker_state)
+    assert len(states) == 2 and os.getpid() not in {pid for pid, _ in states.values()}
+    assert {name for _, name in states.values()} == {"dask"}, f"both workers ran batches: {states}"

@@ -1,0 +1,80 @@
+"""A process work pool: `prefect deploy` from deployments/prefect.yaml, a worker, a triggered run.
+
+The worker shares a PostgreSQL registry with the test and learns about it only from the
+`LaminInstance` block the deployment names: its own LAMIN_HOME stays empty.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import empty_pg_schema
+from deployments._processes import DEPLOYMENTS, PREFECT, PrefectServer, read_flow_run, run, start, wait_for
+from deployments.helpers import make_landing
+
+POOL = "lamin-process"  # the pool prefect.yaml names
+DEPLOYMENT = "ingest-landing/nightly"
+RUN_TIMEOUT = 240.0  # worker start, polling, a flow run subprocess: ~20 s here, far more on a busy CI machine
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_worker_runs_a_deployment_from_prefect_yaml(
+    server: PrefectServer, prefect_api: str, pg_url: str, tmp_path: Path
+) -> None:
+    import lamin_flows as ln
+    from lamin_flows.tasks.blocks import LaminInstance, block_reference
+
+    empty_pg_schema(pg_url)
+    landing = make_landing(tmp_path / "landing", n_files=25, n_folders=5)
+    ln.setup.init(storage=tmp_path / "data", db=pg_url, name="pooled")
+    LaminInstance.from_instance("pooled").save("pooled-test", overwrite=True)
+
+    env = server.env()
+    run([PREFECT, "work-pool", "create", POOL, "--type", "process", "--overwrite"], env)
+    run(
+        [
+            PREFECT, "deploy", "--prefect-file", str(DEPLOYMENTS / "prefect.yaml"), "--name", "nightly",
+            "--param", f"landing={landing}",
+            "--param", f"instance={block_reference('pooled-test')}",
+            "--param", "tag=pooled",
+        ],
+        env,
+        cwd=DEPLOYMENTS,
+    )
+    worker_home = tmp_path / "worker-lamin-home"  # nothing in it: the block carries the instance
+    worker = start(
+        "worker",
+        [PREFECT, "worker", "start", "--pool", POOL, "--type", "process"],
+        server.env(LAMIN_HOME=str(worker_home), LAMIN_INSTANCE=None, PREFECT_WORKER_QUERY_SECONDS="2"),
+        tmp_path / "logs",
+    )
+    try:
+        out = run([PREFECT, "deployment", "run", DEPLOYMENT], env)
+        match = re.search(r"UUID:\s*([0-9a-f-]{36})", out)
+        assert match, out
+        flow_run_id = match.group(1)
+        final = wait_for(
+            f"flow run {flow_run_id} to finish",
+            lambda: (fr := read_flow_run(server.url, flow_run_id)).state.is_final() and fr,
+            RUN_TIMEOUT,
+            watch=[worker],
+        )
+        assert final.state.is_completed(), f"{final.state}\n{worker.tail(120)}"
+    finally:
+        worker.stop()
+
+    registry_run = ln.Run.select(reference=flow_run_id).one()
+    assert registry_run.status == "completed"
+    assert registry_run.transform.name == "ingest_landing"
+    assert registry_run.params["instance"] == "lamin-instance/pooled-test"
+    assert registry_run.meta["prefect"]["deployment_id"] == str(final.deployment_id)
+    ingested = ln.File.select(key__startswith="landing/").all()
+    assert len(ingested) == 25 and {f.run_id for f in ingested} == {registry_run.id}
+    assert len(ln.File.select(tags=ln.Tag.select(name="pooled").one()).all()) == 25
+    report = ln.File.select(run=registry_run, key__startswith="reports/").one()
+    assert len(report.load()) == 25
+    assert not list(worker_home.rglob("*.json")), "the worker wrote no instance settings (no secrets on disk)"
