@@ -4,6 +4,8 @@ Example:
     $ lamin init --storage ./mydata
     $ lamin info
     $ lamin tree sample_001
+    $ lamin lineage reports/nightly.parquet
+    $ lamin verify --fix
     $ lamin delete mydata --force
 """
 
@@ -85,6 +87,54 @@ def tree(prefix: Optional[str] = typer.Argument(None, help="Only keys under this
         print_tree(prefix)
     except Exception as exc:
         _fail(exc)
+
+
+@app.command()
+def lineage(
+    key: str = typer.Argument(..., help="The key (or id) of a registered File."),
+    mermaid: bool = typer.Option(False, "--mermaid", help="Print Mermaid flowchart text instead of a tree."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Also write the graph to a .svg, .html or .mmd file."),
+) -> None:
+    """Show where a File came from: the runs and input files upstream of it."""
+    from lamin_flows.registry.file import File
+    from lamin_flows.registry.instance import current
+
+    try:
+        matches = File.select(key=key).all() or File.select(id=key).all()
+        if not matches:
+            raise LookupError(f"no File with key or id {key!r}; list keys with `lamin tree`")
+        if len(matches) > 1:  # the same key in several storages: the default storage's
+            matches = [f for f in matches if f.storage_id == current().storage_id] or matches
+        graph = matches[0].view_lineage()
+        if mermaid:
+            typer.echo(graph.to_mermaid(), nl=False)
+        else:
+            graph.print()
+        if output:
+            typer.echo(f"wrote {graph.write(output)}", err=True)
+    except Exception as exc:
+        _fail(exc)
+
+
+@app.command()
+def verify(
+    fix: bool = typer.Option(False, "--fix", help="Roll back interrupted saves and remove old temporary files."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Check only this storage root."),
+    rehash: bool = typer.Option(False, "--rehash", help="Cloud: download and hash objects instead of trusting ETags."),
+    min_age: float = typer.Option(
+        3600.0, "--min-age", help="Seconds before a temporary file counts as abandoned (younger ones may be in use)."
+    ),
+) -> None:
+    """Check every File record against its storage; exit 1 if data is missing, corrupt or left over."""
+    from lamin_flows.verify import verify as check
+
+    try:
+        report = check(fix=fix, storage=storage, rehash=rehash, min_age=min_age)
+    except Exception as exc:
+        _fail(exc)
+    typer.echo(report.summary())
+    if not report.ok:
+        raise typer.Exit(code=1)
 
 
 @app.command()

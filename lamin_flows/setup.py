@@ -144,6 +144,33 @@ def load(name: str) -> InstanceConfig:
     return config
 
 
+def use(config: InstanceConfig) -> InstanceConfig:
+    """Use an instance in this process only: nothing is written under ``LAMIN_HOME``.
+
+    Unlike :func:`load`, the remembered current instance stays as it is and no settings file
+    is written, so credentials handed over by a deployment (a ``LaminInstance`` block) never
+    touch the disk of the machine that runs it. The registry schema is created or upgraded on
+    first use, a local storage folder is created if missing.
+
+    Args:
+        config: the instance, e.g. from ``LaminInstance.load("prod").config()``.
+
+    Returns:
+        The same configuration.
+
+    Example:
+        >>> from lamin_flows.registry.instance import InstanceConfig
+        >>> ln.setup.use(InstanceConfig(name="prod", storage_root="s3://bucket", db_url="postgresql://..."))
+    """
+    from lamin_flows.storage import is_cloud
+
+    if not is_cloud(config.storage_root):
+        Path(config.storage_root).expanduser().mkdir(parents=True, exist_ok=True)
+    _reset_caches()
+    _instance.activate(config)
+    return config
+
+
 def _n_files(config: InstanceConfig) -> int | None:
     try:
         import sqlalchemy as sa

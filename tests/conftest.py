@@ -32,6 +32,16 @@ def _reset_process_state() -> None:
     files_io._roots.clear()
 
 
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """One moto S3 server over HTTP for the whole test session; yields its endpoint URL."""
+    import _s3  # tests/_s3.py
+
+    server, endpoint = _s3.start_moto_server()
+    yield endpoint
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def lamin_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own LAMIN_HOME and no current instance."""
@@ -76,9 +86,23 @@ def pg_url() -> Iterator[str]:
 
 
 def empty_pg_schema(url: str) -> None:
-    """Drop every table of a test database."""
+    """Drop every table of a test database.
+
+    Connections another test left open (a killed child, an abandoned transaction) would block
+    DROP SCHEMA forever, so they are terminated first and the drop waits at most 30 s.
+    """
+    from lamin_flows.registry.db import dispose_all
+
+    dispose_all()
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        conn.execute(sa.text("SET lock_timeout = '30s'"))
         conn.execute(sa.text("DROP SCHEMA public CASCADE"))
         conn.execute(sa.text("CREATE SCHEMA public"))
     engine.dispose()

@@ -20,9 +20,18 @@ from lamin_flows.registry.record import Record
 _COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".zip"}
 
 
+def _suffixes(name: str) -> list[str]:
+    # PurePosixPath(name).suffixes without building a path (~5 µs each, per registered file)
+    parts = [part for part in name.split("/") if part and part != "."]
+    base = parts[-1] if parts else ""
+    if base.endswith("."):
+        return []
+    return ["." + suffix for suffix in base.lstrip(".").split(".")[1:]]
+
+
 def suffix_of(name: str) -> str:
     """The suffix that says what a file is: ``.csv``, or ``.tsv.gz`` for a compressed one."""
-    suffixes = PurePosixPath(name).suffixes
+    suffixes = _suffixes(name)
     if len(suffixes) >= 2 and suffixes[-1] in _COMPRESSED and len(suffixes[-2]) <= 8:
         return "".join(suffixes[-2:])
     return suffixes[-1] if suffixes else ""
@@ -75,6 +84,7 @@ class File(Record, table=True):
         "input_of": ("run_input", "file_id", "run_id", "Run"),
     }
     _display: ClassVar = ("id", "key", "name", "suffix", "size", "hash", "hash_type")
+    _view_columns: ClassVar = ("id", "key", "size", "hash", "run_id")  # ln.view() is a glance
     storage = _fk("storage")
     transform = _fk("transform")
     run = _fk("run")
@@ -233,6 +243,25 @@ class File(Record, table=True):
         files_io.after_save(self)
 
     # ---- views ----------------------------------------------------------------------
+    def view_lineage(self, *, max_depth: int = 50) -> Any:
+        """Where this File came from: its Run, that Run's inputs, their Runs, ... upstream.
+
+        Args:
+            max_depth: how many Run levels to follow.
+
+        Returns:
+            A lineage graph (nodes and edges): ``print(graph)`` shows a tree,
+            ``graph.to_mermaid()`` gives Mermaid text, ``graph.write("lineage.svg")`` (or
+            ``.html``) writes an image.
+
+        Example:
+            >>> graph = ln.File.select(key="reports/nonempty.parquet").one().view_lineage()
+            >>> print(graph)
+        """
+        from lamin_flows.tracking.lineage import lineage_of  # the tracking layer sits above the registry
+
+        return lineage_of(self, max_depth=max_depth)
+
     @classmethod
     def tree(cls, prefix: str | None = None, *, storage: Any = None) -> None:
         """Print the registered files of the default storage as a tree.

@@ -18,7 +18,7 @@ from typing import Any
 from lamin_flows.errors import InstanceNotFoundError
 from lamin_flows.config import get_settings
 
-SCHEMA_HEAD = "0002"  # the newest migration; a database at another version is upgraded on connect
+SCHEMA_HEAD = "0003"  # the newest migration; a database at another version is upgraded on connect
 
 
 @dataclass
@@ -64,7 +64,10 @@ def _write_private(path: Path, text: str) -> None:
     except OSError:
         pass
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A leftover (or planted) .tmp keeps its mode through O_TRUNC, and a symlink would lead the
+    # secrets elsewhere: refuse to follow links, and set the mode on what was opened.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     os.replace(tmp, path)
@@ -166,11 +169,14 @@ def _storage_type(root: str) -> str:
 
 _current: Instance | None = None
 _current_lock = threading.Lock()
+_unavailable: str | None = None  # why the instance this process was told to use could not be loaded
 
 
 def current() -> Instance:
     """The instance this process uses, loaded from ``LAMIN_HOME`` on first use."""
     global _current
+    if _unavailable is not None:
+        raise InstanceNotFoundError(_unavailable)
     if _current is None:
         with _current_lock:
             if _current is None:
@@ -186,7 +192,20 @@ def current() -> Instance:
 
 def activate(config: InstanceConfig | None) -> Instance | None:
     """Make ``config`` the instance of this process (None: unload)."""
-    global _current
+    global _current, _unavailable
     with _current_lock:
         _current = None if config is None else Instance(config)
+        _unavailable = None
     return _current
+
+
+def make_unavailable(reason: str) -> None:
+    """Refuse every registry access in this process with ``reason`` until :func:`activate` is called.
+
+    A deployment that names its instance must never fall back to the process default when that
+    instance cannot be loaded: its records would land in the wrong registry.
+    """
+    global _current, _unavailable
+    with _current_lock:
+        _current = None
+        _unavailable = reason

@@ -107,7 +107,7 @@ class LinkManager:
         """
         self._apply("remove", self._check(records))
 
-    def select(self, **filters: Any) -> Any:
+    def select(self, /, **filters: Any) -> Any:
         """The linked records as a lazy query set (saved owners only)."""
         cls = self._other_class()
         link = cls.metadata.tables[self.table_name]

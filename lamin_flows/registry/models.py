@@ -54,6 +54,53 @@ class Storage(Record, table=True):
     _display: ClassVar = ("id", "root", "type")
     created_by = _fk("created_by")
 
+    def delete(self, force: bool = False) -> None:  # type: ignore[override]
+        """Remove this storage location from the registry; the data stored in it is never touched.
+
+        While Files are registered in it, this asks on a terminal and refuses elsewhere, unless
+        ``force=True``, which deletes their records with it (metadata only: the files stay).
+
+        Args:
+            force: also delete the records of the Files in this storage, without asking.
+
+        Raises:
+            ValidationError: it is the current instance's default storage, or it still has Files
+                and ``force`` is not set (and nobody confirmed on a terminal).
+
+        Example:
+            >>> ln.Storage.select(root="/mnt/old-disk").one().delete(force=True)
+        """
+        import sys
+
+        from lamin_flows import _logging
+        from lamin_flows.errors import ValidationError
+        from lamin_flows.registry import instance, registry_class
+        from lamin_flows.registry.persist import delete_records
+
+        if not self._lf.saved:
+            return
+        if self.id == instance.current().storage_id:
+            raise ValidationError(
+                f"{self.root!r} is the default storage of this instance; make another one the default first"
+                " (ln.settings.storage = ...), then delete this one"
+            )
+        files = registry_class("File").select(storage_id=self.id)
+        n_files = files.count()
+        if n_files and not force:
+            question = f"Storage {self.root} has {n_files} File records; delete them too (the data stays)? [y/N] "
+            if sys.stdin is None or not sys.stdin.isatty():
+                raise ValidationError(
+                    f"Storage {self.root!r} still has {n_files} File records: delete them first, or pass"
+                    " force=True to delete their records with it. The stored data is kept either way."
+                )
+            if input(question).strip().lower() not in ("y", "yes"):
+                _logging.info("nothing deleted")
+                return
+        delete_records([*files.all(), self])
+        _logging.success(
+            f"deleted Storage {self.root} and {n_files} File records from the registry; the data in it was kept"
+        )
+
 
 class User(Record, table=True):
     """A person (or service account) that creates records.

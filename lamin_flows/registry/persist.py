@@ -38,12 +38,17 @@ def insert_records(conn: Any, cls: Any, records: list[Any]) -> None:
     record instead of failing: the unique constraint settles the race.
     """
     table = cls.__table__
-    rows = [r._values() for r in records]
     natural = cls._natural_key
+    if natural:
+        stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(natural))
+    else:
+        stmt = table.insert()
+    # one executemany per chunk: the same transaction, but the parameter rows (and SQLAlchemy's
+    # processed copies of them) of 100,000 Files never sit in memory at once
+    for batch in chunks(records):
+        conn.execute(stmt, [r._values() for r in batch])
     if not natural:
-        conn.execute(table.insert(), rows)
         return
-    conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(natural)), rows)
     existing = {}
     for batch in chunks(records):
         if len(natural) == 1:
@@ -147,25 +152,58 @@ def save_records(records: Iterable[Any]) -> None:
     for record in records:
         by_class[type(record).__name__].append(record)
     undo: list[Callable[[], None]] = []
+    inserted: list[Any] = []
+    statements_done = False  # an error after every statement ran came from COMMIT
     try:
         with db.write(engine) as conn:
             for name in ORDER:
                 if by_class.get(name):
                     write_group(conn, type(by_class[name][0]), by_class[name], undo)
             flush_links(conn, records)
-    except BaseException:
-        for action in reversed(undo):
-            try:
-                action()
-            except Exception as exc:  # keep undoing the rest; say what could not be undone
-                _logging.warning(f"could not undo a storage change after a failed save: {exc}")
-        raise
+            inserted = [r for r in records if not r._lf.saved]
+            statements_done = True
+    except BaseException as exc:
+        if not (statements_done and undo and not _commit_failed(engine, inserted, exc)):
+            for action in reversed(undo):
+                try:
+                    action()
+                except Exception as error:  # keep undoing the rest; say what could not be undone
+                    _logging.warning(f"could not undo a storage change after a failed save: {error}")
+            raise
     for record in records:
         record._mark_saved()
         record._lf.pending_links.clear()
         after = getattr(record, "_after_save", None)
         if after is not None:
             after()
+
+
+def _commit_failed(engine: Any, inserted: list[Any], exc: BaseException) -> bool:
+    """Whether a failed save really wrote nothing, so the data it moved into place must go.
+
+    When COMMIT itself fails, typically because the connection was cut, the server may have
+    committed all the same; undoing the data then would leave records without data. So look, on a new connection: if the first inserted
+    row is there, the save committed and the error is swallowed (False). If the database cannot
+    be asked, keep the data and the save journal and say so (re-raises): `lamin verify --fix`
+    settles it later under the save's locks.
+    """
+    if not inserted:
+        return True
+    record = inserted[0]
+    table = type(record).__table__
+    try:
+        with db.read(engine) as conn:
+            found = conn.execute(sa.select(table.c.id).where(table.c.id == record.id)).first()
+    except Exception as error:
+        exc.add_note(
+            "The connection failed while committing and the registry could not be asked whether the save"
+            " committed: its data was kept. Run `lamin verify --fix` once the database is reachable."
+        )
+        raise exc from error
+    if found is None:
+        return True
+    _logging.warning(f"the connection failed while committing ({type(exc).__name__}), but the save did commit")
+    return False
 
 
 def delete_records(records: Iterable[Any]) -> None:

@@ -26,8 +26,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _escape_like(value: str) -> str:
+    """``value`` with LIKE's wildcards escaped by "/" (as SQLAlchemy's ``autoescape=True`` does)."""
+    return value.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
 def _apply(column: Any, lookup: str, value: Any, field: str) -> Any:
     value = _plain(value)
+    if any(isinstance(v, str) and "\x00" in v for v in (value if isinstance(value, list) else [value])):
+        # PostgreSQL cannot store NUL and SQLite compares past it wrongly ("\x00" would match "")
+        raise ValidationError(f"{field}={value!r}: values cannot contain NUL characters (\\x00); remove them")
     if lookup == "isnull":
         return column.is_(None) if value else column.is_not(None)
     if lookup == "in":
@@ -45,7 +53,9 @@ def _apply(column: Any, lookup: str, value: Any, field: str) -> Any:
     if lookup == "iexact":
         return sa.func.lower(column) == value.lower()
     if lookup == "startswith":
-        return column.startswith(value, autoescape=True)
+        # the whole pattern as one bound value: SQLAlchemy's startswith() sends `? || '%'`, and
+        # SQLite (like PostgreSQL) uses an index for LIKE only when the pattern is a plain value
+        return column.like(_escape_like(value) + "%", escape="/")
     if lookup == "endswith":
         return column.endswith(value, autoescape=True)
     if lookup == "contains":
@@ -125,7 +135,7 @@ class QuerySet:
         new._clauses.append(clause)
         return new
 
-    def filter(self, **filters: Any) -> QuerySet:
+    def filter(self, /, **filters: Any) -> QuerySet:
         """Narrow the query; same arguments as ``Registry.select``."""
         new = self._copy()
         new._clauses.extend(compile_filter(self.model, k, v) for k, v in filters.items())

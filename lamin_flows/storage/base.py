@@ -11,9 +11,11 @@ under a key a record points to:
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from lamin_flows.storage.hashing import HashResult
 from lamin_flows.storage.keys import TMP_PREFIX, is_temp_key, validate_key
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MISSING = {errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP}  # the errors Path.exists() reads as "no"
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,13 @@ def new_temp_key(name: str = "", *, kind: str = "", suffix: str = "") -> str:
 def check_source(src: str | os.PathLike[str]) -> Path:
     """Return ``src`` as a Path after checking it is an existing regular local file."""
     path = Path(src).expanduser()
-    if not path.exists():
-        raise StorageNotFoundError(f"Cannot store {os.fspath(src)!r}: no such file. Check the path.")
-    if not path.is_file():
+    try:
+        mode = os.stat(path).st_mode  # one stat, not two (exists + is_file): this runs once per file
+    except OSError as error:
+        if error.errno not in _MISSING:  # as Path.exists(): other errors (permission) propagate
+            raise
+        raise StorageNotFoundError(f"Cannot store {os.fspath(src)!r}: no such file. Check the path.") from None
+    if not stat.S_ISREG(mode):
         raise StorageError(
             f"Cannot store {os.fspath(src)!r}: it is not a regular file (a folder, pipe or device)."
             " Pass the files inside it one by one."

@@ -270,7 +270,9 @@ class FsspecBackend(StorageBackend):
     def _copy(self, from_key: str, to_key: str) -> None:
         to_path = self._fs_path(to_key)
         with self._errors(from_key):
-            self._fs.copy(self._fs_path(from_key), to_path)
+            # cp_file, not copy: copy() treats a destination that is also a "folder" (other keys
+            # start with "<to_key>/") as a directory and copies *into* it, under another key
+            self._fs.cp_file(self._fs_path(from_key), to_path)
         self._fs.invalidate_cache(to_path)
 
     def restore(self, backup_key: str, final_key: str) -> None:

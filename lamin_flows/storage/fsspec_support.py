@@ -40,7 +40,16 @@ _CREDENTIAL_ERRORS = {
     "SSOTokenLoadError",
     "DefaultCredentialsError",
 }
-_UNREACHABLE = {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ConnectionRefusedError"}
+_UNREACHABLE = {
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ClientConnectorError",
+    "ConnectionRefusedError",
+    # the connection was cut while a request was under way
+    "ConnectionClosedError",
+    "ServerDisconnectedError",
+    "ReadTimeoutError",
+}
 _PLAIN_ETAG = re.compile(r"[0-9a-f]{32}")
 _MULTIPART_ETAG = re.compile(r"[0-9a-f]{32}-[0-9]+")
 

@@ -101,7 +101,7 @@ def test_load_formats(ln, root):
 
 
 @pytest.mark.parametrize(
-    "key", ["/abs/x.csv", "../x.csv", "a/../../x.csv", "a\\b.csv", "", "a/\x00.csv", "~/x.csv"]
+    "key", ["/abs/x.csv", "../x.csv", "a/../../x.csv", "a\\b.csv", "", "a/\x00.csv", "~/x.csv", ".lamindb/x.csv"]
 )
 def test_bad_keys_are_refused(ln, root, tmp_path, key):
     source = tmp_path / "s.csv"

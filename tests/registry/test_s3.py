@@ -14,11 +14,9 @@ import lamin_flows as ln
 from lamin_flows.errors import KeyConflictError, StorageNotFoundError
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server, url = _s3.start_moto_server()
-    yield url
-    server.stop()
+@pytest.fixture
+def endpoint(moto_server: str) -> str:
+    return moto_server
 
 
 @pytest.fixture

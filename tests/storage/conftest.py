@@ -18,14 +18,6 @@ from lamin_flows.config import reset_settings
 from lamin_flows.storage import StorageBackend, get_backend
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """One moto S3 server for the session; yields its endpoint URL."""
-    server, endpoint = _s3.start_moto_server()
-    yield endpoint
-    server.stop()
-
-
 @pytest.fixture
 def s3_endpoint(moto_server: str) -> Iterator[str]:
     """The moto endpoint, with AWS_ENDPOINT_URL and test credentials set for this test only."""
