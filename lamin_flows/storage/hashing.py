@@ -26,6 +26,7 @@ import errno
 import hashlib
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -183,8 +184,17 @@ def hash_file_as(path: str | os.PathLike[str], hash_type: str | None) -> HashRes
     return hasher.result()
 
 
+SLOW_FILE_S = 0.0005  # files taking longer on average (large files, network filesystems) go to threads
+ADVANCE_EVERY = 64  # files between progress-bar updates
+
+
 def hash_many(paths: list[str | os.PathLike[str]]) -> list[HashResult]:
-    """Hash many local files in parallel (``settings.workers`` threads), with a progress bar.
+    """Hash many local files, on ``settings.workers`` threads where that pays off, with a progress bar.
+
+    Small files on a local disk take ~10 µs each and are hashed in this thread: on a thread pool
+    they mostly hand the GIL to each other (10,000 files of 1 KiB: 245 ms on 8 threads, 118 ms on
+    one). Once files take longer on average (large files, whose hashing releases the GIL, or a
+    network filesystem, whose waits overlap), the rest goes to the pool.
 
     Args:
         paths: Local files.
@@ -200,8 +210,17 @@ def hash_many(paths: list[str | os.PathLike[str]]) -> list[HashResult]:
         return [hash_file(p) for p in paths]
     results: list[HashResult] = []
     with progress("hashing", total=len(paths)) as advance:
+        start = time.perf_counter()
+        for path in paths:
+            results.append(hash_file(path))
+            if len(results) % ADVANCE_EVERY == 0:
+                advance(ADVANCE_EVERY)
+            # slow on average, with some slack so that a hiccup of a busy machine does not count
+            if time.perf_counter() - start > SLOW_FILE_S * (len(results) + 8):
+                break
+        advance(len(results) % ADVANCE_EVERY)
         # in batches: a thread hand-off per file costs more than hashing a small one
-        for batch in map_batched(hash_file, paths, get_settings().workers):  # hashlib and blake3 release the GIL
+        for batch in map_batched(hash_file, paths[len(results) :], get_settings().workers):  # hashlib and blake3 release the GIL
             results.extend(batch)
             advance(len(batch))
     return results

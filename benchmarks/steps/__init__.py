@@ -1,0 +1,13 @@
+"""The benchmark steps, in the order of the table in issue 6 (importing a module registers its steps)."""
+
+from benchmarks.steps import (  # noqa: F401
+    imports,
+    registering,
+    large_file,
+    dataframe,
+    queries,
+    tracking,
+    s3,
+    postgres,
+    memory,
+)

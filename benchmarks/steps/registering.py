@@ -1,0 +1,62 @@
+"""Registering many small files: copied in from outside storage, and already inside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchmarks.data import init_instance, make_files
+from benchmarks.harness import Context, median, run_command, step, timed
+
+
+@step("register_outside", "register 10,000 files of 1 KiB from a folder outside storage (from_dir + save)",
+      "≥ 3,000 files/s")
+def register_outside(ctx: Context) -> None:
+    """``ln.save(ln.File.from_dir(folder))`` copies every file in; ``cp -r`` of the folder is the reference."""
+    n = ctx.size(10_000, 200)
+    ln = init_instance(ctx)
+    times, cps = [], []
+    for rep in range(ctx.size(3, 1)):
+        folder = ctx.work / "outside" / f"batch_{rep}"
+        make_files(folder, n)
+        seconds, files = timed(lambda: _register(ln, folder))
+        if len(files) != n or not all(f.is_saved for f in files):
+            raise AssertionError(f"expected {n} saved Files, got {len(files)}")
+        times.append(seconds)
+        # kept until the end: deleting thousands of files slows creating new ones on some filesystems
+        cps.append(run_command(["cp", "-r", str(folder), str(ctx.work / f"cp_{rep}")]))
+    rate = n / median(times)
+    ctx.check(f"{n:,} files × 1 KiB copied in", rate, "files/s", ">=", 3000,
+              detail=f"median {median(times):.2f} s; `cp -r` of the folder {median(cps):.2f} s "
+                     f"({median(times) / median(cps):.1f}× cp)")
+    ctx.metric("seconds", times)
+    ctx.metric("cp_seconds", cps)
+
+
+@step("register_inside", "register 10,000 files of 1 KiB already inside storage (from_dir + save)",
+      "≥ 10,000 files/s")
+def register_inside(ctx: Context) -> None:
+    """Files under the storage root are registered in place: hashed, not copied."""
+    n = ctx.size(10_000, 200)
+    ln = init_instance(ctx)
+    root = ln.settings.storage
+    times, md5s = [], []
+    for rep in range(ctx.size(3, 1)):
+        folder = root / f"inside_{rep}"
+        make_files(folder, n)
+        seconds, files = timed(lambda: _register(ln, folder))
+        if len(files) != n or not all(f.is_saved and f.key.startswith(f"inside_{rep}/") for f in files):
+            raise AssertionError(f"expected {n} saved Files under inside_{rep}/")
+        times.append(seconds)
+        md5s.append(run_command(["sh", "-c", f"find {folder} -type f -print0 | xargs -0 md5sum > /dev/null"]))
+    rate = n / median(times)
+    ctx.check(f"{n:,} files × 1 KiB in place", rate, "files/s", ">=", 10000,
+              detail=f"median {median(times):.2f} s; `find | xargs md5sum` of the folder {median(md5s):.2f} s")
+    ctx.metric("seconds", times)
+    ctx.metric("md5sum_seconds", md5s)
+
+
+def _register(ln: Any, folder: Path) -> list[Any]:
+    files = ln.File.from_dir(folder)
+    ln.save(files)
+    return files
