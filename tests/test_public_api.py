@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 HEAVY = ("prefect", "pandas", "pyarrow", "anndata", "s3fs", "sqlalchemy", "sqlmodel")
 
@@ -54,3 +57,13 @@ def test_error_tree():
         obj = getattr(errors, name)
         if isinstance(obj, type) and issubclass(obj, Exception) and obj.__module__ == errors.__name__:
             assert issubclass(obj, errors.LaminFlowsError)
+
+
+@pytest.mark.parametrize(("setting", "frozen"), [("true", True), ("false", False)])
+def test_the_registry_layer_is_kept_out_of_garbage_collections(tmp_path, setting, frozen):
+    """After loading SQLAlchemy & co., their objects sit in the permanent generation (gc.freeze)."""
+    code = "import gc, lamin_flows as ln; ln.File; print(gc.get_freeze_count())"
+    env = {**os.environ, "LAMIN_HOME": str(tmp_path), "LAMIN_GC_FREEZE": setting}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    count = int(out.stdout.strip())
+    assert (count > 10_000) if frozen else (count == 0)

@@ -254,8 +254,9 @@ class QuerySet:
         Example:
             >>> ln.File.select(tags=tag).df()
         """
-        import pandas as pd
+        from lamin_flows._gc import import_settled
 
+        pd = import_settled("pandas")
         table = self.model.__table__
         columns = list(self.model._display) + [c for c in table.c.keys() if c not in self.model._display]
         rows = self._rows(self._statement([table.c[c] for c in columns]))

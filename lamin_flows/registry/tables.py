@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from lamin_flows._gc import settle
 from lamin_flows.registry.file import File
 from lamin_flows.registry.models import (
     FileProjectLink,
@@ -19,3 +20,5 @@ metadata = SQLModel.metadata
 
 REGISTRIES = {cls.__name__: cls for cls in (Storage, User, Transform, Run, File, Tag, Project)}
 LINKS = (FileTagLink, FileProjectLink, RunInputLink)
+
+settle()  # the registry layer is loaded: keep the collector off its ~90,000 long-lived objects

@@ -62,8 +62,10 @@ def suffix_for(obj: Any) -> str:
 
 
 def _import(name: str) -> Any:
+    from lamin_flows._gc import import_settled
+
     try:
-        return __import__(name)
+        return import_settled(name)
     except ImportError as error:
         raise MissingDependencyError(f"This needs the package {name!r}: pip install {name}") from error
 
