@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import weakref
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlmodel import Field
 
-from lamin_flows import _logging
 from lamin_flows._ids import id20
 from lamin_flows.errors import ValidationError
 from lamin_flows.registry.models import _fk, _link
 from lamin_flows.registry.record import Record
+from lamin_flows.storage.keys import MANAGED_PREFIX
 
 _COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".zip"}
 
@@ -127,8 +127,6 @@ class File(Record, table=True):
     @property
     def storage_key(self) -> str:
         """The key of the data in its storage (``.lamindb/<id><suffix>`` for files without a key)."""
-        from lamin_flows.storage import MANAGED_PREFIX
-
         return self.key if self.key is not None else f"{MANAGED_PREFIX}{self.id}{self.suffix}"
 
     def _backend(self) -> Any:
@@ -222,14 +220,18 @@ class File(Record, table=True):
         with db.write(instance.current().engine) as conn:
             write_links(conn, Run, "inputs", [(ref.run_id, self.id)], add=True)
 
-    def _before_save(self) -> None:
-        if self._lf.saved or self.run_id is not None:
+    @classmethod
+    def _before_save(cls, files: list[File]) -> None:
+        """New Files without a run belong to the current run, if any (looked up once per save)."""
+        unowned = [f for f in files if not f._lf.saved and f.run_id is None]
+        if not unowned:
             return
         from lamin_flows.registry.context import current_run_ref
 
         ref = current_run_ref()
         if ref is not None:
-            self.run_id, self.transform_id = ref.run_id, ref.transform_id
+            for f in unowned:
+                f.run_id, f.transform_id = ref.run_id, ref.transform_id
 
     @classmethod
     def _write(cls, conn: Any, files: list[File], undo: list[Callable[[], None]]) -> None:
@@ -237,10 +239,11 @@ class File(Record, table=True):
 
         files_io.write_files(conn, files, undo)
 
-    def _after_save(self) -> None:
+    @classmethod
+    def _after_save(cls, files: list[File]) -> None:
         from lamin_flows.registry import files_io
 
-        files_io.after_save(self)
+        files_io.after_save(files)
 
     # ---- views ----------------------------------------------------------------------
     def view_lineage(self, *, max_depth: int = 50) -> Any:

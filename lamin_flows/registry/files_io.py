@@ -222,7 +222,7 @@ def _key_suffix(key: str | None, suffix: str) -> str:
 
 def construct(cls: Any, data: Any, *, key: str | None, name: str | None, description: str | None) -> File:
     """``ln.File(data, key=..., name=...)`` (see :class:`File`)."""
-    from lamin_flows.storage import get_backend, hash_file, is_cloud, suffix_for, validate_key, write_object
+    from lamin_flows.storage import get_backend, hash_file, is_cloud, suffix_for, write_object
 
     inst = instance.current()
     if key is not None:
@@ -467,11 +467,11 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
         failures: list[str] = []
         if to_commit:
             _write_journals(to_commit, undo, failures)
-        if len(to_commit) > 16:
-            # in batches: a thread hand-off per file costs more than a local rename
+        if len(to_commit) > 16 and any(f._lf.extra["staged"][0].parallel_io for f in to_commit):
+            # cloud copies wait on the network: overlap them, in batches
             for _ in map_batched(lambda f: _commit_data(f, undo, failures), to_commit, _workers()):
                 pass
-        else:
+        else:  # local links take microseconds: threads would only take turns with the GIL
             for f in to_commit:
                 _commit_data(f, undo, failures)
         if to_insert:
@@ -503,20 +503,24 @@ def _workers() -> int:
     return get_settings().workers
 
 
-def after_save(file: File) -> None:
-    """Drop the temporary data of a File that turned out to exist already; forget it otherwise."""
-    staged = file._lf.extra.pop("staged", None)
-    finalizer = file._lf.extra.pop("finalizer", None)
-    journal_ref = file._lf.extra.pop("journal", None)
-    if finalizer is not None:
-        finalizer.detach()
-    if staged is not None:
-        backend, data = staged
+def after_save(files: list[File]) -> None:
+    """After the commit: drop the staged copies (the data is under its final key, or the File
+    turned out to exist already) and the save journals."""
+    journals = []
+    for file in files:
+        extra = file._lf.extra
+        if "staged" not in extra:
+            continue
+        backend, data = extra.pop("staged")
+        extra.pop("finalizer").detach()
         backend.discard(data.temp_key)
-    if journal_ref is not None:
+        if "journal" in extra:
+            journals.append(extra.pop("journal"))
+    if journals:
         from lamin_flows.registry import journal
 
-        journal.remove(*journal_ref)
+        for ref in journals:
+            journal.remove(*ref)
 
 
 # ---- replace and delete -----------------------------------------------------------------

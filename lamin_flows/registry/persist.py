@@ -144,13 +144,13 @@ def save_records(records: Iterable[Any]) -> None:
         for record in records:
             if not record._lf.saved and getattr(record, "created_by_id", "x") is None:
                 record.created_by_id = user_id
-    for record in records:
-        before = getattr(record, "_before_save", None)
-        if before is not None:
-            before()
     by_class: dict[str, list[Any]] = defaultdict(list)
     for record in records:
         by_class[type(record).__name__].append(record)
+    for group in by_class.values():  # class hooks take the whole group: one lookup per save, not per record
+        before = getattr(type(group[0]), "_before_save", None)
+        if before is not None:
+            before(group)
     undo: list[Callable[[], None]] = []
     inserted: list[Any] = []
     statements_done = False  # an error after every statement ran came from COMMIT
@@ -173,9 +173,10 @@ def save_records(records: Iterable[Any]) -> None:
     for record in records:
         record._mark_saved()
         record._lf.pending_links.clear()
-        after = getattr(record, "_after_save", None)
+    for group in by_class.values():
+        after = getattr(type(group[0]), "_after_save", None)
         if after is not None:
-            after()
+            after(group)
 
 
 def _commit_failed(engine: Any, inserted: list[Any], exc: BaseException) -> bool:

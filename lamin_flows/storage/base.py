@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from lamin_flows._parallel import map_batched
+from lamin_flows._parallel import map_adaptive, map_batched
 from lamin_flows._progress import progress
 from lamin_flows.config import get_settings
 from lamin_flows.errors import InvalidKeyError, StorageError, StorageNotFoundError
@@ -30,6 +30,9 @@ from lamin_flows.storage.hashing import HashResult
 from lamin_flows.storage.keys import TMP_PREFIX, is_temp_key, validate_key
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# a local copy slower than this on average (network filesystem, large files) goes to threads;
+# a 1 KiB file takes ~50 µs on an idle disk and up to ~600 µs while the kernel is busy allocating
+SLOW_COPY_S = 0.002
 _MISSING = {errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP}  # the errors Path.exists() reads as "no"
 
 
@@ -78,9 +81,16 @@ def new_temp_key(name: str = "", *, kind: str = "", suffix: str = "") -> str:
 
 def check_source(src: str | os.PathLike[str]) -> Path:
     """Return ``src`` as a Path after checking it is an existing regular local file."""
-    path = Path(src).expanduser()
+    return Path(source_path(src))
+
+
+def source_path(src: str | os.PathLike[str]) -> str:
+    """:func:`check_source` as a plain string (this runs once per file of a bulk copy)."""
+    text = os.fspath(src)
+    if text.startswith("~"):
+        text = os.path.expanduser(text)
     try:
-        mode = os.stat(path).st_mode  # one stat, not two (exists + is_file): this runs once per file
+        mode = os.stat(text).st_mode  # one stat, not two (exists + is_file)
     except OSError as error:
         if error.errno not in _MISSING:  # as Path.exists(): other errors (permission) propagate
             raise
@@ -90,7 +100,7 @@ def check_source(src: str | os.PathLike[str]) -> Path:
             f"Cannot store {os.fspath(src)!r}: it is not a regular file (a folder, pipe or device)."
             " Pass the files inside it one by one."
         )
-    return path
+    return text
 
 
 def check_temp_key(key: str) -> str:
@@ -121,6 +131,9 @@ class StorageBackend(ABC):
 
     root: str
     protocol: str
+    #: Whether per-file operations wait on a network, so that threads overlap them (cloud
+    #: storage). False for a local folder, whose small copies and renames are CPU and kernel time.
+    parallel_io: bool = True
 
     def __repr__(self) -> str:
         # storage options can hold secrets: never show them
@@ -147,7 +160,11 @@ class StorageBackend(ABC):
         """Copy or upload a local file to a fresh temporary key, hashing while copying."""
 
     def stage_in_many(self, srcs: list[str | os.PathLike[str]]) -> list[Staged]:
-        """:meth:`stage_in` for many files in parallel (``settings.workers`` threads), with a progress bar.
+        """:meth:`stage_in` for many files, with a progress bar.
+
+        Uploads run on ``settings.workers`` threads. Local copies run in this thread while files
+        are quick (small files: threads would only take turns with the GIL) and move to the
+        threads once they are slow on average (large files, network filesystems).
 
         All or nothing: if any file fails, the ones already staged are discarded and the first
         error is raised.
@@ -163,27 +180,35 @@ class StorageBackend(ABC):
         """
         if len(srcs) <= 1:
             return [self.stage_in(src) for src in srcs]
-        results: list[Staged | None] = []
-        failed: list[tuple[int, BaseException]] = []
+        failed: list[tuple[int, Exception]] = []
+        done: list[Staged] = []  # what to discard if anything fails (appends are thread-safe)
 
         def stage_one(item: tuple[int, str | os.PathLike[str]]) -> Staged | None:
             try:
-                return self.stage_in(item[1])
-            except BaseException as error:  # every file is tried; the first one's error is raised below
+                staged = self.stage_in(item[1])
+            except Exception as error:  # every file is tried; the first one's error is raised below
                 failed.append((item[0], error))
                 return None
+            done.append(staged)
+            return staged
 
-        with progress("storing files", total=len(srcs)) as advance:
-            # in batches: a thread hand-off per file costs more than copying a small one
-            for batch in map_batched(stage_one, list(enumerate(srcs)), get_settings().workers):
-                results.extend(batch)
-                advance(len(batch))
-        errors = [error for _, error in sorted(failed, key=lambda pair: pair[0])]
-        if errors:
-            for staged in results:
-                if staged is not None:
-                    self.discard(staged.temp_key)
-            raise errors[0]
+        items = list(enumerate(srcs))
+        workers = get_settings().workers
+        results: list[Staged | None] = []
+        try:
+            with progress("storing files", total=len(srcs)) as advance:
+                if self.parallel_io:  # every file waits on the network: overlap the waits
+                    for batch in map_batched(stage_one, items, workers):
+                        results.extend(batch)
+                        advance(len(batch))
+                else:
+                    results = map_adaptive(stage_one, items, workers, slow_s=SLOW_COPY_S, advance=advance)
+            if failed:
+                raise min(failed, key=lambda pair: pair[0])[1]
+        except BaseException:  # a failed file, or an interrupt (Ctrl-C) in the middle
+            for staged in done:
+                self.discard(staged.temp_key)
+            raise
         return [s for s in results if s is not None]
 
     @abstractmethod

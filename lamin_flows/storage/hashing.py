@@ -26,12 +26,11 @@ import errno
 import hashlib
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from lamin_flows._parallel import map_batched
+from lamin_flows._parallel import map_adaptive
 from lamin_flows._progress import progress
 from lamin_flows.config import get_settings
 from lamin_flows.errors import MissingDependencyError, StorageError
@@ -185,7 +184,6 @@ def hash_file_as(path: str | os.PathLike[str], hash_type: str | None) -> HashRes
 
 
 SLOW_FILE_S = 0.0005  # files taking longer on average (large files, network filesystems) go to threads
-ADVANCE_EVERY = 64  # files between progress-bar updates
 
 
 def hash_many(paths: list[str | os.PathLike[str]]) -> list[HashResult]:
@@ -208,22 +206,8 @@ def hash_many(paths: list[str | os.PathLike[str]]) -> list[HashResult]:
     """
     if len(paths) <= 1:
         return [hash_file(p) for p in paths]
-    results: list[HashResult] = []
-    with progress("hashing", total=len(paths)) as advance:
-        start = time.perf_counter()
-        for path in paths:
-            results.append(hash_file(path))
-            if len(results) % ADVANCE_EVERY == 0:
-                advance(ADVANCE_EVERY)
-            # slow on average, with some slack so that a hiccup of a busy machine does not count
-            if time.perf_counter() - start > SLOW_FILE_S * (len(results) + 8):
-                break
-        advance(len(results) % ADVANCE_EVERY)
-        # in batches: a thread hand-off per file costs more than hashing a small one
-        for batch in map_batched(hash_file, paths[len(results) :], get_settings().workers):  # hashlib and blake3 release the GIL
-            results.extend(batch)
-            advance(len(batch))
-    return results
+    with progress("hashing", total=len(paths)) as advance:  # hashlib and blake3 release the GIL
+        return map_adaptive(hash_file, paths, get_settings().workers, slow_s=SLOW_FILE_S, advance=advance)
 
 
 def copy_with_hash(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> HashResult:

@@ -30,6 +30,11 @@ MAX_SEGMENT_BYTES = 255  # NAME_MAX of every common local filesystem
 _DRIVE = re.compile(r"^[A-Za-z]:")  # "C:", "C:/x": a Windows drive, absolute or drive-relative
 _ENCODED = re.compile(r"%(2f|2e|5c)", re.IGNORECASE)  # "/", ".", "\" once a server decodes the key
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Keys that pass every check below as they are: ASCII segments of safe characters, none of them
+# "." or "..", none empty (so nothing to normalize). Checked in one regex match (~0.3 µs instead of
+# ~4 µs), because every file of a bulk save passes the gate several times.
+_SEGMENT = r"[\w.\-+=,@]{1,255}"
+_PLAIN = re.compile(rf"(?:(?!\.\.?/){_SEGMENT}/)*(?!\.\.?$){_SEGMENT}", re.ASCII)
 
 
 def _refuse(key: object, problem: str, fix: str) -> InvalidKeyError:
@@ -58,6 +63,13 @@ def validate_key(key: str) -> str:
         ...
         lamin_flows.errors.InvalidKeyError: Invalid storage key '../etc/passwd': ...
     """
+    if isinstance(key, str) and len(key) <= MAX_KEY_BYTES and _PLAIN.fullmatch(key):
+        return key
+    return _checked_key(key)
+
+
+def _checked_key(key: str) -> str:
+    """:func:`validate_key` without the fast path: every check, one by one."""
     if not isinstance(key, str):
         raise _refuse(key, f"a key must be a str, not {type(key).__name__}", "Pass the key as a string.")
     if not key:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lamin_flows.errors import KeyConflictError, StorageNotFoundError
-from lamin_flows.storage.base import Staged, StorageBackend, check_source, check_temp_key, new_temp_key
+from lamin_flows.storage.base import Staged, StorageBackend, check_temp_key, new_temp_key, source_path
 from lamin_flows.storage.hashing import HashResult, copy_with_hash, hash_file
 from lamin_flows.storage.keys import TMP_PREFIX, validate_key
 
@@ -36,10 +36,13 @@ class LocalBackend(StorageBackend):
     """
 
     protocol = "local"
+    parallel_io = False
 
     def __init__(self, root: str) -> None:
         self.root = root
         self._root = Path(root)
+        self._tmp_dir = os.path.join(root, TMP_PREFIX)
+        self._tmp_ready = False  # the temporary folder was made (checked again if it disappears)
 
     def relative_key(self, path_or_url: str | os.PathLike[str]) -> str | None:
         """The key of a path inside this root, else None.
@@ -84,9 +87,14 @@ class LocalBackend(StorageBackend):
 
     def _new_temp(self, name: str = "", *, kind: str = "", suffix: str = "") -> tuple[str, Path]:
         key = new_temp_key(name, kind=kind, suffix=suffix)
-        path = self._root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return key, path
+        self._make_tmp_dir(again=True)  # single objects: always make sure the folder is there
+        return key, self._root / key
+
+    def _make_tmp_dir(self, again: bool = False) -> None:
+        # once per backend, not once per file (a system call each); again after it was removed
+        if again or not self._tmp_ready:
+            os.makedirs(self._tmp_dir, exist_ok=True)
+            self._tmp_ready = True
 
     def stage_in(self, src: str | os.PathLike[str]) -> Staged:
         """Copy a local file into the temporary area, hashing it in the same pass.
@@ -95,9 +103,17 @@ class LocalBackend(StorageBackend):
             >>> backend.stage_in("table.csv")  # doctest: +SKIP
             Staged(temp_key='.lamindb/_tmp/3f9c...-table.csv', size=12, hash='...', hash_type='md5')
         """
-        source = check_source(src)
-        key, path = self._new_temp(source.name)
-        result = copy_with_hash(source, path)  # removes the partial copy itself on failure
+        source = source_path(src)
+        key = new_temp_key(os.path.basename(source))
+        target = os.path.join(self.root, key)  # strings: this runs once per file
+        self._make_tmp_dir()
+        try:
+            result = copy_with_hash(source, target)  # removes the partial copy itself on failure
+        except FileNotFoundError:
+            if os.path.isdir(self._tmp_dir) or not os.path.exists(source):
+                raise
+            self._make_tmp_dir(again=True)  # the temporary folder was removed since
+            result = copy_with_hash(source, target)
         return Staged(key, result.size, result.hash, result.hash_type)
 
     def write_temp(self, writer: Callable[[Path], None], suffix: str) -> Staged:
@@ -137,14 +153,22 @@ class LocalBackend(StorageBackend):
         Example:
             >>> backend.commit(staged.temp_key, "data/table.csv")  # doctest: +SKIP
         """
+        if not overwrite:  # the bulk path (every copied-in file of a save): strings, no extra system calls
+            temp_key = check_temp_key(temp_key)
+            temp_path = os.path.join(self.root, temp_key)
+            final_path = os.path.join(self.root, validate_key(final_key))
+            try:
+                self._link_no_clobber(temp_path, final_path, final_key, keep_temp)
+            except (FileNotFoundError, NotADirectoryError):
+                self._existing(temp_key)  # the staged file is gone: StorageNotFoundError
+                self._make_parent(Path(final_path), final_key)  # a folder of the key is a file: KeyConflictError
+                self._link_no_clobber(temp_path, final_path, final_key, keep_temp)  # its folder was missing
+            if not keep_temp:
+                os.unlink(temp_path)
+            return None
         final = self.path(final_key)
         temp = self._existing(check_temp_key(temp_key))
         self._make_parent(final, final_key)
-        if not overwrite:
-            self._link_no_clobber(temp, final, final_key, keep_temp)
-            if not keep_temp:
-                temp.unlink(missing_ok=True)
-            return None
         backup_key: str | None = None
         if final.is_file():
             backup_key, backup = self._new_temp(final.name, kind="backup")
@@ -165,7 +189,7 @@ class LocalBackend(StorageBackend):
                 " Choose another key."
             ) from error
 
-    def _link_no_clobber(self, temp: Path, final: Path, final_key: str, keep_temp: bool) -> None:
+    def _link_no_clobber(self, temp: str, final: str, final_key: str, keep_temp: bool) -> None:
         try:
             os.link(temp, final)  # fails if final exists, atomically
         except FileExistsError as error:
@@ -174,7 +198,8 @@ class LocalBackend(StorageBackend):
             if error.errno not in _NO_HARDLINKS:
                 raise
             # no hard links here: check, then copy or rename, with a small race window in between
-            if final.exists():
+            self._make_parent(Path(final), final_key)
+            if os.path.exists(final):
                 raise self._conflict(final_key) from error
             if keep_temp:
                 shutil.copyfile(temp, final)
@@ -205,7 +230,10 @@ class LocalBackend(StorageBackend):
 
     def discard(self, temp_key: str) -> None:
         """Remove a temporary or backup file; nothing happens if it is gone already."""
-        (self._root / check_temp_key(temp_key)).unlink(missing_ok=True)
+        try:
+            os.unlink(os.path.join(self.root, check_temp_key(temp_key)))
+        except FileNotFoundError:
+            pass
 
     def delete(self, key: str) -> None:
         """Remove a stored file.

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 
-import lamin_flows as ln
 from lamin_flows.verify import verify
 from reliability.helpers import count_rows
 

@@ -254,3 +254,24 @@ def test_overwrite_can_keep_the_staged_copy(backend: StorageBackend, make_file: 
     assert _read(backend, "k.txt") == b"new" and _read(backend, staged.temp_key) == b"new"
     assert sorted(_temp_keys(backend)) == sorted([backup, staged.temp_key])
 
+
+
+def test_stage_in_many_interrupted_leaves_nothing(
+    backend: StorageBackend, make_file: MakeFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in the middle of a bulk copy (in this thread or a worker's) discards what was staged."""
+    sources = [make_file(f"f{i}.txt", f"file {i}".encode()) for i in range(40)]
+    real_stage_in = backend.stage_in
+    calls = []
+
+    def stage_in(src):  # type: ignore[no-untyped-def]
+        calls.append(src)
+        if len(calls) == 25:
+            raise KeyboardInterrupt
+        return real_stage_in(src)
+
+    monkeypatch.setattr(backend, "stage_in", stage_in)
+    with pytest.raises(KeyboardInterrupt):
+        backend.stage_in_many(sources)
+    assert len(calls) >= 25
+    assert _temp_keys(backend) == []

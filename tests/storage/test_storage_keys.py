@@ -109,3 +109,29 @@ def test_no_valid_key_resolves_outside_a_real_folder(tmp_path_factory: pytest.Te
     root = Path(tmp_path_factory.getbasetemp()).resolve() / "root"
     resolved = Path(os.path.realpath(root / normal))
     assert resolved.is_relative_to(root)
+
+
+_TRICKY = st.text(alphabet="ab_.-~%/\\:é \x00+=,@2fF", max_size=24)
+
+
+@given(_TRICKY)
+@settings(max_examples=400, deadline=None)
+def test_the_fast_path_only_takes_keys_every_check_passes_unchanged(key: str) -> None:
+    from lamin_flows.storage.keys import _PLAIN, _checked_key
+
+    if _PLAIN.fullmatch(key):
+        assert _checked_key(key) == key
+    try:
+        expected = _checked_key(key)
+    except InvalidKeyError:
+        with pytest.raises(InvalidKeyError):
+            validate_key(key)
+    else:
+        assert validate_key(key) == expected
+
+
+@pytest.mark.parametrize("key", ["a/b.csv", ".lamindb/_tmp/3f9c-x.csv", "...", "a/.../b", "x" * 255, "a-b/c_d+e=f,g@h"])
+def test_plain_keys_take_the_fast_path(key: str) -> None:
+    from lamin_flows.storage.keys import _PLAIN
+
+    assert _PLAIN.fullmatch(key) and validate_key(key) == key
