@@ -102,9 +102,12 @@ class Candidate:
 
 
 def _discard(candidates: list[Candidate]) -> None:
+    by_backend: dict[int, tuple[Any, list[str]]] = {}
     for c in candidates:
         if c.staged is not None:
-            c.backend.discard(c.staged.temp_key)
+            by_backend.setdefault(id(c.backend), (c.backend, []))[1].append(c.staged.temp_key)
+    for backend, keys in by_backend.values():
+        backend.discard_many(keys)
 
 
 def _existing_rows(conn: Any, candidates: list[Candidate]) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
@@ -165,17 +168,18 @@ def resolve(candidates: list[Candidate], description: str | None = None) -> list
         raise
     out: list[File] = []
     new_by_hash: dict[str, File] = {}
+    duplicates: list[Candidate] = []  # staged copies of content that is stored already
     for c in candidates:
         row = by_key.get((c.storage_id, c.key)) if c.key is not None else None
         if row is None and c.staged is not None:
             row = by_hash.get(c.hash)
         if row is not None:
-            _discard([c])
+            duplicates.append(c)
             _logging.hint(f"returning the existing File {row.id} ({row.key or row.name}): same content")
             out.append(File._from_row(row))
             continue
         if c.staged is not None and c.key is None and c.hash in new_by_hash:
-            _discard([c])
+            duplicates.append(c)
             out.append(new_by_hash[c.hash])
             continue
         file = File._build(  # the fast path of File(id=..., ...): thousands are made at once
@@ -195,6 +199,7 @@ def resolve(candidates: list[Candidate], description: str | None = None) -> list
             attach_staged(file, c.backend, c.staged)
             new_by_hash.setdefault(c.hash, file)
         out.append(file)
+    _discard(duplicates)
     return out
 
 
@@ -372,7 +377,7 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
     backend, staged = file._lf.extra["staged"]
     final = file.storage_key
     try:
-        backend.commit(staged.temp_key, final, keep_temp=True)
+        backend.commit(staged.temp_key, final, keep_temp=True, size=staged.size)
     except FileExistsError:
         if not backend.exists(final):
             raise  # not the key but one of its folders is taken (by a file): say so
@@ -380,7 +385,7 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
         if backend.info(final).hash == file.hash:
             return
         backend.delete(final)
-        backend.commit(staged.temp_key, final, keep_temp=True)
+        backend.commit(staged.temp_key, final, keep_temp=True, size=staged.size)
 
     def remove() -> None:
         if failures:  # the storage did not answer the last undo: leave the rest to the journal
@@ -507,15 +512,18 @@ def after_save(files: list[File]) -> None:
     """After the commit: drop the staged copies (the data is under its final key, or the File
     turned out to exist already) and the save journals."""
     journals = []
+    temps: dict[int, tuple[Any, list[str]]] = {}
     for file in files:
         extra = file._lf.extra
         if "staged" not in extra:
             continue
         backend, data = extra.pop("staged")
         extra.pop("finalizer").detach()
-        backend.discard(data.temp_key)
+        temps.setdefault(id(backend), (backend, []))[1].append(data.temp_key)
         if "journal" in extra:
             journals.append(extra.pop("journal"))
+    for backend, keys in temps.values():
+        backend.discard_many(keys)
     if journals:
         from lamin_flows.registry import journal
 

@@ -206,8 +206,7 @@ class StorageBackend(ABC):
             if failed:
                 raise min(failed, key=lambda pair: pair[0])[1]
         except BaseException:  # a failed file, or an interrupt (Ctrl-C) in the middle
-            for staged in done:
-                self.discard(staged.temp_key)
+            self.discard_many([staged.temp_key for staged in done])
             raise
         return [s for s in results if s is not None]
 
@@ -217,12 +216,19 @@ class StorageBackend(ABC):
 
     @abstractmethod
     def commit(
-        self, temp_key: str, final_key: str, *, overwrite: bool = False, keep_temp: bool = False
+        self,
+        temp_key: str,
+        final_key: str,
+        *,
+        overwrite: bool = False,
+        keep_temp: bool = False,
+        size: int | None = None,
     ) -> str | None:
         """Move a staged object to ``final_key``; with ``overwrite`` return the backup key of the old one.
 
         ``keep_temp=True`` leaves the staged object in place as well, for callers that may need to
         commit it again (the registry, when its database transaction fails after this step).
+        ``size``, the staged object's size if the caller knows it, saves cloud storage a request.
         """
 
     @abstractmethod
@@ -232,6 +238,11 @@ class StorageBackend(ABC):
     @abstractmethod
     def discard(self, temp_key: str) -> None:
         """Remove a temporary or backup object; no error if it is already gone."""
+
+    def discard_many(self, temp_keys: list[str]) -> None:
+        """:meth:`discard` for many keys (cloud storage: one request per 1,000 keys)."""
+        for key in temp_keys:
+            self.discard(key)
 
     @abstractmethod
     def delete(self, key: str) -> None:

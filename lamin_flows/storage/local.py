@@ -132,7 +132,13 @@ class LocalBackend(StorageBackend):
         return Staged(key, result.size, result.hash, result.hash_type)
 
     def commit(
-        self, temp_key: str, final_key: str, *, overwrite: bool = False, keep_temp: bool = False
+        self,
+        temp_key: str,
+        final_key: str,
+        *,
+        overwrite: bool = False,
+        keep_temp: bool = False,
+        size: int | None = None,
     ) -> str | None:
         """Move a staged file to ``final_key``.
 
@@ -142,6 +148,7 @@ class LocalBackend(StorageBackend):
             overwrite: Replace an existing file (keeping it under a backup key) instead of refusing.
             keep_temp: Leave the staged file in place too (a second name of the same data), so a caller
                 whose metadata commit fails can delete the final file and retry from the staged one.
+            size: Not needed here (a rename does not copy).
 
         Returns:
             The backup key of the replaced file, or None if nothing was replaced.

@@ -275,3 +275,18 @@ def test_stage_in_many_interrupted_leaves_nothing(
         backend.stage_in_many(sources)
     assert len(calls) >= 25
     assert _temp_keys(backend) == []
+
+
+def test_commit_with_a_known_size_and_discard_many(backend: StorageBackend, make_file: MakeFile) -> None:
+    """The bulk paths of a save: commits that pass the staged size, one discard for all temporaries."""
+    sources = [make_file(f"s{i}.txt", f"sized {i}".encode()) for i in range(5)]
+    staged = backend.stage_in_many(sources)
+    for i, s in enumerate(staged):
+        backend.commit(s.temp_key, f"sized/{i}.txt", keep_temp=True, size=s.size)
+    assert sorted(_temp_keys(backend)) == sorted(s.temp_key for s in staged)
+    backend.discard_many([s.temp_key for s in staged] + [staged[0].temp_key])  # one already gone: fine
+    assert _temp_keys(backend) == []
+    assert [backend.info(f"sized/{i}.txt").hash for i in range(5)] == [s.hash for s in staged]
+    with pytest.raises(StorageNotFoundError):
+        backend.commit(staged[0].temp_key, "sized/again.txt", size=staged[0].size)
+    assert not backend.exists("sized/again.txt")
