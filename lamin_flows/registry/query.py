@@ -8,6 +8,7 @@ listing the valid ones.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,8 +32,61 @@ def _escape_like(value: str) -> str:
     return value.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
+_TEXT_LOOKUPS = ("startswith", "endswith", "contains", "icontains", "iexact")
+
+
+_KINDS = ((sa.String, str), (sa.DateTime, datetime), (sa.Integer, int), (sa.JSON, dict))
+
+
+def _python_type(column: Any) -> type | None:
+    """What a column holds: str, datetime, int or dict (JSON); None for anything else."""
+    kind = column.type
+    if isinstance(kind, sa.types.TypeDecorator):  # SQLModel's AutoString and UTCDateTime
+        kind = kind.impl_instance
+    return next((python for sql, python in _KINDS if isinstance(kind, sql)), None)
+
+
+def _coerce(column: Any, value: Any, field: str) -> Any:
+    """``value`` as the column's type holds it, or a ValidationError that names the value and the fix.
+
+    Without this a mismatch reaches the database driver and comes back as a raw error
+    ("'str' object has no attribute 'utcoffset'", or PostgreSQL's "operator does not exist").
+    """
+    kind = _python_type(column)
+    if value is None or kind is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)  # naive date-times are read as UTC, like stored ones
+        return value
+    if kind is datetime:
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        if isinstance(value, str):
+            try:
+                return _coerce(column, datetime.fromisoformat(value), field)
+            except ValueError:
+                pass
+        raise ValidationError(
+            f"{field}={value!r}: {column.name} holds date-times; pass a datetime or an ISO date such as '2026-11-26'"
+        )
+    if kind is int:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        raise ValidationError(f"{field}={value!r}: {column.name} holds whole numbers; pass an int such as 1024")
+    if kind is str:
+        raise ValidationError(f"{field}={value!r}: {column.name} holds text; pass a string")
+    raise ValidationError(
+        f"{field}={value!r}: {column.name} ({kind.__name__}) cannot be filtered in SQL; filter the .df() instead"
+    )
+
+
 def _apply(column: Any, lookup: str, value: Any, field: str) -> Any:
     value = _plain(value)
+    if lookup in _TEXT_LOOKUPS and _python_type(column) not in (str, None):
+        raise ValidationError(f"{field}: __{lookup} works on text fields, and {column.name} is not one; use __gt, __lt, ...")
+    if lookup == "in" and isinstance(value, (list, tuple, set, frozenset)):
+        value = [_coerce(column, v, field) for v in value]
+    elif lookup not in ("isnull", "in") and lookup not in _TEXT_LOOKUPS:
+        value = _coerce(column, value, field)
     if any(isinstance(v, str) and "\x00" in v for v in (value if isinstance(value, list) else [value])):
         # PostgreSQL cannot store NUL and SQLite compares past it wrongly ("\x00" would match "")
         raise ValidationError(f"{field}={value!r}: values cannot contain NUL characters (\\x00); remove them")

@@ -122,3 +122,28 @@ def test_query_by_related_field(ln, tmp_path):
     assert ln.Run.select(transform=transform).one().id == run.id
     assert run.transform.name == "pipe"
     assert ln.Run.select(transform__name__startswith="pi").one().id == run.id
+
+
+def test_filter_values_are_checked_against_the_field_type(ln):
+    from datetime import datetime, timedelta, timezone
+
+    from lamin_flows.errors import ValidationError
+
+    tag = ln.Tag(name="typed")
+    tag.save()
+    for field, value, words in [
+        ("created_at", "abc", "holds date-times"),
+        ("created_at__gt", 5, "holds date-times"),
+        ("name", 5, "holds text"),
+        ("created_at__startswith", "2026", "works on text fields"),
+    ]:
+        with pytest.raises(ValidationError, match=words):
+            ln.Tag.select(**{field: value}).all()
+    yesterday = datetime.now(timezone.utc) - timedelta(days=1)
+    assert ln.Tag.select(created_at__gt=yesterday).one().name == "typed"
+    assert ln.Tag.select(created_at__gt=yesterday.date().isoformat()).one().name == "typed"
+    assert ln.Tag.select(created_at__gt=yesterday.replace(tzinfo=None)).one().name == "typed"  # naive = UTC
+    assert ln.Tag.select(created_at__lt=yesterday).all() == []
+    with pytest.raises(ValidationError, match="whole numbers"):
+        ln.File.select(size__gt="big").all()
+    assert ln.File.select(size__gt="0").all() == []
