@@ -11,6 +11,7 @@ import errno
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -171,7 +172,8 @@ class LocalBackend(StorageBackend):
                 self._make_parent(Path(final_path), final_key)  # a folder of the key is a file: KeyConflictError
                 self._link_no_clobber(temp_path, final_path, final_key, keep_temp)  # its folder was missing
             if not keep_temp:
-                os.unlink(temp_path)
+                with suppress(FileNotFoundError):  # moved, not linked, where there are no hard links
+                    os.unlink(temp_path)
             return None
         final = self.path(final_key)
         temp = self._existing(check_temp_key(temp_key))

@@ -109,3 +109,25 @@ def test_small_local_copies_stay_in_the_calling_thread(tmp_path: Path) -> None:
     staged = backend.stage_in_many(sources)
     assert len(staged) == 200
     assert threads == {threading.get_ident()}
+
+
+@pytest.mark.parametrize("keep_temp", [True, False])
+def test_commit_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep_temp: bool) -> None:
+    """Filesystems without hard links (FAT, some SMB/FUSE mounts): copy or move, still no clobbering."""
+    import errno
+
+    backend = get_backend(tmp_path / "store")
+    src = tmp_path / "src.txt"
+    src.write_bytes(b"data")
+    staged = backend.stage_in(src)
+
+    def no_links(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    backend.commit(staged.temp_key, "new/folder/x.txt", keep_temp=keep_temp)
+    assert backend.path("new/folder/x.txt").read_bytes() == b"data"
+    assert backend.path(staged.temp_key).exists() == keep_temp
+    other = backend.stage_in(src)
+    with pytest.raises(KeyConflictError):
+        backend.commit(other.temp_key, "new/folder/x.txt")
