@@ -30,7 +30,8 @@ STEP_TIMEOUT_S = 1200
 PYCACHE = RESULTS / ".pycache"
 # Imported once before the steps so that every step starts with warm bytecode.
 _WARM_UP = (
-    "import lamin_flows.registry.tables, lamin_flows.registry.files_io, lamin_flows.setup, pandas, pyarrow.parquet, "
+    "import lamin_flows.registry.tables, lamin_flows.registry.files_io, lamin_flows.registry.file_commit, lamin_flows.setup, "
+    "pandas, pyarrow.parquet, "
     "numpy, sqlalchemy.dialects.sqlite, sqlalchemy.dialects.postgresql, psycopg, alembic.command, blake3, rich.progress"
 )
 

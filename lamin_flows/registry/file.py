@@ -187,9 +187,9 @@ class File(Record, table=True):
         Example:
             >>> file.replace("./new_version.csv")
         """
-        from lamin_flows.registry import files_io
+        from lamin_flows.registry import file_commit
 
-        files_io.replace(self, data)
+        file_commit.replace(self, data)
         return self
 
     def delete(self, storage: bool | None = None) -> None:  # type: ignore[override]
@@ -202,9 +202,9 @@ class File(Record, table=True):
         Example:
             >>> file.delete(storage=True)
         """
-        from lamin_flows.registry import files_io
+        from lamin_flows.registry import file_commit
 
-        files_io.delete(self, storage)
+        file_commit.delete(self, storage)
 
     # ---- lineage --------------------------------------------------------------------
     def _track_input(self) -> None:
@@ -235,15 +235,15 @@ class File(Record, table=True):
 
     @classmethod
     def _write(cls, conn: Any, files: list[File], undo: list[Callable[[], None]]) -> None:
-        from lamin_flows.registry import files_io
+        from lamin_flows.registry import file_commit
 
-        files_io.write_files(conn, files, undo)
+        file_commit.write_files(conn, files, undo)
 
     @classmethod
     def _after_save(cls, files: list[File]) -> None:
-        from lamin_flows.registry import files_io
+        from lamin_flows.registry import file_commit
 
-        files_io.after_save(files)
+        file_commit.after_save(files)
 
     # ---- views ----------------------------------------------------------------------
     def view_lineage(self, *, max_depth: int = 50) -> Any:

@@ -78,7 +78,7 @@ class StorageCheck:
     def _settle(self, journal_key: str, document: dict[str, Any]) -> None:
         """Classify one journal under the save's own locks; with fix, roll it back or drop it."""
         from lamin_flows.registry import db, journal
-        from lamin_flows.registry.files_io import lock_name, lock_names
+        from lamin_flows.registry.file_commit import lock_name, lock_names
 
         entries = [e for e in document["files"] if isinstance(e, dict) and isinstance(e.get("key"), str)]
         with db.write(self.engine) as conn:  # SQLite: the write lock; PostgreSQL: the keys' advisory locks

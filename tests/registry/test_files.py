@@ -196,9 +196,9 @@ def test_failed_commit_removes_moved_data(ln, root, tmp_path, monkeypatch):
         raise RuntimeError("commit fails")
 
     monkeypatch.setattr(persist, "insert_records", failing)
-    import lamin_flows.registry.files_io as files_io
+    import lamin_flows.registry.file_commit as file_commit
 
-    monkeypatch.setattr(files_io, "insert_records", failing)
+    monkeypatch.setattr(file_commit, "insert_records", failing)
     with pytest.raises(RuntimeError, match="commit fails"):
         file.save()
     assert not (root / "c.txt").exists() and len(ln.File.select()) == 0

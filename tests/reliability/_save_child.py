@@ -78,9 +78,9 @@ def main() -> None:
 
         sa.event.listen(instance.current().engine, "commit", pause)
     elif moment == "after_commit":
-        from lamin_flows.registry import files_io
+        from lamin_flows.registry import file_commit
 
-        files_io.after_save = die  # the first thing File does once the transaction has committed
+        file_commit.after_save = die  # the first thing File does once the transaction has committed
     ln.save(files)
     print(f"saved {len(files)}")
 

@@ -164,17 +164,17 @@ def test_replace_with_another_format_leaves_nothing_behind(ln, tmp_path):
 
 def test_deleting_data_keeps_what_a_new_record_took_meanwhile(ln, tmp_path, monkeypatch):
     """``file.delete(storage=True)`` between its metadata and its data: another save takes the key."""
-    from lamin_flows.registry import files_io
+    from lamin_flows.registry import file_commit
 
     (tmp_path / "a.txt").write_text("a")
     old = ln.File(tmp_path / "a.txt", key="k.txt").save()
-    real = files_io.delete_records
+    real = file_commit.delete_records
 
     def and_then_another_writer(records):
         real(records)
         ln.File(tmp_path / "a.txt", key="k.txt").save()  # a writer that saves the same key right now
 
-    monkeypatch.setattr(files_io, "delete_records", and_then_another_writer)
+    monkeypatch.setattr(file_commit, "delete_records", and_then_another_writer)
     old.delete(storage=True)
     assert (Path(str(ln.settings.storage)) / "k.txt").read_text() == "a"
     assert verify(min_age=0).ok
