@@ -42,6 +42,35 @@ def moto_server() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture
+def s3_endpoint(moto_server: str) -> Iterator[str]:
+    """The moto endpoint, with AWS_ENDPOINT_URL and test credentials set for this test only."""
+    import _s3
+
+    with _s3.aws_test_env(moto_server):
+        _s3.clear_s3fs_instances()
+        yield moto_server
+    _s3.clear_s3fs_instances()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A fresh, empty bucket on the moto server."""
+    import _s3
+
+    return _s3.create_bucket(s3_endpoint)
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """Prefect's temporary server for this session, with heartbeats and telemetry off (tests/_prefect.py)."""
+    import _prefect
+
+    _prefect.acquire()
+    yield
+    _prefect.release()
+
+
 @pytest.fixture(autouse=True)
 def lamin_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own LAMIN_HOME and no current instance."""
@@ -108,14 +137,19 @@ def empty_pg_schema(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture
+def pg_db(pg_url: str) -> str:
+    """The session's PostgreSQL database, emptied for this test."""
+    empty_pg_schema(pg_url)
+    return pg_url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str | None:
     """None (SQLite) or an empty PostgreSQL database: run a test on both registries."""
     if request.param == "sqlite":
         return None
-    url = request.getfixturevalue("pg_url")
-    empty_pg_schema(url)
-    return url
+    return request.getfixturevalue("pg_db")
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from conftest import empty_pg_schema
 from deployments.helpers import make_landing
 
 N_FILES = 2000
@@ -95,15 +94,14 @@ def _task_runs(flow_run_id: str) -> list[Any]:
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_dask_ingests_a_large_folder_in_parallel(prefect_api: str, pg_url: str, tmp_path: Path, cluster: Any) -> None:
+def test_dask_ingests_a_large_folder_in_parallel(prefect_api: str, pg_db: str, tmp_path: Path, cluster: Any) -> None:
     import lamin_flows as ln
     from prefect_dask import DaskTaskRunner
 
     from lamin_flows.tasks.flows import ingest_landing
 
-    empty_pg_schema(pg_url)
     landing = make_landing(tmp_path / "landing", n_files=N_FILES, n_folders=20)
-    ln.setup.init(storage=tmp_path / "data", db=pg_url, name="dask")
+    ln.setup.init(storage=tmp_path / "data", db=pg_db, name="dask")
     address = cluster.scheduler.address
     parallel = ingest_landing.with_options(task_runner=DaskTaskRunner(address=address))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import _s3
@@ -99,11 +98,8 @@ def test_calling_the_body_directly_with_another_instance_is_refused(ingest_landi
 
 
 @pytest.fixture
-def s3(moto_server: str) -> Iterator[str]:
-    with _s3.aws_test_env(moto_server):
-        _s3.clear_s3fs_instances()
-        yield moto_server
-        _s3.clear_s3fs_instances()
+def s3(s3_endpoint: str) -> str:
+    return s3_endpoint
 
 
 def test_a_bucket_prefix_is_registered_in_place(ingest_landing, s3: str, tmp_path: Path) -> None:

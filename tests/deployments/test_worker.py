@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import empty_pg_schema
 from deployments._processes import DEPLOYMENTS, PREFECT, PrefectServer, read_flow_run, run, start, wait_for
 from deployments.helpers import make_landing
 
@@ -23,14 +22,13 @@ RUN_TIMEOUT = 240.0  # worker start, polling, a flow run subprocess: ~20 s here,
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_worker_runs_a_deployment_from_prefect_yaml(
-    server: PrefectServer, prefect_api: str, pg_url: str, tmp_path: Path
+    server: PrefectServer, prefect_api: str, pg_db: str, tmp_path: Path
 ) -> None:
     import lamin_flows as ln
     from lamin_flows.tasks.blocks import LaminInstance, block_reference
 
-    empty_pg_schema(pg_url)
     landing = make_landing(tmp_path / "landing", n_files=25, n_folders=5)
-    ln.setup.init(storage=tmp_path / "data", db=pg_url, name="pooled")
+    ln.setup.init(storage=tmp_path / "data", db=pg_db, name="pooled")
     LaminInstance.from_instance("pooled").save("pooled-test", overwrite=True)
 
     env = server.env()

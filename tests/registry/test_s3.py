@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import _s3  # tests/_s3.py
@@ -15,22 +14,13 @@ from lamin_flows.errors import KeyConflictError, StorageNotFoundError
 
 
 @pytest.fixture
-def endpoint(moto_server: str) -> str:
-    return moto_server
+def bucket(s3_bucket: str) -> str:
+    ln.setup.init(storage=f"s3://{s3_bucket}/project")
+    return s3_bucket
 
 
-@pytest.fixture
-def bucket(endpoint: str, tmp_path: Path) -> Iterator[str]:
-    with _s3.aws_test_env(endpoint):
-        _s3.clear_s3fs_instances()
-        name = _s3.create_bucket(endpoint)
-        ln.setup.init(storage=f"s3://{name}/project")
-        yield name
-        _s3.clear_s3fs_instances()
-
-
-def keys_in(endpoint: str, bucket: str) -> list[str]:
-    listing = _s3.s3_client(endpoint).list_objects_v2(Bucket=bucket)
+def keys_in(moto_server: str, bucket: str) -> list[str]:
+    listing = _s3.s3_client(moto_server).list_objects_v2(Bucket=bucket)
     return sorted(o["Key"] for o in listing.get("Contents", []))
 
 
@@ -44,13 +34,13 @@ def test_settings_point_at_the_bucket(bucket, lamin_home):
     assert ln.setup.settings.instance.sqlite_path.parent == lamin_home / "instances"
 
 
-def test_upload_stage_load_replace_delete(bucket, endpoint, tmp_path):
+def test_upload_stage_load_replace_delete(bucket, moto_server, tmp_path):
     source = tmp_path / "mini.csv"
     source.write_text("a,b\n1,2\n")
     file = ln.File(source, key="tables/mini.csv").save()
     assert file.path() == f"s3://{bucket}/project/tables/mini.csv"
     assert file.hash == md5_b64(source.read_bytes())
-    assert keys_in(endpoint, bucket) == ["project/tables/mini.csv"]  # no temporary object left
+    assert keys_in(moto_server, bucket) == ["project/tables/mini.csv"]  # no temporary object left
     local = Path(file.stage())
     assert local.read_bytes() == source.read_bytes() and "cache" in str(local)
     assert list(file.load().columns) == ["a", "b"]
@@ -58,20 +48,20 @@ def test_upload_stage_load_replace_delete(bucket, endpoint, tmp_path):
     newer.write_text("a,b\n5,6\n7,8\n")
     file.replace(newer)
     assert Path(file.stage()).read_bytes() == newer.read_bytes()  # changed hash: fetched again
-    assert keys_in(endpoint, bucket) == ["project/tables/mini.csv"]
+    assert keys_in(moto_server, bucket) == ["project/tables/mini.csv"]
     file.delete(storage=True)
-    assert keys_in(endpoint, bucket) == [] and len(ln.File.select()) == 0
+    assert keys_in(moto_server, bucket) == [] and len(ln.File.select()) == 0
 
 
-def test_register_object_in_place_from_etag(bucket, endpoint):
+def test_register_object_in_place_from_etag(bucket, moto_server):
     body = b"x,y\n1,2\n"
-    _s3.s3_client(endpoint).put_object(Bucket=bucket, Key="project/existing.csv", Body=body)
+    _s3.s3_client(moto_server).put_object(Bucket=bucket, Key="project/existing.csv", Body=body)
     file = ln.File(f"s3://{bucket}/project/existing.csv").save()
     assert (file.key, file.size, file.hash, file.hash_type) == ("existing.csv", len(body), md5_b64(body), "md5")
-    assert keys_in(endpoint, bucket) == ["project/existing.csv"]
+    assert keys_in(moto_server, bucket) == ["project/existing.csv"]
 
 
-def test_dataframe_and_from_dir_upload(bucket, endpoint, tmp_path):
+def test_dataframe_and_from_dir_upload(bucket, moto_server, tmp_path):
     import pandas as pd
 
     df = ln.dev.datasets.df_iris()
@@ -80,7 +70,7 @@ def test_dataframe_and_from_dir_upload(bucket, endpoint, tmp_path):
     ln.dev.datasets.generate_cell_ranger_files("sample_001", tmp_path)
     files = ln.File.from_dir(tmp_path / "sample_001")
     ln.save(files)
-    stored = keys_in(endpoint, bucket)
+    stored = keys_in(moto_server, bucket)
     assert all(f"project/{f.key}" in stored for f in files)
     assert not any("_tmp" in k for k in stored)
     assert len(ln.File.select(key__startswith="sample_001/")) == len(files)
@@ -96,25 +86,25 @@ def test_tree_and_view(bucket, tmp_path, capsys):
     assert "folder/" in out and "t.txt" in out and f"s3://{bucket}/project" in out
 
 
-def test_key_conflict_leaves_bucket_unchanged(bucket, endpoint, tmp_path):
+def test_key_conflict_leaves_bucket_unchanged(bucket, moto_server, tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("old")
     b.write_text("new")
     ln.File(a, key="k.txt").save()
     with pytest.raises(KeyConflictError):
         ln.File(b, key="k.txt")
-    assert keys_in(endpoint, bucket) == ["project/k.txt"]
+    assert keys_in(moto_server, bucket) == ["project/k.txt"]
 
 
-def test_missing_bucket_is_named_and_leaves_nothing(endpoint, tmp_path):
-    with _s3.aws_test_env(endpoint):
+def test_missing_bucket_is_named_and_leaves_nothing(moto_server, tmp_path):
+    with _s3.aws_test_env(moto_server):
         _s3.clear_s3fs_instances()
         with pytest.raises(StorageNotFoundError, match="no-such-bucket"):
             ln.setup.init(storage="s3://no-such-bucket")
         assert not (Path(ln.config.get_settings().home) / "instances" / "no-such-bucket.json").exists()
 
 
-def test_failed_upload_leaves_no_record_and_no_object(bucket, endpoint, tmp_path, monkeypatch):
+def test_failed_upload_leaves_no_record_and_no_object(bucket, moto_server, tmp_path, monkeypatch):
     source = tmp_path / "u.txt"
     source.write_text("u" * 10_000)
     file = ln.File(source, key="u.txt")
@@ -128,21 +118,21 @@ def test_failed_upload_leaves_no_record_and_no_object(bucket, endpoint, tmp_path
         file.save()
     monkeypatch.undo()
     assert len(ln.File.select()) == 0
-    assert "project/u.txt" not in keys_in(endpoint, bucket)
+    assert "project/u.txt" not in keys_in(moto_server, bucket)
     file.save()  # the staged upload is still there: retry works
-    assert keys_in(endpoint, bucket) == ["project/u.txt"]
+    assert keys_in(moto_server, bucket) == ["project/u.txt"]
 
 
-def test_endpoint_from_storage_options_and_secrets_stay_out(endpoint, tmp_path, lamin_home, capsys):
-    with _s3.aws_test_env(endpoint, AWS_ENDPOINT_URL=None):
+def test_endpoint_from_storage_options_and_secrets_stay_out(moto_server, tmp_path, lamin_home, capsys):
+    with _s3.aws_test_env(moto_server, AWS_ENDPOINT_URL=None):
         _s3.clear_s3fs_instances()
-        name = _s3.create_bucket(endpoint)
-        options = {"endpoint_url": endpoint, "key": "testing", "secret": "s3cr3t-value"}
+        name = _s3.create_bucket(moto_server)
+        options = {"endpoint_url": moto_server, "key": "testing", "secret": "s3cr3t-value"}
         ln.setup.init(storage=f"s3://{name}", storage_options=options)
         source = tmp_path / "o.txt"
         source.write_text("o")
         file = ln.File(source, key="o.txt").save()
-        assert keys_in(endpoint, name) == ["o.txt"]
+        assert keys_in(moto_server, name) == ["o.txt"]
         shown = repr(file) + repr(ln.setup.settings.instance) + ln.setup.info() + repr(file._backend())
         ln.view()
         shown += capsys.readouterr().out + capsys.readouterr().err
@@ -152,13 +142,13 @@ def test_endpoint_from_storage_options_and_secrets_stay_out(endpoint, tmp_path, 
         _s3.clear_s3fs_instances()
 
 
-def test_cli_init_on_a_bucket(endpoint, tmp_path):
+def test_cli_init_on_a_bucket(moto_server, tmp_path):
     import os
     import subprocess
     import sys
 
-    with _s3.aws_test_env(endpoint):
-        name = _s3.create_bucket(endpoint)
+    with _s3.aws_test_env(moto_server):
+        name = _s3.create_bucket(moto_server)
         lamin = str(Path(sys.executable).parent / "lamin")
         env = {**os.environ, "LAMIN_HOME": str(tmp_path / "home")}
         done = subprocess.run([lamin, "init", "--storage", f"s3://{name}/prefix"], capture_output=True, text=True, env=env)

@@ -13,9 +13,3 @@ from reliability.helpers import make_source
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2,000 small files in 20 folders, outside every storage; made once, read by every kill test."""
     return make_source(tmp_path_factory.mktemp("reliability") / "source")
-
-
-@pytest.fixture(scope="session")
-def moto(moto_server: str) -> str:
-    """The session's moto S3 server (tests/conftest.py); its endpoint URL."""
-    return moto_server

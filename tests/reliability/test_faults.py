@@ -117,14 +117,6 @@ def test_disk_full_while_moving_into_place(small_disk, tmp_path):
 
 
 # ---- PostgreSQL --------------------------------------------------------------------------------
-@pytest.fixture
-def pg_db(pg_url: str) -> str:
-    from conftest import empty_pg_schema
-
-    empty_pg_schema(pg_url)
-    return pg_url
-
-
 def _terminate(url: str, application: str) -> int:
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     try:
@@ -211,7 +203,7 @@ def test_postgres_connection_cut_at_commit(server_got_commit, pg_db, tmp_path):
 
 # ---- S3 ----------------------------------------------------------------------------------------
 @pytest.fixture
-def s3_via_proxy(moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[CuttingProxy, str]]:
+def s3_via_proxy(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[CuttingProxy, str]]:
     """An instance on a fresh bucket whose every S3 request goes through a CuttingProxy."""
     import _s3
     import s3fs
@@ -219,9 +211,9 @@ def s3_via_proxy(moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[C
     # fewer retries than the defaults (s3fs 5 rounds of botocore 5 attempts), so a dead link fails in seconds
     monkeypatch.setattr(s3fs.S3FileSystem, "retries", 1)
     options = {"config_kwargs": {"retries": {"max_attempts": 2, "mode": "standard"}, "connect_timeout": 2, "read_timeout": 3}}
-    host, port = moto.rsplit("//", 1)[1].split(":")
+    host, port = moto_server.rsplit("//", 1)[1].split(":")
     proxy = CuttingProxy(host, int(port))
-    bucket = _s3.create_bucket(moto)
+    bucket = _s3.create_bucket(moto_server)
     with _s3.aws_test_env(proxy.url):
         _s3.clear_s3fs_instances()
         ln.setup.init(storage=f"s3://{bucket}/root", name="s3fault", storage_options=options)
@@ -239,7 +231,7 @@ def _objects(endpoint: str, bucket: str) -> dict[str, bytes]:
     return {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listing}
 
 
-def test_s3_connection_cut_mid_upload(s3_via_proxy, moto, tmp_path):
+def test_s3_connection_cut_mid_upload(s3_via_proxy, moto_server, tmp_path):
     proxy, bucket = s3_via_proxy
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(1_000_000))
@@ -249,13 +241,13 @@ def test_s3_connection_cut_mid_upload(s3_via_proxy, moto, tmp_path):
     assert proxy.cuts >= 2  # the first cut was retried, and cut again
     proxy.cut_after_bytes = None
     assert len(ln.File.select()) == 0
-    assert _objects(moto, bucket) == {}  # no partial object, under a final key or anywhere
+    assert _objects(moto_server, bucket) == {}  # no partial object, under a final key or anywhere
     assert verify(min_age=0).ok
     file = ln.File(big, key="data/big.bin").save()  # the link is back: the same upload works
-    assert _objects(moto, bucket) == {"root/data/big.bin": big.read_bytes()} and file.is_saved
+    assert _objects(moto_server, bucket) == {"root/data/big.bin": big.read_bytes()} and file.is_saved
 
 
-def test_s3_link_lost_mid_save(s3_via_proxy, moto, tmp_path):
+def test_s3_link_lost_mid_save(s3_via_proxy, moto_server, tmp_path):
     proxy, bucket = s3_via_proxy
     source = make_source(tmp_path / "src", n_dirs=2, per_dir=10)
     files = ln.File.from_dir(source)  # uploaded to the temporary area
@@ -266,7 +258,7 @@ def test_s3_link_lost_mid_save(s3_via_proxy, moto, tmp_path):
     proxy.link_down_after, proxy.refuse = None, False  # the link is back
     assert len(ln.File.select()) == 0
     expected = {f"root/src/{p.relative_to(source).as_posix()}": p.read_bytes() for p in source.rglob("*.txt")}
-    finals = {k: v for k, v in _objects(moto, bucket).items() if not k.startswith("root/.lamindb/")}
+    finals = {k: v for k, v in _objects(moto_server, bucket).items() if not k.startswith("root/.lamindb/")}
     assert 0 < len(finals) < 20, len(finals)  # the link died half-way through the copies
     assert all(expected[k] == v for k, v in finals.items())  # whatever reached a final key is complete
     report = verify(min_age=0)
@@ -274,9 +266,9 @@ def test_s3_link_lost_mid_save(s3_via_proxy, moto, tmp_path):
     assert len(report.interrupted) == 1  # the undo could not reach S3: the journal says what to roll back
     fixed = verify(fix=True)  # rolls the save back; the staged copies are recent, so they stay
     assert fixed.ok and len(fixed.in_progress) == 20, fixed.summary()
-    assert all(k.startswith("root/.lamindb/_tmp/") for k in _objects(moto, bucket))
+    assert all(k.startswith("root/.lamindb/_tmp/") for k in _objects(moto_server, bucket))
     ln.save(files)  # the same Files, saved again once S3 is reachable
     assert len(ln.File.select()) == 20
-    finals = {k: v for k, v in _objects(moto, bucket).items() if not k.startswith("root/.lamindb/")}
+    finals = {k: v for k, v in _objects(moto_server, bucket).items() if not k.startswith("root/.lamindb/")}
     assert finals == expected
     assert verify(fix=True, min_age=0).ok

@@ -84,12 +84,7 @@ def _rerun(source: Path) -> None:
 
 @pytest.mark.parametrize(("index", "database", "phase", "fraction"), CASES)
 def test_kill_during_save(index, database, phase, fraction, source, tmp_path, request):
-    db = None
-    if database == "postgresql":
-        from conftest import empty_pg_schema
-
-        db = request.getfixturevalue("pg_url")
-        empty_pg_schema(db)
+    db = request.getfixturevalue("pg_db") if database == "postgresql" else None
     config = ln.setup.init(storage=tmp_path / "data", db=db, name="killed")
     root = Path(config.storage_root)
     final = root / source.name

@@ -196,15 +196,11 @@ def test_report_api():
 
 # ---- cloud ---------------------------------------------------------------------------------------
 @pytest.fixture
-def s3_instance(moto, monkeypatch):
+def s3_instance(s3_endpoint, s3_bucket):
     import _s3
 
-    with _s3.aws_test_env(moto):
-        _s3.clear_s3fs_instances()
-        bucket = _s3.create_bucket(moto)
-        ln.setup.init(storage=f"s3://{bucket}/root", name="s3verify")
-        yield bucket, _s3.s3_client(moto)
-        _s3.clear_s3fs_instances()
+    ln.setup.init(storage=f"s3://{s3_bucket}/root", name="s3verify")
+    return s3_bucket, _s3.s3_client(s3_endpoint)
 
 
 def test_s3_size_and_etag_and_rehash(s3_instance, tmp_path, monkeypatch):

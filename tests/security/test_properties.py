@@ -105,16 +105,12 @@ def test_no_key_escapes_the_storage_root(fenced, tmp_path, key):
 
 
 @pytest.fixture
-def bucket(moto, tmp_path):
+def bucket(s3_endpoint, s3_bucket):
     import _s3
 
-    with _s3.aws_test_env(moto):
-        _s3.clear_s3fs_instances()
-        name = _s3.create_bucket(moto)
-        ln.setup.init(storage=f"s3://{name}/fence/data", name="s3fenced")
-        ln.settings.verbosity = 0
-        yield name, _s3.s3_client(moto)
-        _s3.clear_s3fs_instances()
+    ln.setup.init(storage=f"s3://{s3_bucket}/fence/data", name="s3fenced")
+    ln.settings.verbosity = 0
+    return s3_bucket, _s3.s3_client(s3_endpoint)
 
 
 @_settings(S3_KEY_EXAMPLES)

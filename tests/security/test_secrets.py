@@ -41,11 +41,8 @@ def _cli(*args: str) -> str:
 
 
 @pytest.mark.postgres
-def test_database_password_never_shows(pg_url, tmp_path, capsys, caplog):
-    from conftest import empty_pg_schema
-
-    empty_pg_schema(pg_url)
-    url = sa.engine.make_url(pg_url).set(password=PASSWORD).render_as_string(hide_password=False)
+def test_database_password_never_shows(pg_db, tmp_path, capsys, caplog):
+    url = sa.engine.make_url(pg_db).set(password=PASSWORD).render_as_string(hide_password=False)
     caplog.set_level(logging.INFO)  # lamin_flows' and the libraries' logs, as an application would keep them
     config = ln.setup.init(storage=tmp_path / "data", db=url, name="secret")
     source = tmp_path / "a.txt"
@@ -86,14 +83,14 @@ def test_password_stays_out_of_errors(tmp_path):
     assert not (Path(os.environ["LAMIN_HOME"]) / "instances" / "bad.json").exists()  # nothing half set up
 
 
-def test_storage_credentials_never_show(moto, tmp_path, capsys, caplog):
+def test_storage_credentials_never_show(moto_server, tmp_path, capsys, caplog):
     import _s3
 
     secret = "s3-secret-Hk29-unguessable"
-    with _s3.aws_test_env(moto, AWS_ENDPOINT_URL=None, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None):
+    with _s3.aws_test_env(moto_server, AWS_ENDPOINT_URL=None, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None):
         _s3.clear_s3fs_instances()
-        bucket = _s3.create_bucket(moto)
-        options = {"endpoint_url": moto, "key": "lamin-test-key", "secret": secret}
+        bucket = _s3.create_bucket(moto_server)
+        options = {"endpoint_url": moto_server, "key": "lamin-test-key", "secret": secret}
         caplog.set_level(logging.INFO)
         config = ln.setup.init(storage=f"s3://{bucket}/root", storage_options=options, name="s3secret")
         source = tmp_path / "a.txt"
@@ -103,7 +100,7 @@ def test_storage_credentials_never_show(moto, tmp_path, capsys, caplog):
 
         shown = [repr(config), ln.setup.info(), repr(file), repr(file._backend()), verify().summary()]
         shown += [_cli("info"), _cli("view"), _cli("verify")]
-        with _s3.iam_enforced(moto):  # the server now refuses these credentials: the error names the bucket only
+        with _s3.iam_enforced(moto_server):  # the server now refuses these credentials: the error names the bucket only
             _s3.clear_s3fs_instances()
             with pytest.raises(OSError) as caught:
                 ln.File(source, key="b.txt")

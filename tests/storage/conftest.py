@@ -19,24 +19,9 @@ from lamin_flows.storage import StorageBackend, get_backend
 
 
 @pytest.fixture
-def s3_endpoint(moto_server: str) -> Iterator[str]:
-    """The moto endpoint, with AWS_ENDPOINT_URL and test credentials set for this test only."""
-    with _s3.aws_test_env(moto_server):
-        _s3.clear_s3fs_instances()
-        yield moto_server
-    _s3.clear_s3fs_instances()
-
-
-@pytest.fixture
 def s3_tools() -> ModuleType:
     """The helpers of tests/_s3.py (boto3 client, env, IAM enforcement) for tests that need them."""
     return _s3
-
-
-@pytest.fixture
-def s3_bucket(s3_endpoint: str) -> str:
-    """A fresh, empty bucket on the moto server."""
-    return _s3.create_bucket(s3_endpoint)
 
 
 @pytest.fixture(params=["local", "s3", "memory"])
