@@ -15,7 +15,7 @@ from lamin_flows._ids import id20
 from lamin_flows.errors import ValidationError
 from lamin_flows.registry.models import _fk, _link
 from lamin_flows.registry.record import Record
-from lamin_flows.storage.keys import MANAGED_PREFIX
+from lamin_flows.storage.keys import storage_key
 
 _COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".zip"}
 
@@ -127,7 +127,7 @@ class File(Record, table=True):
     @property
     def storage_key(self) -> str:
         """The key of the data in its storage (``.lamindb/<id><suffix>`` for files without a key)."""
-        return self.key if self.key is not None else f"{MANAGED_PREFIX}{self.id}{self.suffix}"
+        return storage_key(self.key, self.id, self.suffix)
 
     def _backend(self) -> Any:
         from lamin_flows.registry.files_io import backend_for_storage_id

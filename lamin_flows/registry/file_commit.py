@@ -19,10 +19,11 @@ import sqlalchemy as sa
 
 from lamin_flows import _logging
 from lamin_flows._parallel import map_batched
+from lamin_flows.config import get_settings
 from lamin_flows.errors import StorageNotFoundError, ValidationError
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, suffix_of
-from lamin_flows.registry.files_io import Candidate, _conflict, _existing_rows
+from lamin_flows.registry.files_io import Candidate, _conflict, _existing_rows, discard_staged
 from lamin_flows.registry.persist import delete_records, insert_records, update_records
 
 
@@ -87,9 +88,7 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
             failures.append(final)
             return
         try:
-            backend.delete(final)
-        except FileNotFoundError:
-            pass
+            _delete_quietly(backend, final)
         except BaseException:
             failures.append(final)  # the journal stays, so `lamin verify --fix` can finish the undo
             raise
@@ -169,7 +168,7 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
             _write_journals(to_commit, undo, failures)
         if len(to_commit) > 16 and any(f._lf.extra["staged"][0].parallel_io for f in to_commit):
             # cloud copies wait on the network: overlap them, in batches
-            for _ in map_batched(lambda f: _commit_data(f, undo, failures), to_commit, _workers()):
+            for _ in map_batched(lambda f: _commit_data(f, undo, failures), to_commit, get_settings().workers):
                 pass
         else:  # local links take microseconds: threads would only take turns with the GIL
             for f in to_commit:
@@ -197,33 +196,20 @@ def _refuse_data_changes(files: list[File]) -> None:
             )
 
 
-def _workers() -> int:
-    from lamin_flows.config import get_settings
-
-    return get_settings().workers
-
-
 def after_save(files: list[File]) -> None:
     """After the commit: drop the staged copies (the data is under its final key, or the File
-    turned out to exist already) and the save journals."""
-    journals = []
-    temps: dict[int, tuple[Any, list[str]]] = {}
+    turned out to exist already) and the save journals, which are temporary keys too."""
+    temps: list[tuple[Any, str]] = []
     for file in files:
         extra = file._lf.extra
         if "staged" not in extra:
             continue
         backend, data = extra.pop("staged")
         extra.pop("finalizer").detach()
-        temps.setdefault(id(backend), (backend, []))[1].append(data.temp_key)
+        temps.append((backend, data.temp_key))
         if "journal" in extra:
-            journals.append(extra.pop("journal"))
-    for backend, keys in temps.values():
-        backend.discard_many(keys)
-    if journals:
-        from lamin_flows.registry import journal
-
-        for ref in journals:
-            journal.remove(*ref)
+            temps.append(extra.pop("journal"))  # (backend, key): committed, nothing left to undo
+    discard_staged(temps)
 
 
 # ---- replace and delete -----------------------------------------------------------------

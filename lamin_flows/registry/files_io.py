@@ -10,7 +10,7 @@ write transaction, and undone if it fails) is :mod:`lamin_flows.registry.file_co
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -28,7 +28,8 @@ _roots: dict[str, str] = {}
 
 
 # ---- storages ---------------------------------------------------------------------------
-def _options() -> dict[str, Any] | None:
+def storage_options() -> dict[str, Any] | None:
+    """The current instance's storage options (endpoint, credentials), or None."""
     return instance.current().config.storage_options or None
 
 
@@ -41,7 +42,7 @@ def backend_for_storage_id(storage_id: str) -> Any:
     if root is None:
         root = Storage.select(id=storage_id).one().root
         _roots[storage_id] = root
-    return get_backend(root, _options())
+    return get_backend(root, storage_options())
 
 
 def _storages() -> list[Any]:
@@ -60,7 +61,7 @@ def locate(path_or_url: str) -> tuple[Any, str] | None:
 
     best = None
     for storage in _storages():
-        key = get_backend(storage.root, _options()).relative_key(path_or_url)
+        key = get_backend(storage.root, storage_options()).relative_key(path_or_url)
         if key is not None and (best is None or len(storage.root) > len(best[0].root)):
             best = (storage, key)
     return best
@@ -98,13 +99,17 @@ class Candidate:
     staged: Any = None  # set when the data was copied to a temporary key
 
 
-def _discard(candidates: list[Candidate]) -> None:
+def discard_staged(staged: Iterable[tuple[Any, str]]) -> None:
+    """Remove staged copies, given as (backend, temp key): one ``discard_many`` per backend."""
     by_backend: dict[int, tuple[Any, list[str]]] = {}
-    for c in candidates:
-        if c.staged is not None:
-            by_backend.setdefault(id(c.backend), (c.backend, []))[1].append(c.staged.temp_key)
+    for backend, temp_key in staged:
+        by_backend.setdefault(id(backend), (backend, []))[1].append(temp_key)
     for backend, keys in by_backend.values():
         backend.discard_many(keys)
+
+
+def _discard(candidates: list[Candidate]) -> None:
+    discard_staged((c.backend, c.staged.temp_key) for c in candidates if c.staged is not None)
 
 
 def _existing_rows(conn: Any, candidates: list[Candidate]) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
@@ -238,7 +243,7 @@ def construct(cls: Any, data: Any, *, key: str | None, name: str | None, descrip
                     f"{text!r} is registered in place with key {rel!r}; it cannot take key {key!r}."
                     " Drop key= (or copy the object yourself first)."
                 )
-            info = get_backend(storage.root, _options()).info(rel)
+            info = get_backend(storage.root, storage_options()).info(rel)
             candidate = Candidate(storage.id, rel, suffix_of(rel), name or PurePosixPath(rel).name, info.size, info.hash, info.hash_type)
             return resolve([candidate], description)[0]
         path = Path(text).expanduser()
@@ -254,12 +259,12 @@ def construct(cls: Any, data: Any, *, key: str | None, name: str | None, descrip
             candidate = Candidate(storage.id, rel, suffix_of(rel), name or path.name, info.size, info.hash, info.hash_type)
             return resolve([candidate], description)[0]
         suffix = _key_suffix(key, suffix_of(path.name))
-        backend = get_backend(inst.config.storage_root, _options())
+        backend = get_backend(inst.config.storage_root, storage_options())
         staged = backend.stage_in(path)
         candidate = Candidate(inst.storage_id, key, suffix, name or path.name, staged.size, staged.hash, staged.hash_type, backend, staged)
         return resolve([candidate], description)[0]
     suffix = _key_suffix(key, suffix_for(data))
-    backend = get_backend(inst.config.storage_root, _options())
+    backend = get_backend(inst.config.storage_root, storage_options())
     staged = backend.write_temp(lambda dest: write_object(data, dest), suffix)
     candidate = Candidate(inst.storage_id, key, suffix, name, staged.size, staged.hash, staged.hash_type, backend, staged)
     return resolve([candidate], description)[0]
@@ -286,16 +291,11 @@ def walk_dir(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def list_dir(path: Path) -> list[Path]:
-    """Every file under ``path`` (sorted), skipping lamin_flows' own ``.lamindb`` folder."""
-    return [Path(full) for _, full in walk_dir(path)]
-
-
 def from_dir(cls: Any, path: str | os.PathLike, *, key: str | None = None) -> list[File]:
     """``File.from_dir`` (see there)."""
-    from lamin_flows.storage import get_backend, hash_many, validate_key
+    from lamin_flows.storage import hash_many
 
-    inst = instance.current()
+    instance.current()  # no instance: say so before looking at the folder
     folder = Path(os.fspath(path)).expanduser()
     if not folder.exists():
         raise StorageNotFoundError(f"no folder at {os.fspath(path)!r}: check the path")
@@ -304,25 +304,34 @@ def from_dir(cls: Any, path: str | os.PathLike, *, key: str | None = None) -> li
     folder = folder.resolve()
     listing = walk_dir(folder)
     rels = [rel for rel, _ in listing]
-    paths = [full for _, full in listing]
-    names = [rel.rpartition("/")[2] for rel in rels]
     found = locate(str(folder)) if key is None else None
     if found is None and key is None:  # the storage root itself: locate() finds no key for it
         found = next(((s, "") for s in _storages() if s.root == str(folder)), None)
-    if found is not None:
-        storage, rel_dir = found
-        keys = [f"{rel_dir}/{r}" if rel_dir else r for r in rels]
-        infos = hash_many(paths)
-        candidates = [
-            Candidate(storage.id, k, suffix_of(k), n, i.size, i.hash, i.hash_type) for k, n, i in zip(keys, names, infos)
-        ]
-    else:
-        prefix = user_key(key.rstrip("/")) if key else folder.name
-        keys = [validate_key(f"{prefix}/{r}") for r in rels]
-        backend = get_backend(inst.config.storage_root, _options())
-        staged = backend.stage_in_many(paths)
-        candidates = [
-            Candidate(inst.storage_id, k, suffix_of(k), n, s.size, s.hash, s.hash_type, backend, s)
-            for k, n, s in zip(keys, names, staged)
-        ]
+    if found is None:
+        return copy_in(folder, rels, user_key(key.rstrip("/")) if key else folder.name)
+    storage, rel_dir = found  # inside a storage: registered in place, hashed, not copied
+    infos = hash_many([full for _, full in listing])
+    candidates = [
+        Candidate(storage.id, k, suffix_of(k), r.rpartition("/")[2], i.size, i.hash, i.hash_type)
+        for r, k, i in zip(rels, (f"{rel_dir}/{r}" if rel_dir else r for r in rels), infos)
+    ]
+    return resolve(candidates)
+
+
+def copy_in(folder: Path, rels: list[str], prefix: str) -> list[File]:
+    """Files for some files of a folder outside storage, copied into the default storage (hashed
+    on the way) under ``<prefix>/<relative path>``; existing records for content already there.
+
+    Used by ``File.from_dir`` and by the ``ingest_batch`` task, which copies one slice of a folder.
+    """
+    from lamin_flows.storage import get_backend, validate_key
+
+    inst = instance.current()
+    keys = [validate_key(f"{prefix}/{r}") for r in rels]
+    backend = get_backend(inst.config.storage_root, storage_options())
+    staged = backend.stage_in_many([os.path.join(folder, r) for r in rels])
+    candidates = [
+        Candidate(inst.storage_id, k, suffix_of(k), r.rpartition("/")[2], s.size, s.hash, s.hash_type, backend, s)
+        for k, r, s in zip(keys, rels, staged)
+    ]
     return resolve(candidates)

@@ -46,13 +46,12 @@ def _python_type(column: Any) -> type | None:
     return next((python for sql, python in _KINDS if isinstance(kind, sql)), None)
 
 
-def _coerce(column: Any, value: Any, field: str) -> Any:
-    """``value`` as the column's type holds it, or a ValidationError that names the value and the fix.
+def _coerce(column: Any, kind: type | None, value: Any, field: str) -> Any:
+    """``value`` as the column (holding ``kind``) holds it, or a ValidationError that names the value and the fix.
 
     Without this a mismatch reaches the database driver and comes back as a raw error
     ("'str' object has no attribute 'utcoffset'", or PostgreSQL's "operator does not exist").
     """
-    kind = _python_type(column)
     if value is None or kind is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         if isinstance(value, datetime) and value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)  # naive date-times are read as UTC, like stored ones
@@ -62,7 +61,7 @@ def _coerce(column: Any, value: Any, field: str) -> Any:
             return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
         if isinstance(value, str):
             try:
-                return _coerce(column, datetime.fromisoformat(value), field)
+                return _coerce(column, kind, datetime.fromisoformat(value), field)
             except ValueError:
                 pass
         raise ValidationError(
@@ -81,26 +80,27 @@ def _coerce(column: Any, value: Any, field: str) -> Any:
 
 def _apply(column: Any, lookup: str, value: Any, field: str) -> Any:
     value = _plain(value)
-    if lookup in _TEXT_LOOKUPS and _python_type(column) not in (str, None):
+    kind = _python_type(column)
+    if lookup in _TEXT_LOOKUPS and kind not in (str, None):
         raise ValidationError(f"{field}: __{lookup} works on text fields, and {column.name} is not one; use __gt, __lt, ...")
-    if lookup == "in" and isinstance(value, (list, tuple, set, frozenset)):
-        value = [_coerce(column, v, field) for v in value]
-    elif lookup not in ("isnull", "in") and lookup not in _TEXT_LOOKUPS:
-        value = _coerce(column, value, field)
+    if lookup == "in":
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise ValidationError(f"{field}__in takes a list, got {value!r}")
+        value = [_coerce(column, kind, v, field) for v in value]
+    elif lookup != "isnull" and lookup not in _TEXT_LOOKUPS:
+        value = _coerce(column, kind, value, field)
     if any(isinstance(v, str) and "\x00" in v for v in (value if isinstance(value, list) else [value])):
         # PostgreSQL cannot store NUL and SQLite compares past it wrongly ("\x00" would match "")
         raise ValidationError(f"{field}={value!r}: values cannot contain NUL characters (\\x00); remove them")
     if lookup == "isnull":
         return column.is_(None) if value else column.is_not(None)
     if lookup == "in":
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-            raise ValidationError(f"{field}__in takes a list, got {value!r}")
-        return column.in_(list(value))
+        return column.in_(value)
     if value is None:
         if lookup == "exact":
             return column.is_(None)
         raise ValidationError(f"{field}__{lookup} cannot compare with None; use {field}__isnull=True")
-    if lookup in ("startswith", "endswith", "contains", "icontains", "iexact") and not isinstance(value, str):
+    if lookup in _TEXT_LOOKUPS and not isinstance(value, str):
         raise ValidationError(f"{field}__{lookup} takes a string, got {type(value).__name__} {value!r}")
     if lookup == "exact":
         return column == value

@@ -108,6 +108,18 @@ def _checked_key(key: str) -> str:
     return normal
 
 
+def storage_key(key: str | None, file_id: str, suffix: str | None) -> str:
+    """Where a File's data is stored: its key, or ``.lamindb/<id><suffix>`` for a File without one.
+
+    Saving, the save journals and ``lamin verify`` all place data by this one rule.
+
+    Example:
+        >>> storage_key(None, "Ab12", ".csv")
+        '.lamindb/Ab12.csv'
+    """
+    return key if key is not None else f"{MANAGED_PREFIX}{file_id}{suffix or ''}"
+
+
 def is_temp_key(key: str) -> bool:
     """Whether ``key`` lies in the temporary area (:data:`TMP_PREFIX`).
 

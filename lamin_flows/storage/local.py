@@ -43,7 +43,6 @@ class LocalBackend(StorageBackend):
         self.root = root
         self._root = Path(root)
         self._tmp_dir = os.path.join(root, TMP_PREFIX)
-        self._tmp_ready = False  # the temporary folder was made (checked again if it disappears)
 
     def relative_key(self, path_or_url: str | os.PathLike[str]) -> str | None:
         """The key of a path inside this root, else None.
@@ -88,14 +87,8 @@ class LocalBackend(StorageBackend):
 
     def _new_temp(self, name: str = "", *, kind: str = "", suffix: str = "") -> tuple[str, Path]:
         key = new_temp_key(name, kind=kind, suffix=suffix)
-        self._make_tmp_dir(again=True)  # single objects: always make sure the folder is there
+        os.makedirs(self._tmp_dir, exist_ok=True)
         return key, self._root / key
-
-    def _make_tmp_dir(self, again: bool = False) -> None:
-        # once per backend, not once per file (a system call each); again after it was removed
-        if again or not self._tmp_ready:
-            os.makedirs(self._tmp_dir, exist_ok=True)
-            self._tmp_ready = True
 
     def stage_in(self, src: str | os.PathLike[str]) -> Staged:
         """Copy a local file into the temporary area, hashing it in the same pass.
@@ -107,13 +100,13 @@ class LocalBackend(StorageBackend):
         source = source_path(src)
         key = new_temp_key(os.path.basename(source))
         target = os.path.join(self.root, key)  # strings: this runs once per file
-        self._make_tmp_dir()
         try:
             result = copy_with_hash(source, target)  # removes the partial copy itself on failure
         except FileNotFoundError:
             if os.path.isdir(self._tmp_dir) or not os.path.exists(source):
                 raise
-            self._make_tmp_dir(again=True)  # the temporary folder was removed since
+            # the temporary folder is made here, on first need, rather than checked for every file
+            os.makedirs(self._tmp_dir, exist_ok=True)
             result = copy_with_hash(source, target)
         return Staged(key, result.size, result.hash, result.hash_type)
 
@@ -207,7 +200,7 @@ class LocalBackend(StorageBackend):
             if error.errno not in _NO_HARDLINKS:
                 raise
             # no hard links here: check, then copy or rename, with a small race window in between
-            self._make_parent(Path(final), final_key)
+            # (a missing folder of the key fails the copy, and commit() makes it and retries)
             if os.path.exists(final):
                 raise self._conflict(final_key) from error
             if keep_temp:

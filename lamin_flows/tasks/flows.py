@@ -183,12 +183,6 @@ def _check_instance(instance: str | None) -> None:
 
 
 # ---- tasks ----------------------------------------------------------------------------------
-def _storage_options() -> dict[str, Any] | None:
-    from lamin_flows.registry import instance as registry
-
-    return registry.current().config.storage_options or None
-
-
 @task(cache_policy=NONE)
 def ingest_batch(folder: str, relative_paths: list[str], key_prefix: str, instance: str | None = None) -> list[File]:
     """Copy some files of a folder into storage and register them in one transaction.
@@ -210,23 +204,11 @@ def ingest_batch(folder: str, relative_paths: list[str], key_prefix: str, instan
         >>> ingest_batch.submit("/data/landing", ["a.csv", "b/c.csv"], "landing/")
     """
     from lamin_flows.registry import files_io
-    from lamin_flows.registry import instance as registry
-    from lamin_flows.registry.file import suffix_of
-    from lamin_flows.storage import get_backend, validate_key
 
     use_instance(instance)
     base = Path(folder)
-    prefix = files_io.user_key(key_prefix.rstrip("/")) if key_prefix.strip("/") else base.name  # as from_dir
-    keys = [validate_key(f"{prefix}/{rel}") for rel in relative_paths]
-    paths = [base / rel for rel in relative_paths]
-    inst = registry.current()
-    backend = get_backend(inst.config.storage_root, _storage_options())
-    staged = backend.stage_in_many(paths)  # parallel copies, hashed on the way
-    candidates = [
-        files_io.Candidate(inst.storage_id, k, suffix_of(k), p.name, s.size, s.hash, s.hash_type, backend, s)
-        for k, p, s in zip(keys, paths, staged)
-    ]
-    files = files_io.resolve(candidates)
+    prefix = files_io.user_key(key_prefix.rstrip("/")) if key_prefix.strip("/") else base.name
+    files = files_io.copy_in(base, relative_paths, prefix)
     ln.save(files)
     return files
 
@@ -253,7 +235,7 @@ def register_objects(urls: list[str], instance: str | None = None) -> list[File]
 
 # ---- the flow -------------------------------------------------------------------------------
 def _list_folder(landing: str) -> tuple[str, list[str]]:
-    from lamin_flows.registry.files_io import list_dir
+    from lamin_flows.registry.files_io import walk_dir
 
     folder = Path(landing).expanduser()
     if not folder.is_dir():
@@ -262,13 +244,14 @@ def _list_folder(landing: str) -> tuple[str, list[str]]:
             " check the deployment's `landing` parameter"
         )
     folder = folder.resolve()
-    return str(folder), [p.relative_to(folder).as_posix() for p in list_dir(folder)]
+    return str(folder), [rel for rel, _ in walk_dir(folder)]
 
 
 def _list_bucket(landing: str) -> list[str]:
+    from lamin_flows.registry.files_io import storage_options
     from lamin_flows.storage import MANAGED_PREFIX, get_backend
 
-    backend = get_backend(landing, _storage_options())
+    backend = get_backend(landing, storage_options())
     root = backend.root.rstrip("/")
     managed = MANAGED_PREFIX.strip("/") + "/"
     return [f"{root}/{key}" for key, _size in backend.list() if not key.startswith(managed)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -230,13 +229,6 @@ def _run_node(run: Any, transform: Any, parent_name: str | None) -> Node:
     return Node(f"run:{run.id}", "run", name, detail)
 
 
-def _chunked(ids: Iterable[str]) -> list[list[str]]:
-    from lamin_flows.registry.persist import CHUNK
-
-    items = list(ids)
-    return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-
-
 def lineage_of(file: File, *, max_depth: int = MAX_DEPTH) -> LineageGraph:
     """Walk upstream from ``file`` and return its lineage graph.
 
@@ -255,6 +247,7 @@ def lineage_of(file: File, *, max_depth: int = MAX_DEPTH) -> LineageGraph:
     from lamin_flows.registry import db, instance
     from lamin_flows.registry.file import File
     from lamin_flows.registry.models import Run, Transform
+    from lamin_flows.registry.persist import chunks
 
     if not file.is_saved:
         raise ValidationError(f"{file!r} is not saved yet: save it first, then ask for its lineage")
@@ -277,11 +270,11 @@ def lineage_of(file: File, *, max_depth: int = MAX_DEPTH) -> LineageGraph:
                 graph.add(Node(f"run:{run_id}", "run", "…", "not followed"))
             break
         seen_runs.update(run_ids)
-        level_runs = [r for batch in _chunked(run_ids) for r in Run.select(id__in=batch).all()]
+        level_runs = [r for batch in chunks(run_ids) for r in Run.select(id__in=batch).all()]
         parent_ids = {r.parent_id for r in level_runs if r.parent_id}
-        parents = {r.id: r for batch in _chunked(parent_ids) for r in Run.select(id__in=batch).all()}
+        parents = {r.id: r for batch in chunks(list(parent_ids)) for r in Run.select(id__in=batch).all()}
         missing = {r.transform_id for r in [*level_runs, *parents.values()]} - set(transforms)
-        for batch in _chunked(missing):
+        for batch in chunks(list(missing)):
             transforms.update({t.id: t for t in Transform.select(id__in=batch).all()})
         for run in level_runs:
             parent = parents.get(run.parent_id) if run.parent_id else None
@@ -289,10 +282,10 @@ def lineage_of(file: File, *, max_depth: int = MAX_DEPTH) -> LineageGraph:
             graph.add(_run_node(run, transforms.get(run.transform_id), parent_name))
         pairs: list[tuple[str, str]] = []
         with db.read(instance.current().engine) as conn:
-            for batch in _chunked(run_ids):
+            for batch in chunks(run_ids):
                 pairs += [tuple(row) for row in conn.execute(sa.select(link.c.run_id, link.c.file_id).where(link.c.run_id.in_(batch)))]
         file_ids = sorted({file_id for _, file_id in pairs})
-        inputs = {f.id: f for batch in _chunked(file_ids) for f in File.select(id__in=batch).order_by("key").all()}
+        inputs = {f.id: f for batch in chunks(file_ids) for f in File.select(id__in=batch).order_by("key").all()}
         frontier = []
         for file_id in sorted(inputs, key=lambda i: inputs[i].key or ""):
             node = _file_node(inputs[file_id])

@@ -54,7 +54,7 @@ def current_flow_run() -> tuple[str, int] | None:
     return None
 
 
-def _deployment_name(deployment_id: Any) -> str | None:
+def _deployment_name() -> str | None:
     try:
         from prefect.runtime import deployment
 
@@ -79,7 +79,7 @@ def flow_run_info(wrapper: Callable[..., Any] | None) -> FlowRunInfo | None:
             "tags": sorted(flow_run.tags or []),
             "attempt": flow_run.run_count,
             "deployment_id": deployment_id,
-            "deployment_name": _deployment_name(deployment_id) if deployment_id else None,
+            "deployment_name": _deployment_name() if deployment_id else None,
         }
         return FlowRunInfo(str(flow_run.id), ctx.flow, {"prefect": meta})
     found = current_flow_run()

@@ -78,10 +78,4 @@ def prefect_flow_run() -> RunRef | None:
     return ref
 
 
-def clear_cache() -> None:
-    """Forget every resolved Run (tests, or after deleting an instance)."""
-    with _lock:
-        _cache.clear()
-
-
 add_resolver(prefect_flow_run)

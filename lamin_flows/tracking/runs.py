@@ -159,7 +159,8 @@ class RunContext:
     def __repr__(self) -> str:
         frame = _frame.get()
         if frame is None:
-            return "RunContext(run=None)" if current_run_ref() is None else f"RunContext(run_id={current_run_ref().run_id!r})"  # type: ignore[union-attr]
+            ref = current_run_ref()
+            return "RunContext(run=None)" if ref is None else f"RunContext(run_id={ref.run_id!r})"
         return f"RunContext(run_id={frame.run.id!r}, transform={frame.transform.name!r})"
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from lamin_flows.errors import LaminFlowsError
-from lamin_flows.verify.objects import content_check, fresh_object, list_objects, storage_key
+from lamin_flows.storage.keys import storage_key
+from lamin_flows.verify.objects import content_check, fresh_object, list_objects
 from lamin_flows.verify.report import Finding, Report
 
 CONFIRM_LIMIT = 10_000  # re-check at most this many problems (they are few unless storage is gone)
@@ -42,13 +43,13 @@ class StorageCheck:
         self.report.fixed.append(Finding(kind, self.root, key, None, detail))
 
     def run(self) -> None:
-        from lamin_flows.registry.files_io import _options
+        from lamin_flows.registry.files_io import storage_options
         from lamin_flows.storage import get_backend, is_cloud
         from lamin_flows.storage.keys import is_temp_key
 
         self.report.records += len(self.rows)
         try:
-            self.backend = get_backend(self.root, _options() if is_cloud(self.root) else None)
+            self.backend = get_backend(self.root, storage_options() if is_cloud(self.root) else None)
             objects = list_objects(self.backend)
         except (OSError, LaminFlowsError) as exc:
             self._add("unreachable", None, None, f"{exc} ({len(self.rows)} records not checked)")

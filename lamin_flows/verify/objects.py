@@ -21,13 +21,6 @@ class StoredObject:
     mtime: float | None = None
 
 
-def storage_key(key: str | None, file_id: str, suffix: str | None) -> str:
-    """Where a File's data is: its key, or ``.lamindb/<id><suffix>`` for a File without one."""
-    from lamin_flows.storage import MANAGED_PREFIX
-
-    return key if key is not None else f"{MANAGED_PREFIX}{file_id}{suffix or ''}"
-
-
 def list_objects(backend: Any) -> dict[str, StoredObject]:
     """Every stored object (temporary area included) with size, ETag and age where the backend knows them."""
     from lamin_flows.storage import TMP_PREFIX
