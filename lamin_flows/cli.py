@@ -96,16 +96,10 @@ def lineage(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Also write the graph to a .svg, .html or .mmd file."),
 ) -> None:
     """Show where a File came from: the runs and input files upstream of it."""
-    from lamin_flows.registry.file import File
-    from lamin_flows.registry.instance import current
+    from lamin_flows.registry.files_io import find_file
 
     try:
-        matches = File.select(key=key).all() or File.select(id=key).all()
-        if not matches:
-            raise LookupError(f"no File with key or id {key!r}; list keys with `lamin tree`")
-        if len(matches) > 1:  # the same key in several storages: the default storage's
-            matches = [f for f in matches if f.storage_id == current().storage_id] or matches
-        graph = matches[0].view_lineage()
+        graph = find_file(key).view_lineage()
         if mermaid:
             typer.echo(graph.to_mermaid(), nl=False)
         else:

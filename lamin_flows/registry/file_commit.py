@@ -23,7 +23,7 @@ from lamin_flows.config import get_settings
 from lamin_flows.errors import StorageNotFoundError, ValidationError
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, suffix_of
-from lamin_flows.registry.files_io import Candidate, _conflict, _existing_rows, discard_staged
+from lamin_flows.registry.files_io import Candidate, discard_staged, existing_matches
 from lamin_flows.registry.persist import delete_records, insert_records, update_records
 
 
@@ -145,14 +145,9 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
                       staged=f._lf.extra.get("staged"))
             for f in new
         ]
-        by_key, by_hash = _existing_rows(conn, candidates)
+        rows = existing_matches(conn, candidates)  # again, under the write lock
         to_insert, to_commit, keys_seen = [], [], set()
-        for f, c in zip(new, candidates):
-            row = by_key.get((f.storage_id, f.key)) if f.key is not None else None
-            if row is not None and row.hash != f.hash:
-                raise _conflict(f.key, row)  # type: ignore[arg-type]
-            if row is None and c.staged is not None:
-                row = by_hash.get(f.hash)
+        for f, c, row in zip(new, candidates, rows):
             if row is not None:
                 f._adopt(row)
                 continue

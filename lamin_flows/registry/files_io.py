@@ -10,7 +10,7 @@ write transaction, and undone if it fails) is :mod:`lamin_flows.registry.file_co
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -19,10 +19,10 @@ import sqlalchemy as sa
 
 from lamin_flows import _logging
 from lamin_flows._ids import id20
-from lamin_flows.errors import KeyConflictError, StorageNotFoundError, ValidationError
+from lamin_flows.errors import KeyConflictError, NoResultError, StorageNotFoundError, ValidationError
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, attach_staged, suffix_of
-from lamin_flows.registry.persist import chunks
+from lamin_flows.registry.persist import chunks, one_of
 
 _roots: dict[str, str] = {}
 
@@ -65,6 +65,23 @@ def locate(path_or_url: str) -> tuple[Any, str] | None:
         if key is not None and (best is None or len(storage.root) > len(best[0].root)):
             best = (storage, key)
     return best
+
+
+def find_file(key_or_id: str) -> File:
+    """The File with this key (the default storage's, if several storages hold it), else with this id.
+
+    Raises:
+        NoResultError: Neither a key nor an id of a File.
+    """
+    matches = File.select(key=key_or_id).all() or File.select(id=key_or_id).all()
+    if not matches:
+        raise NoResultError(
+            f"no File with key or id {key_or_id!r}; list keys with `lamin tree` or ln.File.select().df()"
+        )
+    if len(matches) > 1:  # the same key in several storages: the default storage's
+        default = instance.current().storage_id
+        matches = [f for f in matches if f.storage_id == default] or matches
+    return matches[0]
 
 
 def _register_bucket(url: str) -> tuple[Any, str]:
@@ -134,20 +151,6 @@ def _existing_rows(conn: Any, candidates: list[Candidate]) -> tuple[dict[tuple[s
     return by_key, by_hash
 
 
-def one_of(conn: Any, column: Any, values: Sequence[str]) -> Any:
-    """``column IN values``, planned well on PostgreSQL even before the table has statistics.
-
-    There the values travel as one array, unnested in a subquery (a hash or index lookup per
-    value). As 2,000 separate parameters against a freshly bulk-loaded table (no ANALYZE yet),
-    PostgreSQL compared every row with the whole list: over a second per batch at 60,000 Files.
-    """
-    if conn.dialect.name != "postgresql":
-        return column.in_(values)
-    from sqlalchemy.dialects.postgresql import ARRAY
-
-    return column.in_(sa.select(sa.func.unnest(sa.literal(list(values), ARRAY(sa.Text)))))
-
-
 def _conflict(key: str, row: Any) -> KeyConflictError:
     return KeyConflictError(
         f"key {key!r} already holds different content (File {row.id}, hash {row.hash}). Nothing was changed."
@@ -156,25 +159,37 @@ def _conflict(key: str, row: Any) -> KeyConflictError:
     )
 
 
+def existing_matches(conn: Any, candidates: list[Candidate]) -> list[Any]:
+    """For each candidate, the row that already holds its content, or None for new content.
+
+    That is the row under its key, or, for copied data without one there, a row with the same
+    hash (deduplication). Raises KeyConflictError if a key holds other content. Construction
+    asks first; saving asks again under the write lock.
+    """
+    by_key, by_hash = _existing_rows(conn, candidates)
+    rows = []
+    for c in candidates:
+        row = by_key.get((c.storage_id, c.key)) if c.key is not None else None
+        if row is not None and row.hash != c.hash:
+            raise _conflict(c.key, row)  # type: ignore[arg-type]
+        if row is None and c.staged is not None:
+            row = by_hash.get(c.hash)
+        rows.append(row)
+    return rows
+
+
 def resolve(candidates: list[Candidate], description: str | None = None) -> list[File]:
     """Turn candidates into Files: existing records for known content, new unsaved Files otherwise."""
     try:
         with db.read(instance.current().engine) as conn:
-            by_key, by_hash = _existing_rows(conn, candidates)
-        for c in candidates:
-            row = by_key.get((c.storage_id, c.key)) if c.key is not None else None
-            if row is not None and row.hash != c.hash:
-                raise _conflict(c.key, row)  # type: ignore[arg-type]
+            rows = existing_matches(conn, candidates)
     except BaseException:
         _discard(candidates)
         raise
     out: list[File] = []
     new_by_hash: dict[str, File] = {}
     duplicates: list[Candidate] = []  # staged copies of content that is stored already
-    for c in candidates:
-        row = by_key.get((c.storage_id, c.key)) if c.key is not None else None
-        if row is None and c.staged is not None:
-            row = by_hash.get(c.hash)
+    for c, row in zip(candidates, rows):
         if row is not None:
             duplicates.append(c)
             _logging.hint(f"returning the existing File {row.id} ({row.key or row.name}): same content")

@@ -22,6 +22,20 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def one_of(conn: Any, column: Any, values: Sequence[str]) -> Any:
+    """``column IN values``, planned well on PostgreSQL even before the table has statistics.
+
+    There the values travel as one array, unnested in a subquery (a hash or index lookup per
+    value). As 2,000 separate parameters against a freshly bulk-loaded table (no ANALYZE yet),
+    PostgreSQL compared every row with the whole list: over a second per batch at 60,000 Files.
+    """
+    if conn.dialect.name != "postgresql":
+        return column.in_(values)
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    return column.in_(sa.select(sa.func.unnest(sa.literal(list(values), ARRAY(sa.Text)))))
+
+
 def dialect_insert(conn: Any, table: sa.Table) -> Any:
     """An INSERT that supports ``on_conflict_do_nothing`` on SQLite and PostgreSQL."""
     if conn.dialect.name == "postgresql":

@@ -174,15 +174,9 @@ def _find(key_or_id: Any) -> File:
         return key_or_id
     if not isinstance(key_or_id, str):
         raise ValidationError(f"load_file takes a key, an id or a File, got {type(key_or_id).__name__} {key_or_id!r}")
-    matches = ln.File.select(key=key_or_id).all() or ln.File.select(id=key_or_id).all()
-    if not matches:
-        raise NoResultError(f"no File with key or id {key_or_id!r}; list keys with ln.File.select().df()")
-    if len(matches) > 1:  # the same key in several storages: prefer the default storage's
-        from lamin_flows.registry import instance
+    from lamin_flows.registry.files_io import find_file
 
-        default = instance.current().storage_id
-        matches = [f for f in matches if f.storage_id == default] or matches
-    return matches[0]
+    return find_file(key_or_id)
 
 
 @task(cache_policy=NONE)

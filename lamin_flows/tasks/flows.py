@@ -99,6 +99,11 @@ def _current_config() -> InstanceConfig | None:
         return None
 
 
+def _is_active(instance: str) -> bool:
+    """Whether this process already switched to ``instance`` and it is still the current one."""
+    return _activated is not None and _activated[0] == instance and _current_config() == _activated[1]
+
+
 def use_instance(instance: str | None) -> InstanceConfig:
     """Make the instance a flow run names the one this process uses (only this process).
 
@@ -128,7 +133,7 @@ def use_instance(instance: str | None) -> InstanceConfig:
                 registry.activate(None)
                 _activated = None
             return registry.current().config
-        if _activated is not None and _activated[0] == instance and _current_config() == _activated[1]:
+        if _is_active(instance):
             return _activated[1]
         config = resolve_instance(instance)
         if _current_config() != config:
@@ -172,7 +177,7 @@ def _check_instance(instance: str | None) -> None:
     """Inside the flow body: the run uses the instance it names (not so when called via ``.fn``)."""
     if not instance:
         return
-    if _activated is not None and _activated[0] == instance and _current_config() == _activated[1]:
+    if _is_active(instance):
         return
     if _current_config() != resolve_instance(instance):
         raise ValidationError(

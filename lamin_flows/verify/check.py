@@ -124,7 +124,7 @@ class StorageCheck:
     def _registered(self, conn: Any, entries: list[dict[str, Any]]) -> set[str]:
         """Storage keys among the journal's that a record points to now."""
         from lamin_flows.registry.file import File
-        from lamin_flows.registry.persist import chunks
+        from lamin_flows.registry.persist import chunks, one_of
 
         table = File.__table__
         keys = [e["key"] for e in entries]
@@ -132,10 +132,10 @@ class StorageCheck:
         found: set[str] = set()
         columns = (table.c.id, table.c.key, table.c.suffix)
         for batch in chunks(keys):
-            stmt = sa.select(*columns).where(table.c.storage_id == self.storage.id, table.c.key.in_(batch))
+            stmt = sa.select(*columns).where(table.c.storage_id == self.storage.id, one_of(conn, table.c.key, batch))
             found.update(storage_key(r.key, r.id, r.suffix) for r in conn.execute(stmt))
         for batch in chunks(ids):
-            stmt = sa.select(*columns).where(table.c.storage_id == self.storage.id, table.c.id.in_(batch))
+            stmt = sa.select(*columns).where(table.c.storage_id == self.storage.id, one_of(conn, table.c.id, batch))
             found.update(storage_key(r.key, r.id, r.suffix) for r in conn.execute(stmt))
         return found
 
