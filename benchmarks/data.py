@@ -28,6 +28,13 @@ def make_files(folder: Path, n: int, size: int = 1024, per_dir: int = 1000) -> l
     return paths
 
 
+def register_folder(ln: Any, folder: Path) -> list[Any]:
+    """``ln.save(ln.File.from_dir(folder))``, the workload of the registering steps; returns the Files."""
+    files = ln.File.from_dir(folder)
+    ln.save(files)
+    return files
+
+
 def init_instance(ctx: Context, name: str = "bench", db: str | None = None) -> Any:
     """A fresh instance with storage ``ctx.work/<name>-storage``; returns ``lamin_flows``."""
     import lamin_flows as ln

@@ -7,7 +7,7 @@ import os
 import uuid
 from typing import Any
 
-from benchmarks.data import init_instance, make_files, populate
+from benchmarks.data import init_instance, make_files, populate, register_folder
 from benchmarks.harness import Context, Skip, median, run_python, step, timed
 from benchmarks.steps.imports import _COLD
 from benchmarks.steps.queries import measure_queries
@@ -71,13 +71,7 @@ def _measure(ctx: Context, url: str) -> None:
     n_files = ctx.size(10_000, 200)
     folder = ln.settings.storage / "inside"
     make_files(folder, n_files)
-
-    def register() -> list[Any]:
-        files = ln.File.from_dir(folder)
-        ln.save(files)
-        return files
-
-    seconds, files = timed(register)
+    seconds, files = timed(lambda: register_folder(ln, folder))
     if len(files) != n_files:
         raise AssertionError(f"expected {n_files} Files, got {len(files)}")
     ctx.check(f"register {n_files:,} files × 1 KiB in place", n_files / seconds, "files/s", detail=f"{seconds:.2f} s")

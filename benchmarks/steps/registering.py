@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.data import init_instance, make_files
+from benchmarks.data import init_instance, make_files, register_folder
 from benchmarks.harness import Context, median, run_command, step, timed
 
 
@@ -18,16 +18,8 @@ def register_outside(ctx: Context) -> None:
     """``ln.save(ln.File.from_dir(folder))`` copies every file in; ``cp -r`` of the folder is the reference."""
     n = ctx.size(10_000, 200)
     ln = init_instance(ctx)
-    times, cps = [], []
-    for rep in range(ctx.size(3, 1)):
-        folder = ctx.work / "outside" / f"batch_{rep}"
-        make_files(folder, n)
-        seconds, files = timed(lambda: _register(ln, folder))
-        if len(files) != n or not all(f.is_saved for f in files):
-            raise AssertionError(f"expected {n} saved Files, got {len(files)}")
-        times.append(seconds)
-        # kept until the end: deleting thousands of files slows creating new ones on some filesystems
-        cps.append(run_command(["cp", "-r", str(folder), str(ctx.work / f"cp_{rep}")]))
+    # folders kept until the end: deleting thousands of files slows creating new ones on some filesystems
+    times, cps = _copy_in_rounds(ctx, ln, ctx.work, n)
     rate = n / median(times)
     ctx.check(f"{n:,} files × 1 KiB copied in", rate, "files/s", ">=", 3000,
               detail=f"median {median(times):.2f} s; `cp -r` of the folder {median(cps):.2f} s "
@@ -35,6 +27,20 @@ def register_outside(ctx: Context) -> None:
     ctx.metric("seconds", times)
     ctx.metric("cp_seconds", cps)
     _register_outside_on_tmpfs(ctx, ln, n)
+
+
+def _copy_in_rounds(ctx: Context, ln: Any, base: Path, n: int) -> tuple[list[float], list[float]]:
+    """Seconds to register a new folder of ``n`` files under ``base`` per round, and of ``cp -r`` of it."""
+    times, cps = [], []
+    for rep in range(ctx.size(3, 1)):
+        folder = base / "outside" / f"batch_{rep}"
+        make_files(folder, n)
+        seconds, files = timed(lambda: register_folder(ln, folder))
+        if len(files) != n or not all(f.is_saved for f in files):
+            raise AssertionError(f"expected {n} saved Files, got {len(files)}")
+        times.append(seconds)
+        cps.append(run_command(["cp", "-r", str(folder), str(base / f"cp_{rep}")]))
+    return times, cps
 
 
 def _register_outside_on_tmpfs(ctx: Context, ln: Any, n: int) -> None:
@@ -50,15 +56,7 @@ def _register_outside_on_tmpfs(ctx: Context, ln: Any, n: int) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="lamin-bench-", dir=shm))
     try:
         ln.setup.init(storage=scratch / "storage", name="bench-tmpfs")
-        times, cps = [], []
-        for rep in range(ctx.size(3, 1)):
-            folder = scratch / "outside" / f"batch_{rep}"
-            make_files(folder, n)
-            seconds, files = timed(lambda: _register(ln, folder))
-            if len(files) != n or not all(f.is_saved for f in files):
-                raise AssertionError(f"expected {n} saved Files, got {len(files)}")
-            times.append(seconds)
-            cps.append(run_command(["cp", "-r", str(folder), str(scratch / f"cp_{rep}")]))
+        times, cps = _copy_in_rounds(ctx, ln, scratch, n)
         ctx.check(f"{n:,} files × 1 KiB copied in, on tmpfs", n / median(times), "files/s",
                   detail=f"median {median(times):.2f} s; `cp -r` {median(cps):.2f} s; registry on disk")
         ctx.metric("tmpfs_seconds", times)
@@ -78,7 +76,7 @@ def register_inside(ctx: Context) -> None:
     for rep in range(ctx.size(3, 1)):
         folder = root / f"inside_{rep}"
         make_files(folder, n)
-        seconds, files = timed(lambda: _register(ln, folder))
+        seconds, files = timed(lambda: register_folder(ln, folder))
         if len(files) != n or not all(f.is_saved and f.key.startswith(f"inside_{rep}/") for f in files):
             raise AssertionError(f"expected {n} saved Files under inside_{rep}/")
         times.append(seconds)
@@ -88,9 +86,3 @@ def register_inside(ctx: Context) -> None:
               detail=f"median {median(times):.2f} s; `find | xargs md5sum` of the folder {median(md5s):.2f} s")
     ctx.metric("seconds", times)
     ctx.metric("md5sum_seconds", md5s)
-
-
-def _register(ln: Any, folder: Path) -> list[Any]:
-    files = ln.File.from_dir(folder)
-    ln.save(files)
-    return files

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from benchmarks.data import make_files
+from benchmarks.data import make_files, register_folder
 from benchmarks.harness import REPO, Context, Skip, step, timed
 
 # The server runs in its own process: moto is Python, and in the benchmark's process it would
@@ -73,7 +73,7 @@ def s3(ctx: Context) -> None:
         import lamin_flows as ln
 
         ln.setup.init(storage=f"s3://{bucket}", name="bench")
-        upload, files = timed(lambda: _register(ln, folder))
+        upload, files = timed(lambda: register_folder(ln, folder))
         if len(files) != n or not all(f.is_saved for f in files):
             raise AssertionError(f"expected {n} saved Files")
         first, paths = timed(lambda: [f.stage() for f in files])
@@ -92,9 +92,3 @@ def s3(ctx: Context) -> None:
     ctx.metric("upload_s", upload)
     ctx.metric("s3fs_put_s", raw)
     ctx.metric("stage_s", [first, second])
-
-
-def _register(ln: Any, folder: Any) -> list[Any]:
-    files = ln.File.from_dir(folder)
-    ln.save(files)
-    return files
