@@ -9,17 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from _cli import run_cli  # tests/_cli.py
 
 import lamin_flows as ln
 from lamin_flows.errors import InstanceNotFoundError, ValidationError
-
-LAMIN = str(Path(sys.executable).parent / "lamin")
-
-
-def run_cli(*args: str, env_home: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LAMIN_HOME": str(env_home), "COLUMNS": "200"}
-    return subprocess.run([LAMIN, *args], capture_output=True, text=True, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
-
 
 def test_no_instance_gives_a_clear_error():
     with pytest.raises(InstanceNotFoundError, match="ln.setup.init"):
@@ -80,24 +73,24 @@ def test_verbosity_hints(ln_sqlite, tmp_path, capsys):
 
 def test_cli_round_trip(tmp_path):
     home = tmp_path / "home"
-    done = run_cli("init", "--storage", str(tmp_path / "clidata"), env_home=home, cwd=tmp_path)
+    done = run_cli("init", "--storage", str(tmp_path / "clidata"), home=home, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (tmp_path / "clidata" / "a").mkdir()
     (tmp_path / "clidata" / "a" / "f.csv").write_text("1")
     code = "import lamin_flows as ln; ln.File(ln.settings.storage / 'a' / 'f.csv').save()"
     env = {**os.environ, "LAMIN_HOME": str(home)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
-    info = run_cli("info", env_home=home, cwd=tmp_path)
+    info = run_cli("info", home=home, cwd=tmp_path)
     assert info.returncode == 0 and "clidata" in info.stdout
-    tree = run_cli("tree", env_home=home, cwd=tmp_path)
+    tree = run_cli("tree", home=home, cwd=tmp_path)
     assert "f.csv" in tree.stdout, tree.stdout + tree.stderr
-    view = run_cli("view", env_home=home, cwd=tmp_path)
+    view = run_cli("view", home=home, cwd=tmp_path)
     assert "File" in view.stdout and "Storage" in view.stdout
-    refused = run_cli("delete", "clidata", env_home=home, cwd=tmp_path)
+    refused = run_cli("delete", "clidata", home=home, cwd=tmp_path)
     assert refused.returncode != 0 and "--force" in refused.stderr
-    gone = run_cli("delete", "clidata", "--force", env_home=home, cwd=tmp_path)
+    gone = run_cli("delete", "clidata", "--force", home=home, cwd=tmp_path)
     assert gone.returncode == 0 and (tmp_path / "clidata" / "a" / "f.csv").exists()
-    missing = run_cli("load", "clidata", env_home=home, cwd=tmp_path)
+    missing = run_cli("load", "clidata", home=home, cwd=tmp_path)
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "clidata" in missing.stderr
 
 

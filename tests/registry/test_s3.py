@@ -143,17 +143,14 @@ def test_endpoint_from_storage_options_and_secrets_stay_out(moto_server, tmp_pat
 
 
 def test_cli_init_on_a_bucket(moto_server, tmp_path):
-    import os
-    import subprocess
-    import sys
+    from _cli import run_cli
 
     with _s3.aws_test_env(moto_server):
         name = _s3.create_bucket(moto_server)
-        lamin = str(Path(sys.executable).parent / "lamin")
-        env = {**os.environ, "LAMIN_HOME": str(tmp_path / "home")}
-        done = subprocess.run([lamin, "init", "--storage", f"s3://{name}/prefix"], capture_output=True, text=True, env=env)
+        home = tmp_path / "home"
+        done = run_cli("init", "--storage", f"s3://{name}/prefix", home=home)
         assert done.returncode == 0, done.stderr
-        info = subprocess.run([lamin, "info"], capture_output=True, text=True, env=env)
+        info = run_cli("info", home=home)
         assert f"s3://{name}/prefix" in info.stdout
-        missing = subprocess.run([lamin, "init", "--storage", "s3://not-a-bucket-here"], capture_output=True, text=True, env=env)
+        missing = run_cli("init", "--storage", "s3://not-a-bucket-here", home=home)
         assert missing.returncode == 1 and "not-a-bucket-here" in missing.stderr

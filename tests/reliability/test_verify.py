@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _cli import run_cli  # tests/_cli.py
 import sqlalchemy as sa
 
 import lamin_flows as ln
@@ -17,13 +18,7 @@ from lamin_flows.errors import ValidationError
 from lamin_flows.verify import Report, verify
 from reliability.helpers import count_files, journals, make_source, temp_files
 
-LAMIN = str(Path(sys.executable).parent / "lamin")
 CHILD = Path(__file__).with_name("_save_child.py")
-
-
-def lamin(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([LAMIN, *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture
@@ -37,7 +32,7 @@ def test_clean_instance_passes(stored):
     report = verify()
     assert report.ok and report.records == 40 and report.objects == 40 and report.hashed == 40
     assert report.findings == [] and "OK" in report.summary()
-    done = lamin("verify")
+    done = run_cli("verify")
     assert done.returncode == 0 and "checked 40 File records" in done.stdout, done.stderr
 
 
@@ -62,10 +57,10 @@ def test_finds_missing_corrupt_and_leftovers(stored):
     assert [f.key for f in report.temporary] == [".lamindb/_tmp/0123456789abcdef-old.txt"]
     assert [f.key for f in report.in_progress] == [".lamindb/_tmp/fedcba9876543210-new.txt"]
     assert not report.ok and len(report.problems) == 4
-    done = lamin("verify")
+    done = run_cli("verify")
     assert done.returncode == 1 and "records without data" in done.stdout and "src/d00/f000.txt" in done.stdout
 
-    done = lamin("verify", "--fix")  # removes the old temporary file, nothing else
+    done = run_cli("verify", "--fix")  # removes the old temporary file, nothing else
     assert done.returncode == 1 and "removed" in done.stdout
     assert not (tmp / "0123456789abcdef-old.txt").exists() and (tmp / "fedcba9876543210-new.txt").exists()
     assert (stored / "notes.txt").exists() and corrupt.exists() and resized.exists()  # never deleted
@@ -94,7 +89,7 @@ def test_fix_rolls_back_an_interrupted_save(ln, tmp_path):
     kept = ln.File(root / "src/d00/f000.txt").save()
     changed = root / "src/d01/f001.txt"
     changed.write_text("other content")
-    done = lamin("verify", "--fix")
+    done = run_cli("verify", "--fix")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "rolled back" in done.stdout and "kept 1" in done.stdout
     assert sorted(p.relative_to(root).as_posix() for p in (root / "src").rglob("*.txt")) == [
@@ -121,7 +116,7 @@ def test_storage_option_and_unreachable_storage(ln, tmp_path):
     assert only.records == 1 and only.storages == [str((tmp_path / "second").resolve())]
     with pytest.raises(ValidationError, match="not a registered storage root"):
         verify(storage=tmp_path / "nowhere")
-    done = lamin("verify", "--storage", str(tmp_path / "nowhere"))
+    done = run_cli("verify", "--storage", str(tmp_path / "nowhere"))
     assert done.returncode == 1 and done.stderr.startswith("error:") and "nowhere" in done.stderr
     shutil.rmtree(first)
     report = verify()

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _cli import run_cli  # tests/_cli.py
 
 import lamin_flows as ln
 from lamin_flows.errors import ValidationError
 
-LAMIN = str(Path(sys.executable).parent / "lamin")
 
 
 def _mode(path: Path) -> int:
@@ -58,11 +56,10 @@ def test_deleting_an_instance_asks_and_keeps_the_data(tmp_path, lamin_home):
     before = _files_in(tmp_path / "data")
     with pytest.raises(ValidationError, match="force"):  # not a terminal: refuses instead of asking
         ln.setup.delete("keep")
-    env = {**os.environ, "LAMIN_HOME": str(lamin_home)}
-    refused = subprocess.run([LAMIN, "delete", "keep"], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    refused = run_cli("delete", "keep", home=lamin_home)
     assert refused.returncode == 1 and "--force" in refused.stderr
     assert (lamin_home / "instances" / "keep.json").exists()
-    done = subprocess.run([LAMIN, "delete", "keep", "--force"], capture_output=True, text=True, env=env)
+    done = run_cli("delete", "keep", "--force", home=lamin_home)
     assert done.returncode == 0 and "kept" in done.stderr
     assert not (lamin_home / "instances" / "keep.json").exists()
     assert _files_in(tmp_path / "data") == before == ["a.txt"]  # the stored data is all still there

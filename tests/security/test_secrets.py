@@ -9,17 +9,15 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _cli import run_cli  # tests/_cli.py
 import sqlalchemy as sa
 
 import lamin_flows as ln
 
 PASSWORD = "pw-Zq7-unguessable"  # the test server trusts 127.0.0.1, so any password connects
-LAMIN = str(Path(sys.executable).parent / "lamin")
 
 
 def _everything_in(url: str) -> str:
@@ -36,7 +34,7 @@ def _everything_in(url: str) -> str:
 
 
 def _cli(*args: str) -> str:
-    done = subprocess.run([LAMIN, *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    done = run_cli(*args)
     return done.stdout + done.stderr
 
 
