@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -10,6 +12,18 @@ import sqlalchemy as sa
 N_DIRS = 20
 FILES_PER_DIR = 100
 N_FILES = N_DIRS * FILES_PER_DIR
+
+
+SAVE_CHILD = Path(__file__).with_name("_save_child.py")
+
+
+def start_save_child(source: Path, instance: str, kill_at: str, **env: str) -> subprocess.Popen:
+    """Start ``_save_child.py``: it saves every file of ``source`` into ``instance`` and dies (SIGKILL)
+    at ``kill_at``; ``env`` adds variables (``LAMIN_TEST_STOP_AFTER``, ``PGAPPNAME``, ...)."""
+    variables = {**os.environ, "LAMIN_INSTANCE": instance, "LAMIN_VERBOSITY": "1", "LAMIN_TEST_KILL_AT": kill_at, **env}
+    return subprocess.Popen(
+        [sys.executable, str(SAVE_CHILD), str(source)], env=variables, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def make_source(folder: Path, n_dirs: int = N_DIRS, per_dir: int = FILES_PER_DIR, tag: str = "") -> Path:

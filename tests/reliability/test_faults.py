@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,10 +27,15 @@ import sqlalchemy as sa
 
 import lamin_flows as ln
 from lamin_flows.verify import verify
-from reliability.helpers import count_files, count_rows, journals, make_source, temp_files
+from reliability.helpers import (
+    count_files,
+    count_rows,
+    journals,
+    make_source,
+    start_save_child,
+    temp_files,
+)
 from reliability.proxy import CuttingProxy
-
-CHILD = Path(__file__).with_name("_save_child.py")
 
 
 # ---- a full disk -----------------------------------------------------------------------------
@@ -132,15 +136,8 @@ def _terminate(url: str, application: str) -> int:
 
 
 def _child(source: Path, moment: str, application: str, signals: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "LAMIN_INSTANCE": "pgfault",
-        "LAMIN_VERBOSITY": "1",
-        "LAMIN_TEST_KILL_AT": moment,
-        "LAMIN_TEST_SIGNALS": str(signals),
-        "PGAPPNAME": application,  # libpq names the child's connections, so they can be found
-    }
-    return subprocess.Popen([sys.executable, str(CHILD), str(source)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # PGAPPNAME: libpq names the child's connections, so they can be found
+    return start_save_child(source, "pgfault", moment, LAMIN_TEST_SIGNALS=str(signals), PGAPPNAME=application)
 
 
 @pytest.mark.postgres

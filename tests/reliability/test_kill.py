@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -30,9 +29,15 @@ import pytest
 
 import lamin_flows as ln
 from lamin_flows.verify import verify
-from reliability.helpers import N_FILES, count_files, count_rows, journals, temp_files
+from reliability.helpers import (
+    N_FILES,
+    count_files,
+    count_rows,
+    journals,
+    start_save_child,
+    temp_files,
+)
 
-CHILD = Path(__file__).with_name("_save_child.py")
 FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 MOMENTS = (
     [("copy", f) for f in FRACTIONS]
@@ -49,16 +54,7 @@ CASES = [pytest.param(i, "sqlite", p, f, id=f"{i:02d}-{p}-{f:.0%}") for i, (p, f
 
 
 def _start_child(source: Path, moment: str, stop_after: str = "") -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "LAMIN_INSTANCE": "killed",
-        "LAMIN_VERBOSITY": "1",
-        "LAMIN_TEST_KILL_AT": moment,
-        "LAMIN_TEST_STOP_AFTER": stop_after,
-    }
-    return subprocess.Popen(
-        [sys.executable, str(CHILD), str(source)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    return start_save_child(source, "killed", moment, LAMIN_TEST_STOP_AFTER=stop_after)
 
 
 def _kill_when_stopped(child: subprocess.Popen, timeout: float = 120) -> None:

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from _cli import run_cli  # tests/_cli.py
 import sqlalchemy as sa
+from _cli import run_cli  # tests/_cli.py
 
 import lamin_flows as ln
 from lamin_flows.errors import ValidationError
 from lamin_flows.verify import Report, verify
-from reliability.helpers import count_files, journals, make_source, temp_files
-
-CHILD = Path(__file__).with_name("_save_child.py")
+from reliability.helpers import (
+    count_files,
+    journals,
+    make_source,
+    start_save_child,
+    temp_files,
+)
 
 
 @pytest.fixture
@@ -71,9 +73,9 @@ def test_finds_missing_corrupt_and_leftovers(stored):
 
 
 def _crash_before_commit(source: Path, instance: str) -> None:
-    env = {**os.environ, "LAMIN_INSTANCE": instance, "LAMIN_VERBOSITY": "1", "LAMIN_TEST_KILL_AT": "before_commit"}
-    child = subprocess.run([sys.executable, str(CHILD), str(source)], env=env, capture_output=True)
-    assert child.returncode == -9, child.stderr.decode()
+    child = start_save_child(source, instance, "before_commit")
+    _, err = child.communicate()
+    assert child.returncode == -9, err.decode()
 
 
 def test_fix_rolls_back_an_interrupted_save(ln, tmp_path):
