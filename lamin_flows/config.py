@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import getpass
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -65,6 +66,20 @@ class Settings(BaseSettings):
         ),
     )
 
+    openlineage: bool | None = Field(
+        default=None,
+        description=(
+            "Emit an OpenLineage event when each tracked Run starts and ends (needs `lamin-flows[openlineage]`)."
+            " Unset: on when OpenLineage is configured its standard way (OPENLINEAGE_URL, OPENLINEAGE_CONFIG,"
+            " OPENLINEAGE__TRANSPORT__*, openlineage.yml); true: always, with the client's console fallback;"
+            " false: never."
+        ),
+    )
+    openlineage_namespace: str | None = Field(
+        default=None,
+        description="The OpenLineage job namespace of tracked Runs; defaults to the instance name.",
+    )
+
     @field_validator("home", "cache_dir")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
@@ -84,6 +99,21 @@ class Settings(BaseSettings):
     def cache_root(self) -> Path:
         """The folder under which cloud objects are cached."""
         return self.cache_dir or self.home / "cache"
+
+
+def openlineage_configured() -> bool:
+    """Whether OpenLineage is configured in one of the ways its client looks for.
+
+    A cheap look (environment variables and the two default ``openlineage.yml`` places) that
+    spares importing the client (~0.5 s) in processes that never configured it; the client
+    itself then decides which transport that configuration means.
+    """
+    if os.environ.get("OPENLINEAGE_URL") or os.environ.get("OPENLINEAGE_CONFIG"):
+        return True
+    if any(name.startswith("OPENLINEAGE__TRANSPORT") for name in os.environ):
+        return True
+    places = (Path.cwd() / "openlineage.yml", Path("~/.openlineage/openlineage.yml").expanduser())
+    return any(place.is_file() for place in places)
 
 
 @lru_cache(maxsize=1)

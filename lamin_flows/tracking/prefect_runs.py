@@ -9,7 +9,8 @@ A tracked flow's Run keeps the flow run id in ``reference`` (``reference_type``
 crashed or cancelled ends its Run through state hooks: attached when ``@ln.tracked`` wraps a
 ``Flow`` (``@ln.tracked`` above ``@flow``), or at the first call of a tracked function that is a
 flow's body (``@flow`` above ``@ln.tracked``). With retries, each attempt of a flow run is one
-Run; the latest is the one its tasks link to.
+Run; the latest is the one its tasks link to. Runs these hooks end emit their OpenLineage end
+event here; a Run that had already ended keeps the one it emitted (one terminal event per run).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lamin_flows import _logging
+from lamin_flows.tracking import openlineage
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -125,17 +127,17 @@ def end_flow_run(flow_run_id: str, status: str, message: str | None) -> int:
     now = utcnow()
     error = message or f"Prefect marked flow run {flow_run_id} {status}"
     changed = 0
+    unfinished: list[str] = []  # Runs that had not ended yet: they still owe their OpenLineage end event
     with db.write(instance.current().engine) as conn:
-        ids = [
-            row.id
-            for row in conn.execute(
-                sa.select(table.c.id).where(
-                    table.c.reference == flow_run_id,
-                    table.c.reference_type == REFERENCE_TYPE,
-                    table.c.status.in_(sorted(_OVERRIDES[status])),
-                )
+        rows = conn.execute(
+            sa.select(table.c.id, table.c.status).where(
+                table.c.reference == flow_run_id,
+                table.c.reference_type == REFERENCE_TYPE,
+                table.c.status.in_(sorted(_OVERRIDES[status])),
             )
-        ]
+        ).all()
+        ids = [row.id for row in rows]
+        unfinished = [row.id for row in rows if row.status == "started"]
         level = ids
         while level:  # unfinished descendants end with their flow run
             level = [
@@ -145,6 +147,7 @@ def end_flow_run(flow_run_id: str, status: str, message: str | None) -> int:
                 )
             ]
             ids.extend(level)
+            unfinished.extend(level)
         if ids:
             result = conn.execute(
                 table.update()
@@ -152,6 +155,7 @@ def end_flow_run(flow_run_id: str, status: str, message: str | None) -> int:
                 .values(status=status, error=error, finished_at=now, updated_at=now)
             )
             changed = result.rowcount
+    openlineage.runs_ended(unfinished)
     return changed
 
 

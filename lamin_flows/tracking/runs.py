@@ -4,7 +4,8 @@ A Run row is inserted with status "started" before the tracked code runs, so a p
 outright leaves a visible "started" Run, never a missing one. It is finished with one UPDATE.
 While it runs, it is current in two context variables: the registry's (which links saved and
 loaded Files) and ours (which also knows the Run and Transform records and the Prefect flow run
-the Run belongs to, for ``ln.context`` and for nesting).
+the Run belongs to, for ``ln.context`` and for nesting). Where OpenLineage is configured, starting
+and finishing a Run also emit its START and terminal events (:mod:`lamin_flows.tracking.openlineage`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lamin_flows.registry.context import RunRef, current_run_ref, reset_current_run, set_current_run
+from lamin_flows.tracking import openlineage
 
 if TYPE_CHECKING:
     from lamin_flows.registry.models import Run, Transform
@@ -81,6 +83,7 @@ def start_run(
     run._lf.related["transform"] = transform
     frame = Frame(run=run, transform=transform, engine=engine, flow_run_id=flow_run_id)
     frame.tokens = (set_current_run(RunRef(run.id, transform.id)), _frame.set(frame))
+    openlineage.run_started(frame)
     return frame
 
 
@@ -99,6 +102,7 @@ def finish_run(frame: Frame, status: str, error: str | None = None) -> None:
         for name, value in values.items():
             setattr(frame.run, name, value)
         frame.run._mark_saved()
+        openlineage.run_ended(frame)
     finally:
         release(frame)
 
