@@ -5,6 +5,7 @@ Example:
     $ lamin info
     $ lamin tree sample_001
     $ lamin lineage reports/nightly.parquet
+    $ lamin lineage export --openlineage --since 2026-01-01
     $ lamin verify --fix
     $ lamin delete mydata --force
 """
@@ -12,9 +13,12 @@ Example:
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from typing import Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
 app = typer.Typer(
     name="lamin",
@@ -89,7 +93,28 @@ def tree(prefix: Optional[str] = typer.Argument(None, help="Only keys under this
         _fail(exc)
 
 
-@app.command()
+class _LineageGroup(TyperGroup):
+    """``lamin lineage KEY`` shows a File's lineage; ``lamin lineage export ...`` is a subcommand.
+
+    Anything that is not a subcommand's name is a File key for ``show``, so the command of
+    before keeps working; a File whose key is "export" is shown with ``lamin lineage show export``.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+lineage_app = typer.Typer(
+    cls=_LineageGroup,
+    help="Where Files came from (lamin lineage KEY), and exporting lineage (lamin lineage export).",
+    no_args_is_help=True,
+)
+app.add_typer(lineage_app, name="lineage")
+
+
+@lineage_app.command("show")
 def lineage(
     key: str = typer.Argument(..., help="The key (or id) of a registered File."),
     mermaid: bool = typer.Option(False, "--mermaid", help="Print Mermaid flowchart text instead of a tree."),
@@ -108,6 +133,26 @@ def lineage(
             typer.echo(f"wrote {graph.write(output)}", err=True)
     except Exception as exc:
         _fail(exc)
+
+
+@lineage_app.command("export")
+def lineage_export(
+    openlineage: bool = typer.Option(False, "--openlineage", help="As OpenLineage events, to the configured transport."),
+    since: Optional[datetime] = typer.Option(
+        None, "--since", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+        help="Only Runs started at or after this date (UTC), e.g. 2026-01-31.",
+    ),
+) -> None:
+    """Emit the lineage of the Runs already in the registry (OpenLineage: START and end events)."""
+    if not openlineage:
+        _fail(ValueError("say which format to export: lamin lineage export --openlineage"))
+    from lamin_flows.tracking import openlineage as ol
+
+    try:
+        sent = ol.export(since=since)
+    except Exception as exc:
+        _fail(exc)
+    typer.echo(f"emitted {sent} OpenLineage events")
 
 
 @app.command()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-HEAVY = ("prefect", "pandas", "pyarrow", "anndata", "s3fs", "sqlalchemy", "sqlmodel")
+HEAVY = ("prefect", "pandas", "pyarrow", "anndata", "s3fs", "sqlalchemy", "sqlmodel", "openlineage")
 
 
 def test_import_is_cheap():
@@ -26,7 +26,7 @@ def test_using_the_registry_does_not_import_prefect_or_cloud(tmp_path):
         "import sys, lamin_flows as ln; "
         f"ln.setup.init(storage={str(tmp_path / 'd')!r}); "
         "ln.Tag(name='x').save(); ln.Tag.select().all(); "
-        "print(','.join(m for m in ('prefect', 's3fs', 'anndata') if m in sys.modules))"
+        "print(','.join(m for m in ('prefect', 's3fs', 'anndata', 'openlineage') if m in sys.modules))"
     )
     env = {"LAMIN_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
