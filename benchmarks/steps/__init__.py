@@ -7,6 +7,7 @@ from benchmarks.steps import (  # noqa: F401
     dataframe,
     queries,
     tracking,
+    openlineage,
     s3,
     postgres,
     memory,
