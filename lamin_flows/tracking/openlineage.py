@@ -155,23 +155,21 @@ def _files_of(run_ids: Sequence[str]) -> tuple[dict[str, list[Any]], dict[str, l
     inputs: dict[str, list[Any]] = {}
     outputs: dict[str, list[Any]] = {}
     with instance.current().engine.connect() as conn:
+        # one round trip for both: at the end of every tracked call, it is most of emission's cost
         read = (
-            sa.select(link.c.run_id.label("reader_id"), *columns)
+            sa.select(link.c.run_id.label("owner_id"), sa.literal("in").label("role"), *columns)
             .join(file, file.c.id == link.c.file_id)
             .join(storage, storage.c.id == file.c.storage_id)
             .where(one_of(conn, link.c.run_id, list(run_ids)))
-            .order_by(file.c.key, file.c.id)
         )
-        for row in conn.execute(read).mappings():
-            inputs.setdefault(row["reader_id"], []).append(row)
         written = (
-            sa.select(*columns)
+            sa.select(file.c.run_id.label("owner_id"), sa.literal("out").label("role"), *columns)
             .join(storage, storage.c.id == file.c.storage_id)
             .where(one_of(conn, file.c.run_id, list(run_ids)))
-            .order_by(file.c.key, file.c.id)
         )
-        for row in conn.execute(written).mappings():
-            outputs.setdefault(row["run_id"], []).append(row)
+        rows = list(conn.execute(sa.union_all(read, written)).mappings())
+    for row in sorted(rows, key=lambda r: (r["key"] or "", r["id"])):
+        (inputs if row["role"] == "in" else outputs).setdefault(row["owner_id"], []).append(row)
     return inputs, outputs
 
 
