@@ -112,7 +112,12 @@ def info(as_json: bool = JSON, as_csv: bool = CSV) -> None:
         from lamin_flows.registry.listing import Listing
 
         fields = setup.info_fields()
-        _emit(Listing("", list(fields), [fields]), fmt)
+        if fmt == "json":
+            import json
+
+            typer.echo(json.dumps(fields, indent=2))  # one instance: an object, not a list
+        else:
+            _emit(Listing("", list(fields), [fields]), fmt)
     except Exception as exc:
         _fail(exc)
 
@@ -155,7 +160,7 @@ def view(
 
 @app.command()
 def tree(
-    prefix: Optional[str] = typer.Argument(None, metavar="[PREFIX]", help="Only keys under this folder."),
+    prefix: Optional[str] = typer.Argument(None, metavar="PREFIX", help="Only keys under this folder."),
     depth: Optional[int] = typer.Option(
         None, "--depth", "-d", metavar="N", min=1, help="Open N folder levels; deeper ones show counts and sizes."
     ),

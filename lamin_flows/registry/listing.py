@@ -177,10 +177,9 @@ class Listing:
                 lines.append("  ".join(cells).rstrip())
             shown = {n for n, _, _ in fitted}
             hidden = [c for c in self.columns if c not in shown and any(row.get(c) is not None for row in self.rows)]
-            if hidden and len(hidden) <= 6:
-                lines.append(f"not shown for the width: {', '.join(hidden)}")
-            elif hidden:
-                lines.append(f"not shown for the width: {len(hidden)} more columns")
+            if hidden:
+                names = f"not shown for the width: {', '.join(hidden)}"
+                lines.append(names if len(names) <= terminal_width(width) else f"not shown for the width: {len(hidden)} columns")
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
