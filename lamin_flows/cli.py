@@ -3,7 +3,9 @@
 Example:
     $ lamin init --storage ./mydata
     $ lamin info
-    $ lamin tree sample_001
+    $ lamin tree sample_001 --depth 1
+    $ lamin files --filter key__startswith=raw/ --columns key,size --json
+    $ lamin runs --filter status=failed --limit 5
     $ lamin lineage reports/nightly.parquet
     $ lamin lineage export --openlineage --since 2026-01-01
     $ lamin verify --fix
@@ -14,19 +16,27 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import Optional
+from typing import Any, Optional
 
 import click
 import typer
 from typer.core import TyperGroup
 
+from lamin_flows import __version__
+
 app = typer.Typer(
     name="lamin",
     help="lamin_flows: a registry of the files your pipelines read and write.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no "<bool>"/"<str>" type column, fast to print
 )
+
+# One option of each kind, shared by every listing command (scripts rely on the same names).
+JSON = typer.Option(False, "--json", help="Print JSON (full ids, sizes in bytes, ISO times in UTC).")
+CSV = typer.Option(False, "--csv", help="Print CSV with a header line.")
+WIDTH = typer.Option(None, "--width", metavar="COLUMNS", help="Table width; default: the terminal's ($COLUMNS).")
 
 
 def _fail(exc: BaseException) -> None:
@@ -34,11 +44,44 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(code=1)
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"lamin_flows {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """lamin_flows: a registry of the files your pipelines read and write."""
+
+
+def _output(as_json: bool, as_csv: bool) -> str:
+    if as_json and as_csv:
+        raise typer.BadParameter("choose one of --json and --csv")
+    return "json" if as_json else "csv" if as_csv else "table"
+
+
+def _emit(listing: Any, fmt: str, width: int | None = None) -> None:
+    """Print a listing as a table (notes on stdout) or as JSON/CSV (notes on stderr, so output parses)."""
+    if fmt == "table":
+        typer.echo(listing.render(width))
+        return
+    typer.echo(listing.to_json() if fmt == "json" else listing.to_csv(), nl=fmt == "json")
+    if listing.note:
+        typer.echo(listing.note, err=True)
+
+
 @app.command()
 def init(
-    storage: str = typer.Option(..., "--storage", help="A local folder or a bucket URL (s3://bucket/prefix)."),
-    db: Optional[str] = typer.Option(None, "--db", help="A PostgreSQL URL; default: SQLite under LAMIN_HOME."),
-    name: Optional[str] = typer.Option(None, "--name", help="Instance name; default: the storage folder's name."),
+    storage: str = typer.Option(
+        ..., "--storage", metavar="PATH|URL", help="A local folder or a bucket URL (s3://bucket/prefix)."
+    ),
+    db: Optional[str] = typer.Option(None, "--db", metavar="URL", help="A PostgreSQL URL; default: SQLite under LAMIN_HOME."),
+    name: Optional[str] = typer.Option(None, "--name", metavar="NAME", help="Instance name; default: the storage folder's name."),
 ) -> None:
     """Create an instance and make it the current one."""
     from lamin_flows import setup
@@ -50,7 +93,7 @@ def init(
 
 
 @app.command()
-def load(name: str = typer.Argument(..., help="The instance to use.")) -> None:
+def load(name: str = typer.Argument(..., metavar="NAME", help="The instance to use.")) -> None:
     """Make an existing instance the current one."""
     from lamin_flows import setup
 
@@ -61,36 +104,167 @@ def load(name: str = typer.Argument(..., help="The instance to use.")) -> None:
 
 
 @app.command()
-def info() -> None:
+def info(as_json: bool = JSON, as_csv: bool = CSV) -> None:
     """Show the current instance, its storage and registry (no secrets)."""
     from lamin_flows import setup
 
     try:
-        typer.echo(setup.info())
+        fmt = _output(as_json, as_csv)
+        if fmt == "table":
+            typer.echo(setup.info())
+            return
+        from lamin_flows.registry.listing import Listing
+
+        fields = setup.info_fields()
+        if fmt == "json":
+            import json
+
+            typer.echo(json.dumps(fields, indent=2))  # one instance: an object, not a list
+        else:
+            _emit(Listing("", list(fields), [fields]), fmt)
     except Exception as exc:
         _fail(exc)
 
 
 @app.command()
-def view(n: int = typer.Option(7, "-n", help="How many records per registry.")) -> None:
+def view(
+    n: int = typer.Option(7, "-n", metavar="N", help="How many records per registry."),
+    registry: Optional[list[str]] = typer.Option(
+        None, "--registry", "-r", metavar="NAME", help="Only this registry (File, Run, ...); repeatable."
+    ),
+    width: Optional[int] = WIDTH,
+    as_json: bool = JSON,
+    as_csv: bool = CSV,
+) -> None:
     """Show the latest records of every registry."""
-    from lamin_flows.registry.view import view as show
+    from lamin_flows.registry.view import view_listings
 
     try:
-        show(n)
+        fmt = _output(as_json, as_csv)
+        listings = view_listings(n, registry)
+        if fmt == "table":
+            for listing in listings:
+                listing.note = ""
+                typer.echo(listing.render(width) + "\n")
+        elif fmt == "json":
+            import json
+
+            typer.echo(json.dumps({lst.title.split(":")[0]: lst.records() for lst in listings}, indent=2, default=str))
+        else:
+            from lamin_flows.registry.listing import Listing
+
+            columns = ["registry", *dict.fromkeys(c for lst in listings for c in lst.columns)]
+            rows = [{"registry": lst.title.split(":")[0], **r} for lst in listings for r in lst.rows]
+            _emit(Listing("", columns, rows), fmt)
+    except typer.BadParameter:
+        raise
     except Exception as exc:
         _fail(exc)
 
 
 @app.command()
-def tree(prefix: Optional[str] = typer.Argument(None, help="Only keys under this folder.")) -> None:
+def tree(
+    prefix: Optional[str] = typer.Argument(None, metavar="PREFIX", help="Only keys under this folder."),
+    depth: Optional[int] = typer.Option(
+        None, "--depth", "-d", metavar="N", min=1, help="Open N folder levels; deeper ones show counts and sizes."
+    ),
+    limit: int = typer.Option(100, "--limit", "-n", metavar="N", min=0, help="At most N lines; 0: all."),
+    as_json: bool = JSON,
+    as_csv: bool = CSV,
+) -> None:
     """Show the registered files of the default storage as a tree."""
-    from lamin_flows.registry.view import print_tree
+    from lamin_flows.registry.view import build_tree, print_tree, tree_listing
 
     try:
-        print_tree(prefix)
+        fmt = _output(as_json, as_csv)
+        if fmt == "table":
+            print_tree(prefix, level=depth, limit=limit)
+            return
+        built = build_tree(prefix, level=depth, limit=limit)
+        listing = tree_listing(built)
+        if built.more:
+            listing.note = f"... and {built.more:,} more entries; --limit 0 lists all"
+        _emit(listing, fmt)
+    except typer.BadParameter:
+        raise
     except Exception as exc:
         _fail(exc)
+
+
+def _filters(pairs: list[str]) -> dict[str, Any]:
+    """``["key__startswith=raw/", "size__gt=10"]`` as query arguments; values stay text
+    (the query layer turns them into numbers and dates), except lists for ``__in`` and
+    true/false for ``__isnull``."""
+    filters: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--filter {pair!r}: write FIELD=VALUE, e.g. --filter key__startswith=raw/")
+        parsed: Any = value
+        if name.endswith("__in"):
+            parsed = [v for v in value.split(",") if v]
+        elif name.endswith("__isnull"):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"--filter {pair!r}: __isnull takes true or false")
+            parsed = value.lower() in ("true", "1", "yes")
+        filters[name] = parsed
+    return filters
+
+
+def _columns(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [c.strip() for value in values for c in value.split(",") if c.strip()]
+
+
+def _list_records(
+    registry: str, filters: list[str], columns: list[str] | None, limit: int, order_by: str, fmt: str, width: int | None
+) -> None:
+    from lamin_flows.registry import registry_class
+    from lamin_flows.registry.listing import check_columns, listing_of
+
+    model = registry_class(registry)
+    chosen = check_columns(model, _columns(columns))  # before any query: bad input changes and costs nothing
+    query = model.select(**_filters(filters)).order_by(*[o for o in order_by.split(",") if o])
+    total = query.count()
+    listing = listing_of(query.limit(limit) if limit else query, chosen, total=total)
+    if listing.note:
+        listing.note += f" {registry} records; --limit 0 lists all"
+    _emit(listing, fmt, width)
+
+
+FILTER = typer.Option(
+    None, "--filter", "-f", metavar="FIELD=VALUE", help="A query filter such as key__startswith=raw/; repeatable."
+)
+COLUMNS = typer.Option(None, "--columns", "-c", metavar="A,B", help="Only these columns, in this order.")
+LIMIT = typer.Option(50, "--limit", "-n", metavar="N", min=0, help="At most N records (latest first); 0: all.")
+ORDER = typer.Option("-created_at", "--order-by", metavar="FIELD", help="Sort field; a leading - sorts descending.")
+
+
+def _listing_command(registry: str, doc: str) -> None:
+    def command(
+        filter: Optional[list[str]] = FILTER,
+        columns: Optional[list[str]] = COLUMNS,
+        limit: int = LIMIT,
+        order_by: str = ORDER,
+        width: Optional[int] = WIDTH,
+        as_json: bool = JSON,
+        as_csv: bool = CSV,
+    ) -> None:
+        try:
+            _list_records(registry, filter or [], columns, limit, order_by, _output(as_json, as_csv), width)
+        except typer.BadParameter:
+            raise
+        except Exception as exc:
+            _fail(exc)
+
+    command.__doc__ = doc
+    app.command(name=registry.lower() + "s")(command)
+
+
+_listing_command("File", "List registered Files, latest first (e.g. --filter key__startswith=raw/ --json).")
+_listing_command("Run", "List Runs with their Transform's name, latest first (e.g. --filter status=failed).")
+_listing_command("Transform", "List Transforms (functions, flows), latest first.")
 
 
 class _LineageGroup(TyperGroup):
@@ -116,21 +290,35 @@ app.add_typer(lineage_app, name="lineage")
 
 @lineage_app.command("show")
 def lineage(
-    key: str = typer.Argument(..., help="The key (or id) of a registered File."),
+    key: str = typer.Argument(..., metavar="KEY", help="The key (or id) of a registered File."),
     mermaid: bool = typer.Option(False, "--mermaid", help="Print Mermaid flowchart text instead of a tree."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Also write the graph to a .svg, .html or .mmd file."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", metavar="PATH", help="Also write the graph to a .svg, .png, .html or .mmd file."
+    ),
+    as_json: bool = JSON,
+    as_csv: bool = CSV,
 ) -> None:
     """Show where a File came from: the runs and input files upstream of it."""
     from lamin_flows.registry.files_io import find_file
+    from lamin_flows.tracking.lineage import check_output
 
     try:
+        fmt = _output(as_json, as_csv)
+        if output:
+            check_output(output)  # a suffix we cannot write fails before any query or printing
         graph = find_file(key).view_lineage()
-        if mermaid:
+        if fmt == "json":
+            typer.echo(graph.to_json())
+        elif fmt == "csv":
+            typer.echo(graph.to_csv(), nl=False)
+        elif mermaid:
             typer.echo(graph.to_mermaid(), nl=False)
         else:
             graph.print()
         if output:
             typer.echo(f"wrote {graph.write(output)}", err=True)
+    except typer.BadParameter:
+        raise
     except Exception as exc:
         _fail(exc)
 
@@ -158,27 +346,56 @@ def lineage_export(
 @app.command()
 def verify(
     fix: bool = typer.Option(False, "--fix", help="Roll back interrupted saves and remove old temporary files."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Check only this storage root."),
+    storage: Optional[str] = typer.Option(None, "--storage", metavar="ROOT", help="Check only this storage root."),
     rehash: bool = typer.Option(False, "--rehash", help="Cloud: download and hash objects instead of trusting ETags."),
     min_age: float = typer.Option(
-        3600.0, "--min-age", help="Seconds before a temporary file counts as abandoned (younger ones may be in use)."
+        3600.0,
+        "--min-age",
+        metavar="SECONDS",
+        help="Seconds before a temporary file counts as abandoned (younger ones may be in use).",
     ),
+    as_json: bool = JSON,
+    as_csv: bool = CSV,
 ) -> None:
     """Check every File record against its storage; exit 1 if data is missing, corrupt or left over."""
     from lamin_flows.verify import verify as check
 
     try:
+        fmt = _output(as_json, as_csv)
         report = check(fix=fix, storage=storage, rehash=rehash, min_age=min_age)
+    except typer.BadParameter:
+        raise
     except Exception as exc:
         _fail(exc)
-    typer.echo(report.summary())
+    if fmt == "table":
+        typer.echo(report.summary())
+    else:
+        _emit_report(report, fmt)
     if not report.ok:
         raise typer.Exit(code=1)
 
 
+def _emit_report(report: Any, fmt: str) -> None:
+    from dataclasses import asdict
+
+    if fmt == "json":
+        import json
+
+        counts = {"records": report.records, "objects": report.objects, "hashed": report.hashed}
+        findings = [asdict(f) for f in report.findings]
+        document = {"ok": report.ok, "storages": report.storages, **counts, "findings": findings}
+        typer.echo(json.dumps({**document, "fixed": [asdict(f) for f in report.fixed]}, indent=2))
+        return
+    from lamin_flows.registry.listing import Listing
+
+    rows = [{"status": "found", **asdict(f)} for f in report.findings]
+    rows += [{"status": "fixed", **asdict(f)} for f in report.fixed]
+    _emit(Listing("", ["status", "kind", "storage", "key", "file_id", "detail"], rows), fmt)
+
+
 @app.command()
 def delete(
-    name: str = typer.Argument(..., help="The instance to delete."),
+    name: str = typer.Argument(..., metavar="NAME", help="The instance to delete."),
     force: bool = typer.Option(False, "--force", help="Do not ask for confirmation."),
 ) -> None:
     """Delete an instance's registry and settings; the stored data is kept."""

@@ -228,26 +228,34 @@ def delete(name: str, *, force: bool = False) -> None:
     _logging.success(f"deleted instance {name!r}; the data in {config.storage_root} was kept")
 
 
-def info() -> str:
-    """A short description of the current instance (no secrets).
+def info_fields() -> dict[str, str]:
+    """The current instance's description as fields (no secrets), for ``lamin info --json``.
 
     Example:
-        >>> print(ln.setup.info())
+        >>> ln.setup.info_fields()["storage"]
+        '/home/me/mydata'
     """
     inst = _instance.current()
     config = inst.config
     from lamin_flows.registry.db import redact
 
     db = redact(config.db_url) if config.db_url else f"SQLite {config.sqlite_path}"
-    return "\n".join(
-        [
-            f"instance: {config.name}",
-            f"storage:  {config.storage_root}",
-            f"registry: {db}",
-            f"user:     {get_settings().user_handle}",
-            f"home:     {get_settings().home}",
-        ]
-    )
+    return {
+        "instance": config.name,
+        "storage": str(config.storage_root),
+        "registry": db,
+        "user": str(get_settings().user_handle),
+        "home": str(get_settings().home),
+    }
+
+
+def info() -> str:
+    """A short description of the current instance (no secrets).
+
+    Example:
+        >>> print(ln.setup.info())
+    """
+    return "\n".join(f"{name + ':':<9} {value}" for name, value in info_fields().items())
 
 
 class _StorageSettings:

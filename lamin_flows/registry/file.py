@@ -266,18 +266,26 @@ class File(Record, table=True):
         return lineage_of(self, max_depth=max_depth)
 
     @classmethod
-    def tree(cls, prefix: str | None = None, *, storage: Any = None) -> None:
+    def tree(cls, prefix: str | None = None, *, level: int | None = None, limit: int | None = 100, storage: Any = None) -> Any:
         """Print the registered files of the default storage as a tree.
 
         Args:
             prefix: show only keys under this prefix (a folder), e.g. ``"sample_001"``.
+            level: how many folder levels to open; deeper folders show their file count and size.
+            limit: at most this many lines (None or 0: all); a "... and N more" line says what is left.
+
+        Returns:
+            What was printed (entries, counts), see :class:`lamin_flows.registry.view.Tree`.
+
+        Raises:
+            NoResultError: no registered key is under ``prefix``.
 
         Example:
-            >>> ln.File.tree("sample_001")
+            >>> ln.File.tree("sample_001", level=1)
         """
         from lamin_flows.registry.view import print_tree
 
-        print_tree(prefix, storage=storage)
+        return print_tree(prefix, level=level, limit=limit, storage=storage)
 
 
 def _discard_temp(backend: Any, temp_key: str) -> None:

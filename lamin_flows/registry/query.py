@@ -302,20 +302,40 @@ class QuerySet:
         """Whether any record matches."""
         return self.first() is not None
 
-    def df(self) -> Any:
+    def df(self, columns: list[str] | None = None) -> Any:
         """The matching records as a pandas DataFrame indexed by ``id``.
+
+        Printed in a terminal it shows the most important columns for the width (see
+        :mod:`lamin_flows.registry.frame`); the data keeps every column and full values.
+
+        Args:
+            columns: only these columns (and ``id``, the index), in this order.
+
+        Raises:
+            UnknownFieldError: a column the registry does not have (the message lists them).
 
         Example:
             >>> ln.File.select(tags=tag).df()
+            >>> ln.Run.select().df(columns=["status", "started_at"])
         """
         from lamin_flows._gc import import_settled
 
-        pd = import_settled("pandas")
+        import_settled("pandas")
+        from lamin_flows.registry.frame import record_frame
+
         table = self.model.__table__
-        columns = list(self.model._display) + [c for c in table.c.keys() if c not in self.model._display]
+        if columns is not None:
+            unknown = [c for c in columns if c not in table.c]
+            if unknown:
+                raise UnknownFieldError(
+                    f"{self.model.__name__} has no column {', '.join(map(repr, unknown))}; "
+                    f"valid columns: {', '.join(table.c.keys())}"
+                )
+            columns = ["id"] + [c for c in dict.fromkeys(columns) if c != "id"]
+        else:
+            columns = list(self.model._display) + [c for c in table.c.keys() if c not in self.model._display]
         rows = self._rows(self._statement([table.c[c] for c in columns]))
-        frame = pd.DataFrame.from_records(rows, columns=columns)
-        return frame.set_index("id")
+        return record_frame(self.model, rows, columns)
 
     def __repr__(self) -> str:
         return f"<QuerySet {self.model.__name__}: {self.count()} records>"

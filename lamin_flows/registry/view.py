@@ -1,101 +1,211 @@
-"""Printing registries for people: ``File.tree()`` and ``ln.view()``."""
+"""Printing registries for people: ``File.tree()`` and ``ln.view()``.
+
+Both fit the terminal: ``view`` through :mod:`lamin_flows.registry.listing`, ``tree`` by
+``level`` (folders deeper than it are summed up) and ``limit`` (lines; a "... and N more"
+line says what was left out).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from lamin_flows.errors import NoResultError
 from lamin_flows.registry import instance
+from lamin_flows.registry.listing import GLANCE, Listing, human_size, listing_of, plural
+
+NO_KEY = "(no key)"  # the group of Files saved without a key (a DataFrame with only a name)
+TREE_LIMIT = 100  # lines a tree shows by default: a screenful or two, fast on any registry
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console()
+def _human(size: int | None) -> str:
+    return human_size(size)
 
 
-def print_tree(prefix: str | None = None, *, storage: Any = None) -> None:
-    """Print the registered keys of a storage (default: the default storage) as a folder tree."""
-    from rich.tree import Tree
+@dataclass
+class TreeEntry:
+    """One line of a tree: a folder (with what is under it) or a File."""
+
+    type: str  # "folder" or "file"
+    path: str  # the key, or the folder's path ending in "/"; NO_KEY entries: the File's name
+    depth: int  # 0 for the entries at the top
+    size: int | None  # a File's size; a folder's total
+    files: int  # 1 for a File; the Files under a folder
+    id: str | None = None  # a File's id
+
+
+@dataclass
+class Tree:
+    """What ``File.tree()`` shows: the entries, and how many were left out by ``limit``."""
+
+    root: str
+    entries: list[TreeEntry]
+    more: int  # entries not shown
+    n_files: int
+    n_folders: int
+
+
+class _Folder:
+    __slots__ = ("folders", "files", "n_files", "size")
+
+    def __init__(self) -> None:
+        self.folders: dict[str, _Folder] = {}
+        self.files: list[tuple[str, int | None, str]] = []  # name, size, id
+        self.n_files = 0
+        self.size = 0
+
+
+def build_tree(prefix: str | None = None, *, level: int | None = None, limit: int | None = TREE_LIMIT, storage: Any = None) -> Tree:
+    """The entries of the registered Files' folder tree (see :meth:`File.tree`).
+
+    Raises:
+        NoResultError: ``prefix`` matches no registered key.
+    """
+    import sqlalchemy as sa
 
     from lamin_flows.registry.file import File
-    from lamin_flows.registry.query import QuerySet
 
     inst = instance.current()
     storage_id = storage.id if storage is not None else inst.storage_id
     root = storage.root if storage is not None else inst.config.storage_root
     prefix = (prefix or "").strip("/")
-    query: QuerySet = File.select(storage_id=storage_id, key__isnull=False)
+    query = File.select(storage_id=storage_id)
     if prefix:
         query = query.filter(key__startswith=prefix + "/")
     table = File.__table__
-    import sqlalchemy as sa
-
-    rows = query._rows(sa.select(table.c.key, table.c.size).where(*query._clauses).order_by(table.c.key))
-    top = Tree(f"[bold]{root}/{prefix}" if prefix else f"[bold]{root}")
-    nodes: dict[str, Any] = {"": top}
-    n_folders = 0
-    for key, size in rows:
-        rel = key[len(prefix) + 1 :] if prefix else key
-        parts = rel.split("/")
-        path = ""
+    cols = (table.c.key, table.c.size, table.c.id, table.c.name, table.c.suffix)
+    rows = query._rows(sa.select(*cols).where(*query._clauses).order_by(table.c.key, table.c.id))
+    if prefix and not rows:
+        exact = File.select(storage_id=storage_id, key=prefix).first()
+        if exact is None:
+            raise NoResultError(
+                f"no registered File has a key under {prefix + '/'!r} in {root}; "
+                "`lamin tree` (or ln.File.tree()) shows the top-level folders"
+            )
+        rows = [(exact.key, exact.size, exact.id, exact.name, exact.suffix)]
+        prefix = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+    top = _Folder()
+    keyless = _Folder()
+    for key, size, file_id, name, suffix in rows:
+        if key is None:
+            keyless.files.append((name or f"{file_id}{suffix}", size, file_id))
+            keyless.n_files += 1
+            keyless.size += size or 0
+            continue
+        parts = (key[len(prefix) + 1 :] if prefix else key).split("/")
+        node = top
+        node.n_files += 1
+        node.size += size or 0
         for part in parts[:-1]:
-            child = f"{path}/{part}" if path else part
-            if child not in nodes:
-                nodes[child] = nodes[path].add(f"[bold blue]{part}/")
-                n_folders += 1
-            path = child
-        nodes[path].add(f"{parts[-1]} [dim]({_human(size)})")
+            node = node.folders.setdefault(part, _Folder())
+            node.n_files += 1
+            node.size += size or 0
+        node.files.append((parts[-1], size, file_id))
+    entries: list[TreeEntry] = []
+    n_folders = 0
+
+    def walk(folder: _Folder, path: str, depth: int) -> None:
+        nonlocal n_folders
+        for name, child in folder.folders.items():
+            n_folders += 1
+            entries.append(TreeEntry("folder", f"{path}{name}/", depth, child.size, child.n_files))
+            if level is None or depth + 1 < level:
+                walk(child, f"{path}{name}/", depth + 1)
+            else:
+                n_folders += _count_folders(child)
+        for name, size, file_id in folder.files:
+            entries.append(TreeEntry("file", f"{path}{name}", depth, size, 1, file_id))
+
+    walk(top, "", 0)
+    if keyless.n_files:  # after the keys: a group, not a folder of the storage
+        entries.append(TreeEntry("folder", f"{NO_KEY}/", 0, keyless.size, keyless.n_files))
+        if level is None or level > 1:
+            entries.extend(TreeEntry("file", f"{NO_KEY}/{n}", 1, s, 1, i) for n, s, i in keyless.files)
+    shown = entries if not limit else entries[:limit]
+    label = f"{root}/{prefix}" if prefix else str(root)
+    return Tree(label, shown, len(entries) - len(shown), len(rows), n_folders)
+
+
+def _count_folders(folder: _Folder) -> int:
+    return sum(1 + _count_folders(child) for child in folder.folders.values())
+
+
+def tree_listing(tree: Tree) -> Listing:
+    """The tree's entries as rows, for ``--json``/``--csv``."""
+    rows = [vars(entry) for entry in tree.entries]
+    return Listing(tree.root, ["type", "path", "depth", "size", "files", "id"], rows)
+
+
+def print_tree(prefix: str | None = None, *, level: int | None = None, limit: int | None = TREE_LIMIT, storage: Any = None) -> Tree:
+    """Print the registered keys of a storage (default: the default storage) as a folder tree.
+
+    Returns:
+        The :class:`Tree` printed.
+    """
+    from rich.markup import escape
+    from rich.tree import Tree as RichTree
+
+    tree = build_tree(prefix, level=level, limit=limit, storage=storage)
+    top = RichTree(f"[bold]{escape(tree.root)}")
+    branches: dict[int, Any] = {0: top}
+    for entry in tree.entries:
+        parent = branches[entry.depth]
+        keyless = entry.path.startswith(NO_KEY + "/")
+        name = entry.path[len(NO_KEY) + 1 :] if keyless and entry.type == "file" else entry.path.rstrip("/").rsplit("/", 1)[-1]
+        if entry.type == "folder":
+            summary = f" [dim]({plural(entry.files, 'file')}, {human_size(entry.size)})"
+            branches[entry.depth + 1] = parent.add(f"[bold blue]{escape(name)}/[/]{summary}")
+        else:
+            short = f", id {entry.id[:8]}" if keyless and entry.id else ""
+            parent.add(f"{escape(name)} [dim]({human_size(entry.size)}{short})")
+    if tree.more:
+        top.add(f"[dim]... and {tree.more:,} more (limit={limit}; a smaller level or a prefix narrows it)")
     console = _console()
     console.print(top)
-    console.print(f"{n_folders} folders, {len(rows)} files")
+    console.print(f"{plural(tree.n_folders, 'folder')}, {plural(tree.n_files, 'file')}")
+    return tree
 
 
-def _human(size: int | None) -> str:
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+def _console(width: int | None = None) -> Any:
+    from rich.console import Console
+
+    return Console(width=width) if width else Console()
 
 
-MAX_CELL = 48  # characters per cell; ids and keys stay readable, long values are cut with "…"
+def view_listings(n: int = 7, registries: list[str] | None = None) -> list[Listing]:
+    """The latest ``n`` records of every registry (or of the named ones), as listings."""
+    from lamin_flows.registry.tables import REGISTRIES
+
+    unknown = [r for r in registries or [] if r not in REGISTRIES]
+    if unknown:
+        from lamin_flows.errors import ValidationError
+
+        raise ValidationError(f"no registry called {', '.join(map(repr, unknown))}; registries: {', '.join(REGISTRIES)}")
+    listings = []
+    for name, cls in REGISTRIES.items():
+        if registries and name not in registries:
+            continue
+        query = cls.select()
+        total = query.count()
+        if total == 0:
+            continue
+        latest = min(n, total)
+        title = f"{name}: {plural(total, 'record')}" + (f", latest {latest}" if latest < total else "")
+        listings.append(listing_of(query.order_by("-created_at").limit(n), list(GLANCE[name]), total=total, title=title))
+    return listings
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
-
-
-def view(n: int = 7, registries: list[str] | None = None) -> None:
+def view(n: int = 7, registries: list[str] | None = None, *, width: int | None = None) -> None:
     """Print the latest ``n`` records of every registry (or of the named ones).
+
+    Each table fits the terminal (or ``width``) columns: the most important columns are kept,
+    ids are shortened, sizes and times are made readable.
 
     Example:
         >>> ln.view()
         >>> ln.view(3, ["File", "Run"])
     """
-    from rich.table import Table
-
-    from lamin_flows.registry.tables import REGISTRIES
-
-    console = _console()
-    for name, cls in REGISTRIES.items():
-        if registries and name not in registries:
-            continue
-        query = cls.select().order_by("-created_at")
-        total = query.count()
-        if total == 0:
-            continue
-        records = query.limit(n).all()
-        columns = list(dict.fromkeys([*getattr(cls, "_view_columns", cls._display), "created_at"]))
-        table = Table(title=f"{name} ({total} records, latest {min(n, total)})", title_justify="left")
-        for column in columns:
-            table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=MAX_CELL)
-        for record in records:
-            table.add_row(*[_cell(getattr(record, column)) for column in columns])
-        console.print(table)
+    for listing in view_listings(n, registries):
+        listing.note = ""  # the title already says "latest n"
+        print(listing.render(width))
+        print()

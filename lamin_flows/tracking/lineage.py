@@ -185,25 +185,93 @@ class LineageGraph:
     def _repr_html_(self) -> str:
         return self.to_svg()
 
+    def to_png(self) -> bytes:
+        """The SVG rendered as a PNG image (needs the ``resvg-py`` package: ``pip install 'lamin-flows[png]'``)."""
+        return _png_renderer()(svg_string=self.to_svg(), background="#ffffff", zoom=2.0)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The nodes as rows: kind, record id, label, detail and the ids of the nodes upstream."""
+        return [
+            {
+                "kind": node.kind,
+                "id": node.id.split(":", 1)[1],
+                "label": node.label,
+                "detail": node.detail,
+                "root": node.id == self.root,
+                "upstream": [up.id.split(":", 1)[1] for up in self.upstream(node.id)],
+            }
+            for node in self.nodes.values()
+        ]
+
+    def to_json(self) -> str:
+        """The graph as JSON: ``{"root", "nodes", "edges", "truncated"}`` with record ids."""
+        import json
+
+        edges = [{"source": e.source.split(":", 1)[1], "target": e.target.split(":", 1)[1]} for e in self.edges]
+        root = self.root.split(":", 1)[1]
+        document = {"root": root, "nodes": self.records(), "edges": edges, "truncated": self.truncated}
+        return json.dumps(document, indent=2)
+
+    def to_csv(self) -> str:
+        """The nodes as CSV, one per line; ``upstream`` lists the ids upstream, separated by ";"."""
+        import csv
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, ["kind", "id", "label", "detail", "root", "upstream"], lineterminator="\n")
+        writer.writeheader()
+        for row in self.records():
+            writer.writerow({**row, "upstream": ";".join(row["upstream"])})
+        return buffer.getvalue()
+
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write the graph to ``.svg``, ``.html`` or ``.mmd`` (Mermaid) by the path's suffix.
+        """Write the graph to ``.svg``, ``.png``, ``.html`` or ``.mmd`` (Mermaid) by the path's suffix.
 
         Returns:
             The path written.
 
         Raises:
             ValidationError: another suffix.
+            MissingDependencyError: ``.png`` without the ``resvg-py`` package.
 
         Example:
             >>> graph.write("lineage.html")
         """
         target = Path(path)
-        suffix = target.suffix.lower()
+        suffix = check_output(path)
+        if suffix == ".png":
+            target.write_bytes(self.to_png())
+            return target
         renderers = {".svg": self.to_svg, ".html": self.to_html, ".htm": self.to_html, ".mmd": self.to_mermaid}
-        if suffix not in renderers:
-            raise ValidationError(f"cannot write lineage to {os.fspath(path)!r}: use a .svg, .html or .mmd file name")
         target.write_text(renderers[suffix](), encoding="utf-8")
         return target
+
+
+SUFFIXES = (".svg", ".png", ".html", ".htm", ".mmd")
+
+
+def check_output(path: str | os.PathLike[str]) -> str:
+    """The suffix of ``path`` if a lineage graph can be written there; an error naming the ones it takes otherwise.
+
+    Called before any work, so ``lamin lineage KEY -o x.pdf`` fails at once.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValidationError(f"cannot write lineage to {os.fspath(path)!r}: use a .svg, .png, .html or .mmd file name")
+    if suffix == ".png":
+        _png_renderer()
+    return suffix
+
+
+def _png_renderer() -> Any:
+    from lamin_flows.errors import MissingDependencyError
+
+    try:
+        from resvg_py import svg_to_bytes  # a Rust SVG renderer in one wheel: no system libraries
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "writing .png needs the resvg-py package: pip install 'lamin-flows[png]' (or write .svg, .html or .mmd)"
+        ) from exc
+    return svg_to_bytes
 
 
 def _mermaid_text(text: str) -> str:

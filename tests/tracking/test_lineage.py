@@ -78,8 +78,10 @@ def test_lineage_renders_as_mermaid_tree_svg_and_html(ln_sqlite, tmp_path) -> No
     html = graph.write(tmp_path / "lineage.html").read_text()
     assert html.startswith("<!doctype html>") and "<svg" in html and "flowchart LR" in html
     assert graph.write(tmp_path / "lineage.mmd").read_text() == mermaid
-    with pytest.raises(ValidationError, match=r"\.svg, \.html or \.mmd"):
-        graph.write(tmp_path / "lineage.png")
+    assert graph.write(tmp_path / "lineage.png").read_bytes().startswith(b"\x89PNG")  # rendered from the SVG
+    with pytest.raises(ValidationError, match=r"\.svg, \.png, \.html or \.mmd"):
+        graph.write(tmp_path / "lineage.pdf")
+    assert not (tmp_path / "lineage.pdf").exists()
     assert "4 files, 3 runs" in repr(graph)
 
 
