@@ -183,8 +183,8 @@ def test_version_completion_and_help(lamin_home):
     version = run_cli("--version")
     assert version.returncode == 0 and lamin_flows.__version__ in version.stdout
     assert "--install-completion" in run_cli("--help").stdout
-    for command in ("view", "tree", "files", "runs", "transforms", "lineage", "info", "verify", "init", "delete"):
-        text = run_cli(command, "--help").stdout
+    for command in ("view", "tree", "files", "runs", "transforms", "lineage show", "info", "verify", "init", "delete"):
+        text = run_cli(*command.split(), "--help").stdout
         options = text[text.index("Options:") :]  # typer 0.29 prints <str> after arguments whatever their metavar
         assert "--help" in text and not re.search(r"<(bool|str|int|float)>", options), command
         if command not in ("init", "delete"):
