@@ -46,19 +46,36 @@ class File(Record, table=True):
             A path already inside a storage root keeps its relative path as key.
         name: a human-readable name; defaults to the file name.
         description: free text.
+        version: a version label for this content (default: "1" for a new key, then the
+            next whole number).
+        revises: a saved File this one is a new version of (its key is used; no ``key=`` needed).
 
-    If a file with the same content is already registered (copies and objects) or the key
-    already holds this content, the existing record is returned instead.
+    If the key's latest version holds this content, or (without a key) the same content is
+    already registered, the existing record is returned instead. Other content under a known
+    key is a new version: saving it makes it the latest, and every older version stays
+    retrievable (``file.versions``).
 
     Example:
         >>> file = ln.File("./mydata/mini.csv")           # in storage: registered in place
         >>> file = ln.File("/tmp/a.jpg", key="images/a.jpg").save()   # copied in
         >>> file = ln.File(df, name="iris").save()          # serialized to parquet
         >>> file.load()
+        >>> new = ln.File(df2, key="reports/iris.parquet").save()  # version "2" if the key exists
     """
 
     __tablename__ = "file"
-    __table_args__ = (sa.UniqueConstraint("storage_id", "key", name="uq_file_storage_key"),)
+    __table_args__ = (
+        # one latest version per key; older versions keep the key (partial index: SQLite and PostgreSQL)
+        sa.Index(
+            "uq_file_storage_key_latest",
+            "storage_id",
+            "key",
+            unique=True,
+            sqlite_where=sa.text("is_latest"),
+            postgresql_where=sa.text("is_latest"),
+        ),
+        sa.Index("uq_file_stem_version", "stem_id", "version", unique=True),
+    )
     id: str = Field(default_factory=id20, primary_key=True, max_length=20)
     name: str | None = Field(default=None, max_length=1024)
     key: str | None = Field(default=None, max_length=1024, index=True)
@@ -71,6 +88,9 @@ class File(Record, table=True):
     transform_id: str | None = Field(default=None, foreign_key="transform.id", max_length=12, index=True)
     run_id: str | None = Field(default=None, foreign_key="run.id", max_length=20, index=True)
     created_by_id: str | None = Field(default=None, foreign_key="user.id", max_length=12)
+    version: str | None = Field(default=None, max_length=64)
+    is_latest: bool = Field(default=True)
+    stem_id: str | None = Field(default=None, max_length=20, index=True)
 
     _foreign_keys: ClassVar = {
         "storage": ("storage_id", "Storage"),
@@ -83,7 +103,9 @@ class File(Record, table=True):
         "projects": ("file_project", "file_id", "project_id", "Project"),
         "input_of": ("run_input", "file_id", "run_id", "Run"),
     }
-    _display: ClassVar = ("id", "key", "name", "suffix", "size", "hash", "hash_type")
+    _display: ClassVar = ("id", "key", "version", "name", "suffix", "size", "hash", "hash_type")
+    # A filter on one of these reaches every version; other queries see latest versions only
+    _version_fields: ClassVar = ("id", "is_latest", "version", "stem_id", "run", "run_id")
     _view_columns: ClassVar = ("id", "key", "size", "hash", "run_id")  # ln.view() is a glance
     storage = _fk("storage")
     transform = _fk("transform")
@@ -96,11 +118,38 @@ class File(Record, table=True):
     # ---- construction ---------------------------------------------------------------
     @classmethod
     def _construct(
-        cls, data: Any, *, key: str | None = None, name: str | None = None, description: str | None = None
+        cls,
+        data: Any,
+        *,
+        key: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        revises: File | None = None,
     ) -> File:
         from lamin_flows.registry import files_io
 
-        return files_io.construct(cls, data, key=key, name=name, description=description)
+        return files_io.construct(
+            cls, data, key=key, name=name, description=description, version=version, revises=revises
+        )
+
+    # ---- versions -------------------------------------------------------------------
+    @property
+    def versions(self) -> Any:
+        """Every version of this File's key (or of its version line), oldest first, as a QuerySet.
+
+        Example:
+            >>> file = ln.File.select(key="reports/nightly.parquet").one()
+            >>> [(f.version, f.is_latest) for f in file.versions]
+            [('1', False), ('2', True)]
+        """
+        from lamin_flows.registry.query import QuerySet
+
+        table = File.__table__
+        query = QuerySet(File, all_versions=True)
+        if not self._lf.saved and self.stem_id is None:
+            return query._where(table.c.id == self.id)  # not saved yet: no versions
+        return query._where(table.c.stem_id == (self.stem_id or self.id)).order_by("created_at", "id")
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike, *, key: str | None = None) -> list[File]:
@@ -126,8 +175,26 @@ class File(Record, table=True):
     # ---- storage --------------------------------------------------------------------
     @property
     def storage_key(self) -> str:
-        """The key of the data in its storage (``.lamindb/<id><suffix>`` for files without a key)."""
-        return storage_key(self.key, self.id, self.suffix)
+        """The key of the data in its storage: the key itself for the latest version, otherwise
+        ``.lamindb/<id><suffix>`` (older versions, and files without a key)."""
+        return storage_key(self.key, self.id, self.suffix, self.is_latest)
+
+    def _located_key(self) -> str:
+        """:attr:`storage_key`, after asking the registry whether this version is still the latest.
+
+        Another save may have made a newer version since this object was loaded: then this
+        version's bytes are no longer at the key but under its id (one indexed query).
+        """
+        if self.key is not None and self._lf.saved:
+            from lamin_flows.registry import db, instance
+
+            table = File.__table__
+            with db.read(instance.current().engine) as conn:
+                row = conn.execute(sa.select(table.c.is_latest).where(table.c.id == self.id)).first()
+            if row is not None and bool(row.is_latest) != bool(self.is_latest):
+                self.is_latest = bool(row.is_latest)
+                self._lf.snapshot["is_latest"] = self.is_latest
+        return self.storage_key
 
     def _backend(self) -> Any:
         from lamin_flows.registry.files_io import backend_for_storage_id
@@ -141,7 +208,7 @@ class File(Record, table=True):
             >>> file.path()
             PosixPath('/home/me/mydata/images/a.jpg')
         """
-        return self._backend().path(self.storage_key)
+        return self._backend().path(self._located_key())
 
     def stage(self) -> Path:
         """A local path with the data (cloud objects are downloaded to the cache once).
@@ -156,7 +223,7 @@ class File(Record, table=True):
         expected = None
         if self.hash is not None and self.size is not None:
             expected = HashResult(self.size, self.hash, self.hash_type or "md5")
-        local = self._backend().stage(self.storage_key, expected)
+        local = self._backend().stage(self._located_key(), expected)
         self._track_input()
         return local
 
@@ -175,7 +242,7 @@ class File(Record, table=True):
         """Open the data for reading without downloading it all (recorded as a run input)."""
         if "r" not in mode or "+" in mode:
             raise ValidationError(f"File.open() reads only; got mode {mode!r}. Use replace() to change content.")
-        handle = self._backend().open(self.storage_key, mode)
+        handle = self._backend().open(self._located_key(), mode)
         self._track_input()
         return handle
 

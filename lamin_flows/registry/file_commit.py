@@ -24,7 +24,9 @@ from lamin_flows.errors import StorageNotFoundError, ValidationError
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, suffix_of
 from lamin_flows.registry.files_io import Candidate, discard_staged, existing_matches
-from lamin_flows.registry.persist import delete_records, insert_records, update_records
+from lamin_flows.registry.record import utcnow
+from lamin_flows.registry.persist import chunks, delete_records, insert_records, update_records
+from lamin_flows.storage.keys import storage_key
 
 
 # ---- saving -----------------------------------------------------------------------------
@@ -96,8 +98,14 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
     undo.append(remove)
 
 
-def _write_journals(files: list[File], undo: list[Callable[[], None]], failures: list[str]) -> None:
-    """Journal the keys these Files will fill, one journal per storage (see :mod:`.journal`)."""
+def _write_journals(
+    files: list[File], undo: list[Callable[[], None]], failures: list[str], previous: dict[str, Any] | None = None
+) -> None:
+    """Journal the keys these Files will fill, one journal per storage (see :mod:`.journal`).
+
+    A new version that takes its key from an older one also names that version and the key
+    its bytes are kept under, so that a crash before the commit can be rolled back.
+    """
     from lamin_flows.registry import journal
 
     groups: dict[str, list[File]] = {}
@@ -114,12 +122,28 @@ def _write_journals(files: list[File], undo: list[Callable[[], None]], failures:
                 "hash": f.hash,
                 "hash_type": f.hash_type,
                 "temp": f._lf.extra["staged"][1].temp_key,
+                **_previous_entry(f, (previous or {}).get(f.id)),
             }
             for f in group
         ]
         key = journal.write(backend, storage_id, entries)
         undo.append(lambda backend=backend, key=key: _settle_journal(backend, key, failures))  # runs last
         group[0]._lf.extra["journal"] = (backend, key)  # removed by after_save once committed
+
+
+def _previous_entry(file: File, previous: Any) -> dict[str, Any]:
+    if previous is None:
+        return {}
+    archive = storage_key(previous.key, previous.id, previous.suffix, False)
+    return {
+        "previous": {
+            "id": previous.id,
+            "archive": archive,
+            "size": previous.size,
+            "hash": previous.hash,
+            "hash_type": previous.hash_type,
+        }
+    }
 
 
 def _settle_journal(backend: Any, key: str, failures: list[str]) -> None:
@@ -136,43 +160,157 @@ def _settle_journal(backend: Any, key: str, failures: list[str]) -> None:
 
 
 def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) -> None:
-    """Insert new Files (moving their data into place) and update changed ones."""
+    """Insert new Files (moving their data into place, new versions over older ones) and update changed ones."""
     new = [f for f in files if not f._lf.saved]
     if new:
         _lock_keys(conn, new)
+        for f in new:  # of an earlier, failed attempt: worked out again under this lock
+            if f._lf.extra.pop("auto_version", False):
+                f.version = None
+            if f.key is not None:
+                f.stem_id = None
+            f.is_latest = True
         candidates = [
             Candidate(f.storage_id, f.key, f.suffix, f.name, f.size or 0, f.hash or "", f.hash_type or "",
-                      staged=f._lf.extra.get("staged"))
+                      staged=f._lf.extra.get("staged"), stem_id=f.stem_id if f.key is None else None)
             for f in new
         ]
-        rows = existing_matches(conn, candidates)  # again, under the write lock
-        to_insert, to_commit, keys_seen = [], [], set()
-        for f, c, row in zip(new, candidates, rows):
+        matches = existing_matches(conn, candidates)  # again, under the write lock
+        to_insert, to_commit, versions, keys_seen = [], [], [], set()
+        for f, c, (row, previous) in zip(new, candidates, matches):
             if row is not None:
                 f._adopt(row)
                 continue
-            if f.key is not None:
-                if (f.storage_id, f.key) in keys_seen:
-                    raise ValidationError(f"two Files in one save use the key {f.key!r}; give each its own key")
-                keys_seen.add((f.storage_id, f.key))
+            line = ("key", f.storage_id, f.key) if f.key is not None else ("line", f.stem_id, None)
+            if line[1] is not None:
+                if line in keys_seen:
+                    what = f"the key {f.key!r}" if f.key is not None else f"the version line of File {f.stem_id}"
+                    raise ValidationError(f"two Files in one save are new versions of {what}; save them one after the other")
+                keys_seen.add(line)
+            if previous is not None:
+                f.stem_id = previous.stem_id or previous.id
+                versions.append((f, previous))
+            elif f.stem_id is None:
+                f.stem_id = f.id
             to_insert.append(f)
             if c.staged is not None:
                 to_commit.append(f)
+        now = utcnow()
+        for f in to_insert:  # versions are ordered by when they were saved, not constructed
+            f.created_at = f.updated_at = now
+        _label_versions(conn, to_insert)
+        swaps = [(f, p) for f, p in versions if f.key is not None and p.key is not None]
+        swapped = {f.id for f, p in swaps if "staged" in f._lf.extra}
+        in_place = [(f, p) for f, p in swaps if f.id not in swapped]
         failures: list[str] = []
         if to_commit:
-            _write_journals(to_commit, undo, failures)
-        if len(to_commit) > 16 and any(f._lf.extra["staged"][0].parallel_io for f in to_commit):
+            _write_journals(to_commit, undo, failures, {f.id: p for f, p in swaps})
+        plain = [f for f in to_commit if f.id not in swapped]
+        if len(plain) > 16 and any(f._lf.extra["staged"][0].parallel_io for f in plain):
             # cloud copies wait on the network: overlap them, in batches
-            for _ in map_batched(lambda f: _commit_data(f, undo, failures), to_commit, get_settings().workers):
+            for _ in map_batched(lambda f: _commit_data(f, undo, failures), plain, get_settings().workers):
                 pass
         else:  # local links take microseconds: threads would only take turns with the GIL
-            for f in to_commit:
+            for f in plain:
                 _commit_data(f, undo, failures)
+        archived = [(f, p) for f, p in swaps if f.id in swapped]
+        for f, p in archived:  # the older version keeps its bytes under its own id
+            _archive(f, p, undo, failures)
+        for f, p in in_place:
+            _logging.warning(
+                f"{f.key!r} was changed in place outside lamin_flows: its new content becomes version"
+                f" {f.version}; version {p.version} (File {p.id}) keeps its record, but its bytes are gone"
+                " (`lamin verify` lists it)"
+            )
+        if versions:
+            table = File.__table__
+            ids = [p.id for _, p in versions]
+            for batch in chunks(ids):
+                conn.execute(table.update().where(table.c.id.in_(batch)).values(is_latest=False, updated_at=utcnow()))
         if to_insert:
             insert_records(conn, File, to_insert)
+        for f, p in archived:  # last, right before COMMIT: the key now holds the new version
+            _overwrite(f, p, undo, failures)
     saved = [f for f in files if f._lf.saved]
     _refuse_data_changes(saved)
     update_records(conn, File, saved)
+
+
+def _label_versions(conn: Any, files: list[File]) -> None:
+    """Give each new File a version label: the user's, checked unique in its line, or the next whole number."""
+    table = File.__table__
+    lines = sorted({f.stem_id for f in files if f.stem_id is not None and f.stem_id != f.id})
+    taken: dict[str, set[str]] = {}
+    for batch in chunks(lines):
+        stmt = sa.select(table.c.stem_id, table.c.version).where(table.c.stem_id.in_(batch))
+        for stem, label in conn.execute(stmt):
+            taken.setdefault(stem, set()).add(str(label))
+    for f in files:
+        labels = taken.setdefault(f.stem_id or f.id, set())
+        if f.version is not None:
+            if f.version in labels:
+                raise ValidationError(
+                    f"{f.key or 'this version line'!r} has a version {f.version!r} already; choose another"
+                    " version= label (or none, for the next number). Nothing was saved."
+                )
+        else:
+            numbers = [int(v) for v in labels if v.isdigit()]
+            label = max(numbers, default=0) + 1
+            while str(label) in labels:
+                label += 1
+            f.version = str(label)
+            f._lf.extra["auto_version"] = True
+        labels.add(f.version)
+
+
+def _archive(file: File, previous: Any, undo: list[Callable[[], None]], failures: list[str]) -> None:
+    """Keep the older version's bytes (at the key now) under ``.lamindb/<its id><suffix>``."""
+    backend = file._lf.extra["staged"][0]
+    archive = storage_key(previous.key, previous.id, previous.suffix, False)
+    try:
+        backend.link(previous.key, archive)
+    except FileNotFoundError:
+        if not backend.exists(previous.key):
+            _logging.warning(
+                f"no data at {previous.key!r} for version {previous.version} (File {previous.id}); the new version"
+                " takes the key (`lamin verify` lists the old one as missing)"
+            )
+            file._lf.extra["archive"] = None
+            return
+        raise
+    except FileExistsError:  # left by an interrupted save: right if it holds the version's bytes
+        if backend.info(archive).hash != previous.hash:
+            backend.delete(archive)
+            backend.link(previous.key, archive)
+    file._lf.extra["archive"] = archive
+
+    def remove() -> None:
+        try:
+            _delete_quietly(backend, archive)
+        except BaseException:
+            failures.append(archive)
+            raise
+
+    undo.append(remove)
+
+
+def _overwrite(file: File, previous: Any, undo: list[Callable[[], None]], failures: list[str]) -> None:
+    """Put a new version's staged bytes under its key, over the older version (archived first)."""
+    backend, staged = file._lf.extra["staged"]
+    archive = file._lf.extra.get("archive")
+    if archive is None:  # nothing to keep at the key: a plain commit
+        _commit_data(file, undo, failures)
+        return
+    backend.copy_over(staged.temp_key, file.key)
+
+    def restore() -> None:
+        try:
+            backend.copy_over(archive, file.key)
+        except BaseException:
+            failures.append(file.key)  # the journal stays, so `lamin verify --fix` can finish the undo
+            raise
+
+    undo.append(restore)
 
 
 # Columns that say where a File's data is and what it is: saving new values would not move or
@@ -209,61 +347,47 @@ def after_save(files: list[File]) -> None:
 
 # ---- replace and delete -----------------------------------------------------------------
 def replace(file: File, data: Any) -> None:
-    """Put new content under an existing File's key; the old data stays until the commit."""
-    from lamin_flows.registry.context import current_run_ref
-    from lamin_flows.registry.record import utcnow
-    from lamin_flows.storage import suffix_for, write_object
+    """Save new content as the next version of ``file``'s key (or version line); ``file`` becomes it.
+
+    The older version keeps its record and its bytes (under ``.lamindb/<id><suffix>``).
+    """
+    from lamin_flows.registry.files_io import construct
 
     if not file._lf.saved:
         raise ValidationError("replace() works on saved Files; for a new File just construct it with the new data")
-    backend = file._backend()
     if isinstance(data, (str, os.PathLike)):
         path = Path(os.fspath(data)).expanduser()
-        if not path.is_file():
+        if not path.is_file() and "://" not in os.fspath(data):
             raise StorageNotFoundError(f"no file at {os.fspath(data)!r}: check the path")
-        suffix, staged = suffix_of(path.name), backend.stage_in(path)
+        suffix = suffix_of(path.name)
     else:
+        from lamin_flows.storage import suffix_for
+
         suffix = suffix_for(data)
-        staged = backend.write_temp(lambda dest: write_object(data, dest), suffix)
-    if staged.hash == file.hash:
-        backend.discard(staged.temp_key)
-        _logging.info(f"File {file.id} already has this content; nothing replaced")
-        return
     if file.key is not None and suffix != file.suffix:
-        backend.discard(staged.temp_key)
-        raise ValidationError(f"new data is {suffix!r} but key {file.key!r} holds {file.suffix!r}; save it under a new key")
-    old_key, old_suffix = file.storage_key, file.suffix
-    file.suffix = suffix
-    final = file.storage_key
-    ref = current_run_ref()
-    values = {"size": staged.size, "hash": staged.hash, "hash_type": staged.hash_type, "suffix": suffix, "updated_at": utcnow()}
-    if ref is not None:
-        values.update(run_id=ref.run_id, transform_id=ref.transform_id)
-    backup = None
-    try:
-        with db.write(instance.current().engine) as conn:
-            lock_names(conn, [lock_name(file.storage_id, final)])  # PostgreSQL: one replace of a key at a time
-            backup = backend.commit(staged.temp_key, final, overwrite=True)
-            conn.execute(File.__table__.update().where(File.__table__.c.id == file.id).values(**values))
-    except BaseException:
-        file.suffix = old_suffix
-        if backup:
-            backend.restore(backup, final)
-        elif old_key != final:
-            _delete_quietly(backend, final)  # a committed key, not a temporary one: discard() refuses it
-        backend.discard(staged.temp_key)
-        raise
-    if backup:
-        backend.discard(backup)
-    if old_key != final:
-        _delete_quietly(backend, old_key)
-    for name, value in values.items():
-        setattr(file, name, value)
-    file._mark_saved()
+        raise ValidationError(
+            f"new data is {suffix!r} but key {file.key!r} holds {file.suffix!r}; save it under a new key"
+            f" (ln.File(data, key=...)). Nothing was replaced."
+        )
+    new = construct(File, data, key=None, name=file.name, description=file.description, revises=file)
+    if new._lf.saved:
+        if new.id == file.id:
+            _logging.info(f"File {file.id} already has this content; nothing replaced")
+        else:
+            _logging.info(f"the latest version of {file.key or file.id!r} (File {new.id}) already has this content")
+        file._adopt(new._values())
+        return
+    new.save()
+    _logging.info(f"saved version {new.version} of {file.key or 'File ' + (file.stem_id or file.id)!r} (File {new.id})")
+    file._adopt(new._values())
 
 
 def delete(file: File, storage: bool | None) -> None:
-    """Delete a File record, and its data if asked (metadata first: never a record without data)."""
+    """Delete a File record, and its data if asked (metadata first: never a record without data).
+
+    Deleting the latest version of a key makes the version before it the latest again, its bytes
+    back at the key.
+    """
     if storage is None:
         if sys.stdin is not None and sys.stdin.isatty():
             answer = input(f"Also delete the data at {file.path()}? [y/N] ")
@@ -271,7 +395,11 @@ def delete(file: File, storage: bool | None) -> None:
         else:
             storage = False
             _logging.info(f"kept the data at {file.path()}; file.delete(storage=True) also deletes it")
-    location = file.path()
+    if not file._lf.saved:
+        return
+    location = file.path()  # also learns whether this version is still the latest
+    if file.is_latest and file.stem_id is not None and _promote(file, storage):
+        return
     backend, key = file._backend(), file.storage_key
     delete_records([file])
     if storage:
@@ -280,14 +408,109 @@ def delete(file: File, storage: bool | None) -> None:
         with db.write(instance.current().engine) as conn:
             lock_names(conn, [lock_name(file.storage_id, key)])
             table = File.__table__
-            taken = file.key is not None and conn.execute(
-                sa.select(table.c.id).where(table.c.storage_id == file.storage_id, table.c.key == file.key)
+            taken = key == file.key and conn.execute(
+                sa.select(table.c.id).where(
+                    table.c.storage_id == file.storage_id, table.c.key == file.key, table.c.is_latest == sa.true()
+                )
             ).first()
             if taken:
                 _logging.warning(f"kept the data at {location}: File {taken.id} was saved under this key meanwhile")
                 return
-            backend.delete(key)
+            try:
+                backend.delete(key)
+            except FileNotFoundError:
+                _logging.warning(f"there was no data at {location} to delete")
+                return
         _logging.success(f"deleted {location}")
+
+
+def _promote(file: File, storage: bool) -> bool:
+    """Delete the latest version ``file`` and make the one before it the latest, data included.
+
+    Returns False (nothing done) if ``file`` has no earlier version. In one transaction: the
+    deleted version's bytes are linked to ``.lamindb/<id><suffix>``, the earlier version's bytes
+    are put back at the key (last, right before COMMIT), and a journal names both, so a crash is
+    rolled back by ``lamin verify --fix``.
+    """
+    from lamin_flows.registry import journal
+
+    table = File.__table__
+    backend = file._backend()
+    at_key = file.key is not None
+    own = storage_key(file.key, file.id, file.suffix, False)  # where the deleted version's bytes go
+    undo: list[Callable[[], None]] = []
+    journal_key = None
+    previous = None
+    try:
+        with db.write(instance.current().engine) as conn:
+            if at_key:
+                lock_names(conn, [lock_name(file.storage_id, file.key)])
+            current = conn.execute(sa.select(table.c.is_latest).where(table.c.id == file.id)).first()
+            if current is None or not current.is_latest:
+                return False
+            previous = conn.execute(
+                sa.select(table)
+                .where(table.c.stem_id == file.stem_id, table.c.id != file.id)
+                .order_by(table.c.created_at.desc(), table.c.id.desc())
+                .limit(1)
+            ).first()
+            if previous is None:
+                return False
+            source = storage_key(previous.key, previous.id, previous.suffix, False)
+            if at_key:
+                entry = {
+                    "op": "promote",
+                    "key": file.key,
+                    "id": previous.id,
+                    "size": previous.size,
+                    "hash": previous.hash,
+                    "hash_type": previous.hash_type,
+                    "source": source,
+                    "keep_previous": not storage,
+                    "previous": {"id": file.id, "archive": own, "size": file.size, "hash": file.hash, "hash_type": file.hash_type},
+                }
+                journal_key = journal.write(backend, file.storage_id, [entry])
+                try:
+                    backend.link(file.key, own)
+                    undo.append(lambda: _delete_quietly(backend, own))
+                except FileExistsError:
+                    pass  # left by an interrupted delete: the same bytes (content checked by verify)
+                except FileNotFoundError:
+                    own = None  # the key holds nothing: nothing to keep
+            for link_table, own_column, _, _ in File._many_to_many.values():
+                link = File.metadata.tables[link_table]
+                conn.execute(link.delete().where(link.c[own_column] == file.id))
+            conn.execute(table.delete().where(table.c.id == file.id))
+            conn.execute(table.update().where(table.c.id == previous.id).values(is_latest=True, updated_at=utcnow()))
+            if at_key:
+                backend.copy_over(source, file.key)  # last: the key holds the earlier version again
+                if own is not None:
+                    undo.append(lambda: backend.copy_over(own, file.key))
+    except BaseException:
+        for action in reversed(undo):
+            try:
+                action()
+            except Exception as error:
+                _logging.warning(f"could not undo a storage change after a failed delete: {error}")
+        if journal_key is not None:
+            journal.remove(backend, journal_key)
+        raise
+    file._lf.saved = False
+    if at_key:
+        _delete_quietly(backend, source)
+        if own is not None:
+            if storage:
+                _delete_quietly(backend, own)
+            else:
+                _logging.info(f"kept the deleted version's data at {backend.path(own)}")
+        journal.remove(backend, journal_key)
+    elif storage:
+        _delete_quietly(backend, own)
+    _logging.success(
+        f"deleted version {file.version} of {file.key or 'File ' + file.stem_id!r}; version {previous.version}"
+        f" (File {previous.id}) is the latest again"
+    )
+    return True
 
 
 def _delete_quietly(backend: Any, key: str) -> None:

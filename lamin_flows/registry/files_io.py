@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from lamin_flows import _logging
 from lamin_flows._ids import id20
-from lamin_flows.errors import KeyConflictError, NoResultError, StorageNotFoundError, ValidationError
+from lamin_flows.errors import NoResultError, StorageNotFoundError, ValidationError
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, attach_staged, suffix_of
 from lamin_flows.registry.persist import chunks, one_of
@@ -114,6 +114,7 @@ class Candidate:
     hash_type: str
     backend: Any = None
     staged: Any = None  # set when the data was copied to a temporary key
+    stem_id: str | None = None  # a File without a key: the version line it continues (revises=)
 
 
 def discard_staged(staged: Iterable[tuple[Any, str]]) -> None:
@@ -129,10 +130,21 @@ def _discard(candidates: list[Candidate]) -> None:
     discard_staged((c.backend, c.staged.temp_key) for c in candidates if c.staged is not None)
 
 
-def _existing_rows(conn: Any, candidates: list[Candidate]) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
-    """Rows already holding one of the candidates' keys, and rows with a copied candidate's hash."""
+def _dedups(c: Candidate) -> bool:
+    """Whether known content anywhere stands for this candidate: copied data the user gave no key
+    and no version line. An explicit key is always honoured (a new version if its content differs)."""
+    return c.staged is not None and c.key is None and c.stem_id is None
+
+
+def _existing_rows(
+    conn: Any, candidates: list[Candidate]
+) -> tuple[dict[tuple[str, str], Any], dict[str, Any], dict[str, Any]]:
+    """The latest rows of the candidates' keys and version lines, and rows with a deduplicated
+    candidate's hash."""
     table = File.__table__
+    latest = table.c.is_latest == sa.true()
     by_key: dict[tuple[str, str], Any] = {}
+    by_stem: dict[str, Any] = {}
     by_hash: dict[str, Any] = {}
     keyed: dict[str, list[str]] = {}
     for c in candidates:
@@ -140,62 +152,74 @@ def _existing_rows(conn: Any, candidates: list[Candidate]) -> tuple[dict[tuple[s
             keyed.setdefault(c.storage_id, []).append(c.key)
     for storage_id, keys in keyed.items():
         for batch in chunks(keys):
-            stmt = sa.select(table).where(table.c.storage_id == storage_id, one_of(conn, table.c.key, batch))
+            stmt = sa.select(table).where(table.c.storage_id == storage_id, one_of(conn, table.c.key, batch), latest)
             for row in conn.execute(stmt):
                 by_key[(row.storage_id, row.key)] = row
-    hashes = sorted({c.hash for c in candidates if c.staged is not None})
+    stems = sorted({c.stem_id for c in candidates if c.key is None and c.stem_id is not None})
+    for batch in chunks(stems):
+        for row in conn.execute(sa.select(table).where(one_of(conn, table.c.stem_id, batch), latest)):
+            by_stem[row.stem_id] = row
+    hashes = sorted({c.hash for c in candidates if _dedups(c)})
     for batch in chunks(hashes):
         stmt = sa.select(table).where(one_of(conn, table.c.hash, batch)).order_by(table.c.created_at)
         for row in conn.execute(stmt):
             by_hash.setdefault(row.hash, row)
-    return by_key, by_hash
+    return by_key, by_stem, by_hash
 
 
-def _conflict(key: str, row: Any) -> KeyConflictError:
-    return KeyConflictError(
-        f"key {key!r} already holds different content (File {row.id}, hash {row.hash}). Nothing was changed."
-        f" To record new content under this key use ln.File.select(key={key!r}).one().replace(new_data);"
-        " otherwise save under another key."
-    )
+def existing_matches(conn: Any, candidates: list[Candidate]) -> list[tuple[Any, Any]]:
+    """For each candidate: (the row that already holds its content or None, the latest version
+    it would follow or None).
 
-
-def existing_matches(conn: Any, candidates: list[Candidate]) -> list[Any]:
-    """For each candidate, the row that already holds its content, or None for new content.
-
-    That is the row under its key, or, for copied data without one there, a row with the same
-    hash (deduplication). Raises KeyConflictError if a key holds other content. Construction
-    asks first; saving asks again under the write lock.
+    The row holding the content is the latest version under its key (or version line) when that
+    has the same hash, or, for copied data without a key, a row with the same hash
+    (deduplication). Other content under a known key is a new version of it. Construction asks
+    first; saving asks again under the write lock.
     """
-    by_key, by_hash = _existing_rows(conn, candidates)
-    rows = []
+    by_key, by_stem, by_hash = _existing_rows(conn, candidates)
+    out = []
     for c in candidates:
-        row = by_key.get((c.storage_id, c.key)) if c.key is not None else None
-        if row is not None and row.hash != c.hash:
-            raise _conflict(c.key, row)  # type: ignore[arg-type]
-        if row is None and c.staged is not None:
-            row = by_hash.get(c.hash)
-        rows.append(row)
-    return rows
+        if c.key is not None:
+            previous = by_key.get((c.storage_id, c.key))
+        else:
+            previous = by_stem.get(c.stem_id) if c.stem_id is not None else None
+        if previous is not None and previous.hash == c.hash:
+            out.append((previous, None))
+            continue
+        row = by_hash.get(c.hash) if _dedups(c) else None
+        out.append((row, None) if row is not None else (None, previous))
+    return out
 
 
-def resolve(candidates: list[Candidate], description: str | None = None) -> list[File]:
-    """Turn candidates into Files: existing records for known content, new unsaved Files otherwise."""
+def resolve(candidates: list[Candidate], description: str | None = None, version: str | None = None) -> list[File]:
+    """Turn candidates into Files: existing records for known content, new unsaved Files otherwise
+    (new versions where a key's latest version holds other content)."""
     try:
         with db.read(instance.current().engine) as conn:
-            rows = existing_matches(conn, candidates)
+            matches = existing_matches(conn, candidates)
     except BaseException:
         _discard(candidates)
         raise
     out: list[File] = []
     new_by_hash: dict[str, File] = {}
     duplicates: list[Candidate] = []  # staged copies of content that is stored already
-    for c, row in zip(candidates, rows):
+    for c, (row, previous) in zip(candidates, matches):
         if row is not None:
             duplicates.append(c)
-            _logging.hint(f"returning the existing File {row.id} ({row.key or row.name}): same content")
+            if version is not None and row.version != version:
+                _discard(candidates)
+                raise ValidationError(
+                    f"version={version!r} was asked, but this content is registered already as version"
+                    f" {row.version!r} of {row.key or row.id!r} (File {row.id}); nothing was changed"
+                )
+            where = f"version {row.version} of {row.key!r}" if row.key else f"File {row.id} ({row.name})"
+            if c.key is None and row.key is not None:
+                _logging.warning(f"this content is registered already as {where}: returning that File")
+            else:
+                _logging.hint(f"returning the existing {where}: same content")
             out.append(File._from_row(row))
             continue
-        if c.staged is not None and c.key is None and c.hash in new_by_hash:
+        if _dedups(c) and c.hash in new_by_hash:
             duplicates.append(c)
             out.append(new_by_hash[c.hash])
             continue
@@ -210,11 +234,19 @@ def resolve(candidates: list[Candidate], description: str | None = None) -> list
                 "hash": c.hash,
                 "hash_type": c.hash_type,
                 "description": description,
+                "version": version,
+                "stem_id": c.stem_id,
             }
         )
+        if previous is not None:
+            _logging.hint(
+                f"{c.key or 'this version line'!r} holds other content (version {previous.version},"
+                f" File {previous.id}): this File becomes its next version when saved"
+            )
         if c.staged is not None:
             attach_staged(file, c.backend, c.staged)
-            new_by_hash.setdefault(c.hash, file)
+            if _dedups(c):
+                new_by_hash.setdefault(c.hash, file)
         out.append(file)
     _discard(duplicates)
     return out
@@ -242,13 +274,56 @@ def _key_suffix(key: str | None, suffix: str) -> str:
     return key_suffix or suffix
 
 
-def construct(cls: Any, data: Any, *, key: str | None, name: str | None, description: str | None) -> File:
-    """``ln.File(data, key=..., name=...)`` (see :class:`File`)."""
+def _revised(revises: Any, key: str | None) -> tuple[str | None, str | None]:
+    """The key and version line a new version of ``revises`` takes: (key, stem_id for key-less lines)."""
+    if not isinstance(revises, File) or not revises._lf.saved:
+        raise ValidationError(
+            f"revises= takes a saved File, got {type(revises).__name__}: {revises!r}; e.g."
+            " ln.File(new_data, revises=ln.File.select(key=...).one())"
+        )
+    if key is not None and key != revises.key:
+        raise ValidationError(
+            f"key={key!r} and revises= (File {revises.id}, key {revises.key!r}) disagree: a new version"
+            " keeps its key; pass one of them"
+        )
+    if revises.key is not None:
+        return revises.key, None
+    return None, revises.stem_id or revises.id
+
+
+def _check_version(version: Any) -> str | None:
+    if version is None:
+        return None
+    if not isinstance(version, (str, int)) or isinstance(version, bool) or not str(version).strip():
+        raise ValidationError(f"version= takes a non-empty label such as '2' or '2024-06-01', got {version!r}")
+    label = str(version).strip()
+    if len(label) > 64:
+        raise ValidationError(f"version label {label[:20]!r}... is longer than 64 characters; use a shorter label")
+    return label
+
+
+def construct(
+    cls: Any,
+    data: Any,
+    *,
+    key: str | None,
+    name: str | None,
+    description: str | None,
+    version: Any = None,
+    revises: Any = None,
+) -> File:
+    """``ln.File(data, key=..., name=..., version=..., revises=...)`` (see :class:`File`)."""
     from lamin_flows.storage import get_backend, hash_file, is_cloud, suffix_for, write_object
 
     inst = instance.current()
+    version = _check_version(version)
+    stem_id = None
     if key is not None:
         key = user_key(key)
+    if revises is not None:
+        key, stem_id = _revised(revises, key)
+        if stem_id is not None and revises.storage_id != inst.storage_id:
+            raise ValidationError(f"File {revises.id} lies in another storage; a new version of it is saved there only")
     if isinstance(data, (str, os.PathLike)):
         text = os.fspath(data)
         if is_cloud(text):
@@ -260,7 +335,7 @@ def construct(cls: Any, data: Any, *, key: str | None, name: str | None, descrip
                 )
             info = get_backend(storage.root, storage_options()).info(rel)
             candidate = Candidate(storage.id, rel, suffix_of(rel), name or PurePosixPath(rel).name, info.size, info.hash, info.hash_type)
-            return resolve([candidate], description)[0]
+            return resolve([candidate], description, version)[0]
         path = Path(text).expanduser()
         if not path.exists():
             raise StorageNotFoundError(f"no file at {text!r}: check the path (relative paths start at {Path.cwd()})")
@@ -272,17 +347,19 @@ def construct(cls: Any, data: Any, *, key: str | None, name: str | None, descrip
             storage, rel = found
             info = hash_file(path)
             candidate = Candidate(storage.id, rel, suffix_of(rel), name or path.name, info.size, info.hash, info.hash_type)
-            return resolve([candidate], description)[0]
+            return resolve([candidate], description, version)[0]
         suffix = _key_suffix(key, suffix_of(path.name))
         backend = get_backend(inst.config.storage_root, storage_options())
         staged = backend.stage_in(path)
-        candidate = Candidate(inst.storage_id, key, suffix, name or path.name, staged.size, staged.hash, staged.hash_type, backend, staged)
-        return resolve([candidate], description)[0]
+        candidate = Candidate(
+            inst.storage_id, key, suffix, name or path.name, staged.size, staged.hash, staged.hash_type, backend, staged, stem_id
+        )
+        return resolve([candidate], description, version)[0]
     suffix = _key_suffix(key, suffix_for(data))
     backend = get_backend(inst.config.storage_root, storage_options())
     staged = backend.write_temp(lambda dest: write_object(data, dest), suffix)
-    candidate = Candidate(inst.storage_id, key, suffix, name, staged.size, staged.hash, staged.hash_type, backend, staged)
-    return resolve([candidate], description)[0]
+    candidate = Candidate(inst.storage_id, key, suffix, name, staged.size, staged.hash, staged.hash_type, backend, staged, stem_id)
+    return resolve([candidate], description, version)[0]
 
 
 def walk_dir(path: Path) -> list[tuple[str, str]]:

@@ -112,7 +112,10 @@ class LinkManager:
         cls = self._other_class()
         link = cls.metadata.tables[self.table_name]
         subquery = sa.select(link.c[self.other_column]).where(link.c[self.own_column] == self.owner.id)
-        return cls.select(**filters)._where(cls.__table__.c.id.in_(subquery))
+        from lamin_flows.registry.query import QuerySet
+
+        # every version: a run's inputs are the exact versions it read
+        return QuerySet(cls, all_versions=True).filter(**filters)._where(cls.__table__.c.id.in_(subquery))
 
     def all(self) -> list[Any]:
         """The linked records (for an unsaved owner: those queued to be linked)."""

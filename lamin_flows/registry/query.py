@@ -171,18 +171,27 @@ class QuerySet:
         >>> len(qs)           # a COUNT query
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, *, all_versions: bool = False) -> None:
         self.model = model
         self._clauses: list[Any] = []
         self._order: list[Any] = []
         self._limit: int | None = None
         self._offset: int | None = None
+        # Files: latest versions only, unless asked for all or a filter names a version field
+        self._latest_only = bool(getattr(model, "_version_fields", ())) and not all_versions
 
     def _copy(self) -> QuerySet:
         new = QuerySet(self.model)
         new._clauses, new._order = list(self._clauses), list(self._order)
         new._limit, new._offset = self._limit, self._offset
+        new._latest_only = self._latest_only
         return new
+
+    def _conditions(self) -> list[Any]:
+        """The WHERE clauses, with "latest versions only" for a registry with versions."""
+        if self._latest_only:
+            return [*self._clauses, self.model.__table__.c.is_latest == sa.true()]
+        return self._clauses
 
     def _where(self, clause: Any) -> QuerySet:
         new = self._copy()
@@ -193,6 +202,9 @@ class QuerySet:
         """Narrow the query; same arguments as ``Registry.select``."""
         new = self._copy()
         new._clauses.extend(compile_filter(self.model, k, v) for k, v in filters.items())
+        version_fields = getattr(self.model, "_version_fields", ())
+        if new._latest_only and any(name.split("__", 1)[0] in version_fields for name in filters):
+            new._latest_only = False  # File.select(id=...), (is_latest=False), (version="2"): any version
         return new
 
     select = filter
@@ -223,8 +235,9 @@ class QuerySet:
     def _statement(self, columns: Any = None) -> Any:
         table = self.model.__table__
         stmt = sa.select(*(columns if columns is not None else [table]))
-        if self._clauses:
-            stmt = stmt.where(*self._clauses)
+        conditions = self._conditions()
+        if conditions:
+            stmt = stmt.where(*conditions)
         order = self._order or [table.c.created_at.asc(), table.c.id.asc()]
         stmt = stmt.order_by(*order)
         if self._limit is not None:
@@ -236,7 +249,8 @@ class QuerySet:
     def _id_subquery(self) -> Any:
         table = self.model.__table__
         stmt = sa.select(table.c.id)
-        return stmt.where(*self._clauses) if self._clauses else stmt
+        conditions = self._conditions()
+        return stmt.where(*conditions) if conditions else stmt
 
     def _rows(self, stmt: Any) -> list[Any]:
         from lamin_flows.registry import db, instance
@@ -292,8 +306,9 @@ class QuerySet:
     def count(self) -> int:
         """How many records match (one COUNT query)."""
         stmt = sa.select(sa.func.count()).select_from(self.model.__table__)
-        if self._clauses:
-            stmt = stmt.where(*self._clauses)
+        conditions = self._conditions()
+        if conditions:
+            stmt = stmt.where(*conditions)
         return int(self._rows(stmt)[0][0])
 
     __len__ = count

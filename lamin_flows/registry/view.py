@@ -74,7 +74,7 @@ def build_tree(prefix: str | None = None, *, level: int | None = None, limit: in
         query = query.filter(key__startswith=prefix + "/")
     table = File.__table__
     cols = (table.c.key, table.c.size, table.c.id, table.c.name, table.c.suffix)
-    rows = query._rows(sa.select(*cols).where(*query._clauses).order_by(table.c.key, table.c.id))
+    rows = query._rows(sa.select(*cols).where(*query._conditions()).order_by(table.c.key, table.c.id))
     if prefix and not rows:
         exact = File.select(storage_id=storage_id, key=prefix).first()
         if exact is None:

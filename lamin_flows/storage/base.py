@@ -232,6 +232,27 @@ class StorageBackend(ABC):
         """
 
     @abstractmethod
+    def link(self, from_key: str, to_key: str) -> None:
+        """Make ``to_key`` hold the same bytes as ``from_key``, which stays (no-clobber).
+
+        Local folders make a hard link (no copy, no extra space); cloud storage copies
+        server-side. Versions use it to keep an older version's bytes under its own key.
+
+        Raises:
+            KeyConflictError: (a FileExistsError) ``to_key`` exists already.
+            StorageNotFoundError: nothing is stored under ``from_key``.
+        """
+
+    @abstractmethod
+    def copy_over(self, from_key: str, to_key: str) -> None:
+        """Atomically put ``from_key``'s bytes under ``to_key``, replacing what is there
+        (readers see the old or the new bytes, never none); ``from_key`` stays.
+
+        Raises:
+            StorageNotFoundError: nothing is stored under ``from_key``.
+        """
+
+    @abstractmethod
     def restore(self, backup_key: str, final_key: str) -> None:
         """Undo ``commit(..., overwrite=True)``: put the backup back under ``final_key``."""
 

@@ -290,6 +290,17 @@ class FsspecBackend(StorageBackend):
                 self._fs.cp_file(self._fs_path(from_key), to_path)
         self._fs.invalidate_cache(to_path)
 
+    def link(self, from_key: str, to_key: str) -> None:
+        """Copy ``from_key`` to ``to_key`` server-side; refuse if ``to_key`` exists."""
+        from_key, to_key = validate_key(from_key), validate_key(to_key)
+        if self.exists(to_key):
+            raise KeyConflictError(f"Key {to_key!r} already holds an object in storage {self.root!r}.")
+        self._copy(from_key, to_key)
+
+    def copy_over(self, from_key: str, to_key: str) -> None:
+        """Copy ``from_key`` over ``to_key`` server-side (a PUT replaces atomically)."""
+        self._copy(validate_key(from_key), validate_key(to_key))
+
     def restore(self, backup_key: str, final_key: str) -> None:
         """Put a backup made by ``commit(..., overwrite=True)`` back under ``final_key``."""
         backup_key = check_temp_key(backup_key)

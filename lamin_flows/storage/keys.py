@@ -108,16 +108,23 @@ def _checked_key(key: str) -> str:
     return normal
 
 
-def storage_key(key: str | None, file_id: str, suffix: str | None) -> str:
-    """Where a File's data is stored: its key, or ``.lamindb/<id><suffix>`` for a File without one.
+def storage_key(key: str | None, file_id: str, suffix: str | None, is_latest: bool | None = True) -> str:
+    """Where a File's data is stored: its key for the latest version of a key, otherwise
+    ``.lamindb/<id><suffix>`` (a File without a key, or an older version of a key).
 
-    Saving, the save journals and ``lamin verify`` all place data by this one rule.
+    The path at a key therefore always holds the key's latest version, and every older version
+    keeps its bytes under its own id. Saving, the save journals and ``lamin verify`` all place
+    data by this one rule.
 
     Example:
         >>> storage_key(None, "Ab12", ".csv")
         '.lamindb/Ab12.csv'
+        >>> storage_key("reports/a.csv", "Ab12", ".csv", is_latest=False)
+        '.lamindb/Ab12.csv'
     """
-    return key if key is not None else f"{MANAGED_PREFIX}{file_id}{suffix or ''}"
+    if key is not None and is_latest is not False:
+        return key
+    return f"{MANAGED_PREFIX}{file_id}{suffix or ''}"
 
 
 def is_temp_key(key: str) -> bool:

@@ -223,6 +223,35 @@ class LocalBackend(StorageBackend):
                 raise
             shutil.copy2(final, backup)
 
+    def link(self, from_key: str, to_key: str) -> None:
+        """Hard-link ``to_key`` to ``from_key``'s file (a copy where links are not possible); no-clobber."""
+        source = self._existing(validate_key(from_key))
+        target = self.path(validate_key(to_key))
+        self._make_parent(target, to_key)
+        try:
+            os.link(source, target)
+        except FileExistsError as error:
+            raise self._conflict(to_key) from error
+        except OSError as error:
+            if error.errno not in _NO_HARDLINKS:
+                raise
+            if target.exists():
+                raise self._conflict(to_key) from error
+            shutil.copyfile(source, target)
+
+    def copy_over(self, from_key: str, to_key: str) -> None:
+        """Replace ``to_key`` with a second name of ``from_key``'s file, in one atomic rename."""
+        source = self._existing(validate_key(from_key))
+        target = self.path(validate_key(to_key))
+        self._make_parent(target, to_key)
+        _, incoming = self._new_temp(target.name, kind="incoming")
+        self._keep_copy(source, incoming)
+        try:
+            os.replace(incoming, target)
+        except BaseException:
+            incoming.unlink(missing_ok=True)
+            raise
+
     def restore(self, backup_key: str, final_key: str) -> None:
         """Put a backup made by ``commit(..., overwrite=True)`` back under ``final_key``."""
         final = self.path(final_key)

@@ -117,7 +117,8 @@ def _file_rows(engine: Any, storage_ids: list[str]) -> dict[str, list[Any]]:
     from lamin_flows.registry.file import File
 
     table = File.__table__
-    columns = [table.c[n] for n in ("id", "key", "storage_id", "suffix", "size", "hash", "hash_type")]
+    names = ("id", "key", "storage_id", "suffix", "size", "hash", "hash_type", "version", "is_latest", "stem_id")
+    columns = [table.c[n] for n in names]
     out: dict[str, list[Any]] = {}
     with db.read(engine) as conn:
         for row in conn.execute(sa.select(*columns).where(table.c.storage_id.in_(storage_ids))):

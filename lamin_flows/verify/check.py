@@ -58,7 +58,7 @@ class StorageCheck:
         self.stored = {k: o for k, o in objects.items() if not is_temp_key(k)}
         self.temps = {k: o for k, o in objects.items() if is_temp_key(k)}
         self.report.objects += len(self.stored)
-        self.expected = {storage_key(r.key, r.id, r.suffix): r for r in self.rows}
+        self.expected = {storage_key(r.key, r.id, r.suffix, r.is_latest): r for r in self.rows}
         self._journals()
         self._records()
         self._unregistered()
@@ -82,10 +82,32 @@ class StorageCheck:
         from lamin_flows.registry.file_commit import lock_name, lock_names
 
         entries = [e for e in document["files"] if isinstance(e, dict) and isinstance(e.get("key"), str)]
+        swaps = [e for e in entries if isinstance(e.get("previous"), dict)]
+        entries = [e for e in entries if not isinstance(e.get("previous"), dict)]
         with db.write(self.engine) as conn:  # SQLite: the write lock; PostgreSQL: the keys' advisory locks
-            lock_names(conn, [lock_name(self.storage.id, e["key"]) for e in entries])
+            lock_names(conn, [lock_name(self.storage.id, e["key"]) for e in entries + swaps])
             registered = self._registered(conn, entries)
             pending = [e for e in entries if e["key"] not in registered]
+            undone = self._swaps_undone(conn, swaps)
+            self._swaps_settled(swaps, undone)
+            if undone:
+                if not self.fix:
+                    self.explained.update(e["key"] for e in pending if e["key"] in self.stored)
+                    self.explained.update(e["previous"].get("archive") for e in undone)
+                    self._add(
+                        "interrupted",
+                        journal_key,
+                        None,
+                        f"a new version or delete from {document.get('host')} (pid {document.get('pid')},"
+                        f" {document.get('created_at')}) changed {len(undone)} key(s) and never committed;"
+                        " --fix puts the versions the records name back at their keys",
+                    )
+                    return
+                restored = self._restore_swaps(undone)
+                self._roll_back([e for e in pending if e["key"] in self.stored])
+                journal.remove(self.backend, journal_key)
+                self._fixed("interrupted", journal_key, f"rolled back a new version or delete that never committed: restored {restored} key(s)")
+                return
             if not pending:
                 for e in entries:  # the save committed: its staged copies are of no use to anyone
                     self.temps.pop(e.get("temp") or "", None)
@@ -121,6 +143,67 @@ class StorageCheck:
             + (f", kept {len(kept)} whose content had changed" if kept else ""),
         )
 
+    def _swaps_undone(self, conn: Any, swaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Journal entries of new versions (and deletes of a latest version) that never committed.
+
+        A new version committed if its record exists; a delete committed if the deleted
+        version's record is gone.
+        """
+        from lamin_flows.registry.file import File
+
+        if not swaps:
+            return []
+        table = File.__table__
+        ids = {str(e.get("id")) for e in swaps} | {str(e["previous"].get("id")) for e in swaps}
+        present = {r.id for r in conn.execute(sa.select(table.c.id).where(table.c.id.in_(sorted(ids))))}
+        undone = []
+        for e in swaps:
+            if e.get("op") == "promote":
+                committed = e["previous"].get("id") not in present
+            else:
+                committed = e.get("id") in present
+            if not committed:
+                undone.append(e)
+        return undone
+
+    def _swaps_settled(self, swaps: list[dict[str, Any]], undone: list[dict[str, Any]]) -> None:
+        """For swaps that committed: the copies a crash left behind are no record's any more."""
+        for e in swaps:
+            if e in undone:
+                continue
+            self.temps.pop(e.get("temp") or "", None)
+            if e.get("op") == "promote":  # the earlier version is back at the key
+                leftovers = [e.get("source")] + ([] if e.get("keep_previous") else [e["previous"].get("archive")])
+                for key in leftovers:
+                    if isinstance(key, str) and key in self.stored and key not in self.expected:
+                        if self.fix:
+                            self.backend.delete(key)
+                            self.stored.pop(key, None)
+                            self._fixed("temporary", key, "copy left by a delete that committed: removed")
+                        else:
+                            self.explained.add(key)
+
+    def _restore_swaps(self, undone: list[dict[str, Any]]) -> int:
+        """Put back at each key the version its record says is there, from the copy the swap kept."""
+        restored = 0
+        for e in undone:
+            key, archive = e["key"], e["previous"].get("archive")
+            prev = e["previous"]  # still the latest: the older version (new version), the deleted one (delete)
+            want = _EntryRow(prev.get("size"), prev.get("hash"), prev.get("hash_type"))
+            obj = fresh_object(self.backend, key)
+            right = obj is not None and content_check(self.backend, key, want, obj, True)[0] is None
+            kept = fresh_object(self.backend, archive) if isinstance(archive, str) else None
+            if not right and kept is not None:
+                if content_check(self.backend, archive, want, kept, True)[0] is None:
+                    self.backend.copy_over(archive, key)
+                    restored += 1
+                    right = True
+            self.stored[key] = fresh_object(self.backend, key) or self.stored.get(key)
+            if right and kept is not None and archive not in self.expected:
+                self.backend.delete(archive)
+                self.stored.pop(archive, None)
+        return restored
+
     def _registered(self, conn: Any, entries: list[dict[str, Any]]) -> set[str]:
         """Storage keys among the journal's that a record points to now."""
         from lamin_flows.registry.file import File
@@ -130,13 +213,13 @@ class StorageCheck:
         keys = [e["key"] for e in entries]
         ids = [str(e.get("id")) for e in entries]
         found: set[str] = set()
-        columns = (table.c.id, table.c.key, table.c.suffix)
+        columns = (table.c.id, table.c.key, table.c.suffix, table.c.is_latest)
         for batch in chunks(keys):
             stmt = sa.select(*columns).where(table.c.storage_id == self.storage.id, one_of(conn, table.c.key, batch))
-            found.update(storage_key(r.key, r.id, r.suffix) for r in conn.execute(stmt))
+            found.update(storage_key(r.key, r.id, r.suffix, r.is_latest) for r in conn.execute(stmt))
         for batch in chunks(ids):
             stmt = sa.select(*columns).where(table.c.storage_id == self.storage.id, one_of(conn, table.c.id, batch))
-            found.update(storage_key(r.key, r.id, r.suffix) for r in conn.execute(stmt))
+            found.update(storage_key(r.key, r.id, r.suffix, r.is_latest) for r in conn.execute(stmt))
         return found
 
     def _roll_back(self, moved: list[dict[str, Any]]) -> list[str]:
@@ -189,7 +272,7 @@ class StorageCheck:
                     suspects.append((state, row, detail))
                 self.advance(1)
         for state, row, detail in self._confirm(suspects):
-            key = storage_key(row.key, row.id, row.suffix)
+            key = storage_key(row.key, row.id, row.suffix, row.is_latest)
             drop = f"ln.File.select(id={row.id!r}).one().delete(storage=False)"
             if state == "corrupt":
                 advice = (
@@ -223,7 +306,7 @@ class StorageCheck:
             current = now.get(row.id)
             if current is None or (current.key, current.hash, current.size) != (row.key, row.hash, row.size):
                 continue  # deleted or changed meanwhile: it is checked next time
-            key = storage_key(row.key, row.id, row.suffix)
+            key = storage_key(row.key, row.id, row.suffix, row.is_latest)
             obj = fresh_object(self.backend, key)
             if obj is None:
                 confirmed.append(("missing", row, "no data under this key"))

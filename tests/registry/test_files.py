@@ -60,22 +60,78 @@ def test_same_content_returns_existing_record(ln, tmp_path):
     first_src, second_src = tmp_path / "1.txt", tmp_path / "2.txt"
     first_src.write_text("same")
     second_src.write_text("same")
-    first = ln.File(first_src, key="one.txt").save()
-    second = ln.File(second_src, key="two.txt")
-    assert second.id == first.id and second.key == "one.txt"
-    assert len(ln.File.select()) == 1
+    first = ln.File(first_src).save()  # no key: known content stands for it
+    assert ln.File(second_src).id == first.id
+    keyed = ln.File(first_src, key="one.txt").save()  # an explicit key is honoured
+    assert keyed.id != first.id and keyed.key == "one.txt"
+    assert ln.File(second_src, key="one.txt").id == keyed.id  # the key's latest holds it
+    assert len(ln.File.select()) == 2
 
 
-def test_key_conflict_changes_nothing(ln, root, tmp_path):
+def test_new_content_under_a_key_is_a_new_version(ln, root, tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("old")
     b.write_text("new")
-    ln.File(a, key="k.txt").save()
-    with pytest.raises(KeyConflictError, match=r"k\.txt.*replace"):
-        ln.File(b, key="k.txt")
-    assert (root / "k.txt").read_text() == "old"
+    v1 = ln.File(a, key="k.txt").save()
+    v2 = ln.File(b, key="k.txt")
+    assert not v2._lf.saved and v2.key == "k.txt" and v2.id != v1.id
+    assert (root / "k.txt").read_text() == "old"  # nothing changes before the save
+    v2.save()
+    assert (v1.version, v2.version, v2.is_latest) == ("1", "2", True)
+    assert (root / "k.txt").read_text() == "new"
+    old = ln.File.select(id=v1.id).one()
+    assert not old.is_latest and old.load() == "old" and old.path() == root / ".lamindb" / f"{v1.id}.txt"
+    assert [f.id for f in v2.versions] == [v1.id, v2.id]
+    assert ln.File.select(key="k.txt").one().id == v2.id
+    assert [f.id for f in ln.File.select(key="k.txt", is_latest=False)] == [v1.id]
     assert tmp_files(root) == []
-    assert len(ln.File.select()) == 1
+
+
+def test_version_labels_and_revises(ln, root, tmp_path):
+    a, b, c = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "c.txt"
+    a.write_text("1")
+    b.write_text("2")
+    c.write_text("3")
+    v1 = ln.File(a, key="k.txt", version="2024-01").save()
+    v2 = ln.File(b, revises=v1).save()  # the key comes from revises=
+    assert (v1.version, v2.version, v2.key) == ("2024-01", "1", "k.txt")
+    with pytest.raises(ValidationError, match="has a version '1' already"):
+        ln.File(c, key="k.txt", version="1").save()
+    assert ln.File.select(key="k.txt").one().id == v2.id and (root / "k.txt").read_text() == "2"
+    with pytest.raises(ValidationError, match="disagree"):
+        ln.File(c, key="other.txt", revises=v1)
+    with pytest.raises(ValidationError, match="saved File"):
+        ln.File(c, revises="k.txt")
+    # a File without a key has a version line too
+    assert ln.File(a).id == v1.id  # no key: known content stands for it (a warning says so)
+    d = tmp_path / "d.txt"
+    d.write_text("4")
+    n1 = ln.File(d).save()
+    n2 = ln.File(c, revises=n1).save()
+    assert n2.key is None and n2.version == "2" and [f.id for f in n2.versions] == [n1.id, n2.id]
+    assert n1.load() == "4" and n2.load() == "3" and not ln.File.select(id=n1.id).one().is_latest
+
+
+def test_delete_versions(ln, root, tmp_path):
+    paths = [tmp_path / f"{i}.txt" for i in range(3)]
+    files = []
+    for i, path in enumerate(paths):
+        path.write_text(f"content {i}")
+        files.append(ln.File(path, key="d.txt").save())
+    files[1].delete(storage=True)  # an older version: its record and its bytes
+    assert not (root / ".lamindb" / f"{files[1].id}.txt").exists()
+    assert [f.id for f in files[2].versions] == [files[0].id, files[2].id]
+    files[2].delete(storage=True)  # the latest: the one before it is the latest again, at the key
+    latest = ln.File.select(key="d.txt").one()
+    assert latest.id == files[0].id and latest.is_latest and (root / "d.txt").read_text() == "content 0"
+    assert not (root / ".lamindb" / f"{files[0].id}.txt").exists()
+    assert not (root / ".lamindb" / f"{files[2].id}.txt").exists()
+    from lamin_flows.verify import verify
+
+    report = verify(min_age=0)
+    assert report.ok and report.records == 1 and report.unregistered == [], report.summary()
+    latest.delete(storage=False)  # the only version: as before, the data stays
+    assert (root / "d.txt").read_text() == "content 0" and len(ln.File.select(is_latest__in=[True, False])) == 0
 
 
 def test_dataframe_and_anndata_round_trip(ln):
@@ -156,7 +212,8 @@ def test_from_dir_outside_and_inside_storage(ln, root, tmp_path):
     ln.save(files)
     assert (root / "run42" / "sub" / "b.txt").read_text() == "b"
     prefixed = ln.File.from_dir(outside, key="raw")
-    assert [f.key for f in prefixed] == ["run42/a.txt", "run42/sub/b.txt"]  # same content: existing records
+    assert [f.key for f in prefixed] == ["raw/a.txt", "raw/sub/b.txt"]  # the keys asked for: new records
+    ln.save(prefixed)
     ln.dev.datasets.generate_cell_ranger_files("s1", root)
     inside = ln.File.from_dir(root / "s1")
     assert all(f.key.startswith("s1/") for f in inside) and len(inside) >= 8

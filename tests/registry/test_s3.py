@@ -46,11 +46,19 @@ def test_upload_stage_load_replace_delete(bucket, moto_server, tmp_path):
     assert list(file.load().columns) == ["a", "b"]
     newer = tmp_path / "newer.csv"
     newer.write_text("a,b\n5,6\n7,8\n")
-    file.replace(newer)
+    first_id = file.id
+    file.replace(newer)  # a new version: the old one's bytes move under its id
+    assert file.id != first_id and file.version == "2"
     assert Path(file.stage()).read_bytes() == newer.read_bytes()  # changed hash: fetched again
+    assert keys_in(moto_server, bucket) == [f"project/.lamindb/{first_id}.csv", "project/tables/mini.csv"]
+    old = ln.File.select(id=first_id).one()
+    assert Path(old.stage()).read_bytes() == b"a,b\n1,2\n"
+    file.delete(storage=True)  # the latest: version 1 is the latest again, back at the key
     assert keys_in(moto_server, bucket) == ["project/tables/mini.csv"]
-    file.delete(storage=True)
-    assert keys_in(moto_server, bucket) == [] and len(ln.File.select()) == 0
+    assert ln.File.select(key="tables/mini.csv").one().id == first_id
+    assert Path(ln.File.select(id=first_id).one().stage()).read_bytes() == b"a,b\n1,2\n"
+    ln.File.select(id=first_id).one().delete(storage=True)
+    assert keys_in(moto_server, bucket) == [] and len(ln.File.select(is_latest__in=[True, False])) == 0
 
 
 def test_register_object_in_place_from_etag(bucket, moto_server):
@@ -86,14 +94,20 @@ def test_tree_and_view(bucket, tmp_path, capsys):
     assert "folder/" in out and "t.txt" in out and f"s3://{bucket}/project" in out
 
 
-def test_key_conflict_leaves_bucket_unchanged(bucket, moto_server, tmp_path):
+def test_new_version_on_s3_keeps_the_old_bytes(bucket, moto_server, tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("old")
     b.write_text("new")
-    ln.File(a, key="k.txt").save()
-    with pytest.raises(KeyConflictError):
-        ln.File(b, key="k.txt")
-    assert keys_in(moto_server, bucket) == ["project/k.txt"]
+    v1 = ln.File(a, key="k.txt").save()
+    v2 = ln.File(b, key="k.txt")
+    assert keys_in(moto_server, bucket)[-1] == "project/k.txt"  # unsaved: only a staged copy besides
+    v2.save()
+    assert keys_in(moto_server, bucket) == [f"project/.lamindb/{v1.id}.txt", "project/k.txt"]
+    assert ln.File.select(id=v1.id).one().load() == "old" and ln.File.select(key="k.txt").one().load() == "new"
+    from lamin_flows.verify import verify
+
+    report = verify(min_age=0)
+    assert report.ok and report.records == 2 and report.unregistered == [], report.summary()
 
 
 def test_missing_bucket_is_named_and_leaves_nothing(moto_server, tmp_path):

@@ -8,9 +8,9 @@ Of its 1,000 Files:
 * 700 are its own (``w<i>/f<jjj>.txt``), saved in batches of 100 with the same new Tags as every
   other writer ("race", "race-0".."race-9");
 * 100 have the same content under the same key in every writer (``shared/s<jjj>.txt``);
-* 100 have the same content in every writer, each under its own key (``w<i>/dup<jjj>.txt``);
+* 100 have the same content in every writer and no key (copied in, deduplicated by content);
 * 100 have the writer's own content under a key every writer uses (``conflict/c<jjj>.txt``), saved
-  one by one: one writer wins each key, the others must get KeyConflictError.
+  one by one: each save is a new version of the key, the last one saved is the latest.
 """
 
 import json
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import lamin_flows as ln
-from lamin_flows.errors import KeyConflictError
 
 N_OWN, N_SHARED, N_DUP, N_CONFLICT, BATCH = 700, 100, 100, 100, 100
 TAG_NAMES = ["race", *[f"race-{k}" for k in range(10)]]
@@ -41,7 +40,8 @@ def main() -> None:
         folder_of(src, "own", {f"f{j:03d}.txt": f"writer {index} file {j}\n" for j in range(N_OWN)}), key=f"w{index}"
     )
     shared = ln.File.from_dir(folder_of(src, "shared", {f"s{j:03d}.txt": f"shared {j}\n" for j in range(N_SHARED)}), key="shared")
-    dup = ln.File.from_dir(folder_of(src, "dup", {f"dup{j:03d}.txt": f"same content {j}\n" for j in range(N_DUP)}), key=f"w{index}")
+    dup_folder = folder_of(src, "dup", {f"dup{j:03d}.txt": f"same content {j}\n" for j in range(N_DUP)})
+    dup = [ln.File(dup_folder / f"dup{j:03d}.txt") for j in range(N_DUP)]  # no key: deduplicated
     conflict = ln.File.from_dir(
         folder_of(src, "conflict", {f"c{j:03d}.txt": f"conflict {j} from writer {index}\n" for j in range(N_CONFLICT)}),
         key="conflict",
@@ -52,7 +52,7 @@ def main() -> None:
     started = time.monotonic()
     tags = [ln.Tag(name=n) for n in TAG_NAMES]
     ln.save(tags)  # every writer creates the same new tags at once
-    won, lost = [], 0
+    won = []
     rounds = N_OWN // BATCH  # 7 rounds; each also saves a seventh of the other groups
     for r in range(rounds):
         batch = own[r * BATCH : (r + 1) * BATCH]
@@ -62,11 +62,8 @@ def main() -> None:
         ln.save(shared[r * N_SHARED // rounds : (r + 1) * N_SHARED // rounds])
         ln.save(dup[r * N_DUP // rounds : (r + 1) * N_DUP // rounds])
         for f in conflict[r * N_CONFLICT // rounds : (r + 1) * N_CONFLICT // rounds]:
-            try:
-                f.save()
-                won.append(f.key)
-            except KeyConflictError:
-                lost += 1
+            f.save()  # a new version of the key (or the same content a writer saved already)
+            won.append([f.key, f.id, f.version])
     summary = {
         "index": index,
         "seconds": time.monotonic() - started,
@@ -75,7 +72,6 @@ def main() -> None:
         "shared": [f.id for f in shared],
         "dup": [f.id for f in dup],
         "won": won,
-        "lost": lost,
     }
     print(json.dumps(summary))
 

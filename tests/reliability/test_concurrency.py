@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -70,16 +69,22 @@ def test_eight_writers_at_once(ln, tmp_path):
     # same content, same key: one record per key, every writer holds it
     shared = {tuple(r["shared"]) for r in results}
     assert len(shared) == 1 and len(ln.File.select(key__startswith="shared/")) == N_SHARED
-    # same content, different keys: stored once, every writer holds the first writer's record
+    # same content, no key: stored once, every writer holds the first writer's record
     assert len({tuple(r["dup"]) for r in results}) == 1
-    assert len(ln.File.select(key__contains="/dup")) == N_DUP
-    # different content, same key: one winner per key, the others got KeyConflictError
-    wins = Counter(key for r in results for key in r["won"])
-    assert sorted(wins) == sorted(f"conflict/c{j:03d}.txt" for j in range(N_CONFLICT)) and set(wins.values()) == {1}
-    assert sum(r["lost"] for r in results) == N_CONFLICT * (N_WRITERS - 1)
-    winner_of = {key: r["index"] for r in results for key in r["won"]}
-    for file in ln.File.select(key__startswith="conflict/"):
-        assert Path(file.path()).read_text() == f"conflict {int(file.key[10:-4])} from writer {winner_of[file.key]}\n"
+    assert len(ln.File.select(key=None)) == N_DUP
+    # different content, same key: every save a new version, distinct labels, exactly one latest
+    saved = [tuple(v) for r in results for v in r["won"]]
+    assert len(saved) == N_CONFLICT * N_WRITERS and len({file_id for _, file_id, _ in saved}) == len(saved)
+    for j in range(N_CONFLICT):
+        key = f"conflict/c{j:03d}.txt"
+        latest = ln.File.select(key=key).one()
+        versions = latest.versions.all()
+        assert len(versions) == N_WRITERS and sorted(int(f.version) for f in versions) == list(range(1, N_WRITERS + 1))
+        assert [f.is_latest for f in versions] == [False] * (N_WRITERS - 1) + [True]
+        for f in versions:  # every version's bytes, the latest's at the key
+            writer = int(Path(f.stage()).read_text().rsplit(" ", 1)[1])
+            assert Path(f.stage()).read_text() == f"conflict {j} from writer {writer}\n"
+        assert Path(latest.path()) == root / key
     # own files: all there, each with its two tags
     own_ids = [i for r in results for i in r["own"]]
     assert len(set(own_ids)) == N_WRITERS * N_OWN
@@ -88,11 +93,12 @@ def test_eight_writers_at_once(ln, tmp_path):
     assert count_rows(config.url, "file_tag") == 2 * N_WRITERS * N_OWN
 
     # nothing lost, nothing duplicated, nothing left over
-    total = N_WRITERS * N_OWN + N_SHARED + N_DUP + N_CONFLICT
-    keys = [f.key for f in ln.File.select().all()]
-    assert len(keys) == len(set(keys)) == total
-    hashes = [f.hash for f in ln.File.select().all()]
-    assert len(set(hashes)) == total
+    latest_total = N_WRITERS * N_OWN + N_SHARED + N_DUP + N_CONFLICT
+    total = latest_total + N_CONFLICT * (N_WRITERS - 1)
+    keys = [f.key for f in ln.File.select(key__isnull=False).all()]
+    assert len(keys) == len(set(keys)) == latest_total - N_DUP
+    hashes = [f.hash for f in ln.File.select(is_latest__in=[True, False]).all()]
+    assert len(hashes) == len(set(hashes)) == total
     report = verify(min_age=0)
     assert report.ok and report.records == total and report.unregistered == [] and report.in_progress == [], report.summary()
     tmp = root / ".lamindb" / "_tmp"

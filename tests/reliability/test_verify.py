@@ -153,10 +153,12 @@ def test_replace_with_another_format_leaves_nothing_behind(ln, tmp_path):
     (tmp_path / "a.csv").write_text("a,b\n1,2\n")
     (tmp_path / "a.txt").write_text("hello")
     file = ln.File(tmp_path / "a.csv").save()  # no key: stored as .lamindb/<id>.csv
-    file.replace(tmp_path / "a.txt")
-    assert file.suffix == ".txt" and file.load() == "hello"
+    first = file.id
+    file.replace(tmp_path / "a.txt")  # a new version, stored as .lamindb/<new id>.txt
+    assert file.suffix == ".txt" and file.load() == "hello" and file.id != first
+    assert ln.File.select(id=first).one().load().iloc[0].tolist() == [1, 2]
     report = verify(min_age=0)
-    assert report.ok and report.objects == 1 and report.unregistered == [], report.summary()
+    assert report.ok and report.objects == 2 and report.unregistered == [], report.summary()
 
 
 def test_deleting_data_keeps_what_a_new_record_took_meanwhile(ln, tmp_path, monkeypatch):
