@@ -48,8 +48,9 @@ def fake_hash(i: int) -> str:
     return base64.urlsafe_b64encode(hashlib.md5(str(i).encode()).digest()).decode().rstrip("=")
 
 
-def populate(n: int, batch: int = 20_000) -> dict[str, Any]:
-    """Save ``n`` File records with keys ``folder_XXX/file_YYYYYY.txt``, each with one of 10 Tags.
+def populate(n: int, batch: int = 20_000, versions: int = 1) -> dict[str, Any]:
+    """Save ``n`` File records with keys ``folder_XXX/file_YYYYYY.txt``, each with one of 10 Tags
+    (with ``versions`` > 1: that many versions of every key, each with other content).
 
     The records go through the public API (``ln.File(key=..., ...)``, ``file.tags.add``,
     ``ln.save``) but have no data in storage: the query steps measure the registry only.
@@ -63,13 +64,15 @@ def populate(n: int, batch: int = 20_000) -> dict[str, Any]:
     storage_id = instance.current().storage_id
     tags = [ln.Tag(name=f"tag_{t}") for t in range(N_TAGS)]
     ln.save(tags)
-    for start in range(0, n, batch):
-        files = []
-        for i in range(start, min(n, start + batch)):
-            file = ln.File(key=f"folder_{i % N_FOLDERS:03d}/file_{i:06d}.txt", name=f"file_{i:06d}.txt",
-                           storage_id=storage_id, suffix=".txt", size=1024, hash=fake_hash(i), hash_type="md5")
-            file.tags.add(tags[i % N_TAGS])
-            files.append(file)
-        ln.save(files)
+    for version in range(versions):
+        for start in range(0, n, batch):
+            files = []
+            for i in range(start, min(n, start + batch)):
+                file = ln.File(key=f"folder_{i % N_FOLDERS:03d}/file_{i:06d}.txt", name=f"file_{i:06d}.txt",
+                               storage_id=storage_id, suffix=".txt", size=1024, hash=fake_hash(i + version * n),
+                               hash_type="md5")
+                file.tags.add(tags[i % N_TAGS])
+                files.append(file)
+            ln.save(files)
     return {"prefix": "folder_042/", "prefix_rows": len(range(42, n, N_FOLDERS)), "tag": "tag_3",
             "tag_rows": len(range(3, n, N_TAGS))}

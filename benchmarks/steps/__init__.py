@@ -8,6 +8,7 @@ from benchmarks.steps import (  # noqa: F401
     queries,
     tracking,
     openlineage,
+    versions,
     s3,
     postgres,
     memory,

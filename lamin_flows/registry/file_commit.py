@@ -216,10 +216,12 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
         archived = [(f, p) for f, p in swaps if f.id in swapped]
         for f, p in archived:  # the older version keeps its bytes under its own id
             _archive(f, p, undo, failures)
-        for f, p in in_place:
+        if in_place:  # one warning for a whole folder registered again
+            f, p = in_place[0]
+            more = f" (and {len(in_place) - 1} more keys)" if len(in_place) > 1 else ""
             _logging.warning(
-                f"{f.key!r} was changed in place outside lamin_flows: its new content becomes version"
-                f" {f.version}; version {p.version} (File {p.id}) keeps its record, but its bytes are gone"
+                f"{f.key!r}{more} was changed in place outside lamin_flows: its new content becomes version"
+                f" {f.version}; version {p.version} (File {p.id}) keeps its record, but its old bytes are gone"
                 " (`lamin verify` lists it)"
             )
         if versions:

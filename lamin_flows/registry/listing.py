@@ -42,7 +42,7 @@ IMPORTANCE: dict[str, tuple[str, ...]] = {
 }
 # Columns a person reads when glancing (ln.view(), the default CLI listing).
 GLANCE: dict[str, tuple[str, ...]] = {
-    "File": ("key", "size", "id", "name", "transform", "created_at"),
+    "File": ("key", "version", "size", "id", "name", "transform", "created_at"),
     "Run": ("transform", "status", "id", "started_at", "finished_at", "error"),
     "Transform": ("name", "version", "type", "id", "created_at"),
     "Storage": ("root", "type", "id", "created_at"),
@@ -51,7 +51,7 @@ GLANCE: dict[str, tuple[str, ...]] = {
     "Project": ("name", "id", "created_at"),
 }
 _MIDDLE_CUT = ("key", "root", "name")  # paths: keep the start and the file name
-_FIXED = ("id", "size", "status", "type", "suffix")  # short by nature: never cut
+_FIXED = ("id", "size", "status", "type", "suffix", "version")  # short by nature: never cut
 
 
 def terminal_width(width: int | None = None) -> int:

@@ -32,6 +32,8 @@ class TreeEntry:
     size: int | None  # a File's size; a folder's total
     files: int  # 1 for a File; the Files under a folder
     id: str | None = None  # a File's id
+    version: str | None = None  # a File's version label (the latest version: the tree shows no others)
+    versions: int = 1  # how many versions the File's key has
 
 
 @dataclass
@@ -50,7 +52,7 @@ class _Folder:
 
     def __init__(self) -> None:
         self.folders: dict[str, _Folder] = {}
-        self.files: list[tuple[str, int | None, str]] = []  # name, size, id
+        self.files: list[tuple[str, int | None, str, str | None, str | None]] = []  # name, size, id, version, stem
         self.n_files = 0
         self.size = 0
 
@@ -73,8 +75,11 @@ def build_tree(prefix: str | None = None, *, level: int | None = None, limit: in
     if prefix:
         query = query.filter(key__startswith=prefix + "/")
     table = File.__table__
-    cols = (table.c.key, table.c.size, table.c.id, table.c.name, table.c.suffix)
+    cols = (table.c.key, table.c.size, table.c.id, table.c.name, table.c.suffix, table.c.version, table.c.stem_id)
     rows = query._rows(sa.select(*cols).where(*query._conditions()).order_by(table.c.key, table.c.id))
+    # keys with older versions, marked in the tree (one grouped query over the older versions)
+    older = sa.select(table.c.stem_id, sa.func.count()).where(table.c.storage_id == storage_id, table.c.is_latest == sa.false())
+    n_versions = {stem: n + 1 for stem, n in query._rows(older.group_by(table.c.stem_id))}
     if prefix and not rows:
         exact = File.select(storage_id=storage_id, key=prefix).first()
         if exact is None:
@@ -82,13 +87,13 @@ def build_tree(prefix: str | None = None, *, level: int | None = None, limit: in
                 f"no registered File has a key under {prefix + '/'!r} in {root}; "
                 "`lamin tree` (or ln.File.tree()) shows the top-level folders"
             )
-        rows = [(exact.key, exact.size, exact.id, exact.name, exact.suffix)]
+        rows = [(exact.key, exact.size, exact.id, exact.name, exact.suffix, exact.version, exact.stem_id)]
         prefix = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
     top = _Folder()
     keyless = _Folder()
-    for key, size, file_id, name, suffix in rows:
+    for key, size, file_id, name, suffix, version, stem in rows:
         if key is None:
-            keyless.files.append((name or f"{file_id}{suffix}", size, file_id))
+            keyless.files.append((name or f"{file_id}{suffix}", size, file_id, version, stem))
             keyless.n_files += 1
             keyless.size += size or 0
             continue
@@ -100,7 +105,7 @@ def build_tree(prefix: str | None = None, *, level: int | None = None, limit: in
             node = node.folders.setdefault(part, _Folder())
             node.n_files += 1
             node.size += size or 0
-        node.files.append((parts[-1], size, file_id))
+        node.files.append((parts[-1], size, file_id, version, stem))
     entries: list[TreeEntry] = []
     n_folders = 0
 
@@ -113,14 +118,16 @@ def build_tree(prefix: str | None = None, *, level: int | None = None, limit: in
                 walk(child, f"{path}{name}/", depth + 1)
             else:
                 n_folders += _count_folders(child)
-        for name, size, file_id in folder.files:
-            entries.append(TreeEntry("file", f"{path}{name}", depth, size, 1, file_id))
+        for name, size, file_id, version, stem in folder.files:
+            entries.append(TreeEntry("file", f"{path}{name}", depth, size, 1, file_id, version, n_versions.get(stem, 1)))
 
     walk(top, "", 0)
     if keyless.n_files:  # after the keys: a group, not a folder of the storage
         entries.append(TreeEntry("folder", f"{NO_KEY}/", 0, keyless.size, keyless.n_files))
         if level is None or level > 1:
-            entries.extend(TreeEntry("file", f"{NO_KEY}/{n}", 1, s, 1, i) for n, s, i in keyless.files)
+            entries.extend(
+                TreeEntry("file", f"{NO_KEY}/{n}", 1, s, 1, i, v, n_versions.get(stem, 1)) for n, s, i, v, stem in keyless.files
+            )
     shown = entries if not limit else entries[:limit]
     label = f"{root}/{prefix}" if prefix else str(root)
     return Tree(label, shown, len(entries) - len(shown), len(rows), n_folders)
@@ -133,7 +140,7 @@ def _count_folders(folder: _Folder) -> int:
 def tree_listing(tree: Tree) -> Listing:
     """The tree's entries as rows, for ``--json``/``--csv``."""
     rows = [vars(entry) for entry in tree.entries]
-    return Listing(tree.root, ["type", "path", "depth", "size", "files", "id"], rows)
+    return Listing(tree.root, ["type", "path", "depth", "size", "files", "id", "version", "versions"], rows)
 
 
 def print_tree(prefix: str | None = None, *, level: int | None = None, limit: int | None = TREE_LIMIT, storage: Any = None) -> Tree:
@@ -157,7 +164,8 @@ def print_tree(prefix: str | None = None, *, level: int | None = None, limit: in
             branches[entry.depth + 1] = parent.add(f"[bold blue]{escape(name)}/[/]{summary}")
         else:
             short = f", id {entry.id[:8]}" if keyless and entry.id else ""
-            parent.add(f"{escape(name)} [dim]({human_size(entry.size)}{short})")
+            history = f", version {entry.version} of {entry.versions}" if entry.versions > 1 else ""
+            parent.add(f"{escape(name)} [dim]({human_size(entry.size)}{short}{history})")
     if tree.more:
         top.add(f"[dim]... and {tree.more:,} more (limit={limit}; a smaller level or a prefix narrows it)")
     console = _console()

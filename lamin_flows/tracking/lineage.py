@@ -285,7 +285,9 @@ def _human(size: int | None) -> str:
 
 
 def _file_node(file: Any) -> Node:
-    return Node(f"file:{file.id}", "file", file.key or file.name or file.id, _human(file.size))
+    version = getattr(file, "version", None)
+    detail = _human(file.size) + (f", version {version}" if version else "")
+    return Node(f"file:{file.id}", "file", file.key or file.name or file.id, detail)
 
 
 def _run_node(run: Any, transform: Any, parent_name: str | None) -> Node:

@@ -69,6 +69,7 @@ class StorageCheck:
         from lamin_flows.registry import journal
 
         self.explained: set[str] = set()  # final keys a pending journal accounts for
+        self.swapping: set[str] = set()  # keys an interrupted new version or delete left changed
         for key in sorted(k for k in self.temps if journal.is_journal_key(k)):
             document = journal.read(self.backend, key)
             if document is None:
@@ -94,6 +95,7 @@ class StorageCheck:
                 if not self.fix:
                     self.explained.update(e["key"] for e in pending if e["key"] in self.stored)
                     self.explained.update(e["previous"].get("archive") for e in undone)
+                    self.swapping.update(e["key"] for e in undone)
                     self._add(
                         "interrupted",
                         journal_key,
@@ -172,6 +174,8 @@ class StorageCheck:
             if e in undone:
                 continue
             self.temps.pop(e.get("temp") or "", None)
+            if self.fix:
+                self._drop_temps([e])
             if e.get("op") == "promote":  # the earlier version is back at the key
                 leftovers = [e.get("source")] + ([] if e.get("keep_previous") else [e["previous"].get("archive")])
                 for key in leftovers:
@@ -266,7 +270,9 @@ class StorageCheck:
 
         suspects: list[tuple[str, Any, str | None]] = []
         with ThreadPoolExecutor(get_settings().workers) as pool:
-            for state, row, detail, hashed in pool.map(check, self.expected.items()):
+            items = [(k, r) for k, r in self.expected.items() if k not in self.swapping]  # reported as interrupted
+            self.advance(len(self.expected) - len(items))
+            for state, row, detail, hashed in pool.map(check, items):
                 self.report.hashed += hashed
                 if state != "ok":
                     suspects.append((state, row, detail))
@@ -274,6 +280,14 @@ class StorageCheck:
         for state, row, detail in self._confirm(suspects):
             key = storage_key(row.key, row.id, row.suffix, row.is_latest)
             drop = f"ln.File.select(id={row.id!r}).one().delete(storage=False)"
+            if state == "missing" and not row.is_latest and row.key is not None:
+                advice = (
+                    f"version {row.version} of {row.key!r} lost its bytes: the file at the key was changed in place"
+                    " (outside lamin_flows) before a newer version was registered, so they could not be kept."
+                    f" Restore them from a backup to {key}, or drop the record ({drop})"
+                )
+                self._add(state, key, row.id, advice)
+                continue
             if state == "corrupt":
                 advice = (
                     f"changed outside lamin_flows: restore the original, or drop the record ({drop})"

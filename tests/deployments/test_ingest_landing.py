@@ -40,11 +40,26 @@ def test_ingests_tags_and_reports_then_adds_nothing_for_unchanged_data(ingest_la
     assert list(summary.columns) == ["key", "size", "hash"] and len(summary) == 9
     assert dict(zip(summary["key"], summary["hash"])) == {f.key: f.hash for f in files}
 
-    n_files = ln.File.select().count()
+    n_raw = ln.File.select(key__startswith="raw/", is_latest__in=[True, False]).count()
     again = ingest_landing(str(landing), key_prefix="raw/", tag="daily", report_key="reports/{tag}-{run_id}.parquet")
-    assert ln.File.select().count() == n_files, "unchanged data: no new File (the identical report is reused)"
-    assert again.id == report.id
+    assert ln.File.select(key__startswith="raw/", is_latest__in=[True, False]).count() == n_raw, "unchanged data: no new File"
+    assert again.id != report.id and again.key.startswith("reports/daily-")  # the report under the key asked for
+    assert again.load().equals(summary)
     assert ln.Run.select(transform__name="ingest_landing").count() == 2
+
+    # the next night one landing file was edited: a new version of its key, the run succeeds
+    edited = sorted(landing.rglob("*.csv"))[0]
+    key = f"raw/{edited.relative_to(landing).as_posix()}"
+    before, old_text = ln.File.select(key=key).one(), edited.read_text()
+    edited.write_text(old_text + "edited,1\n")
+    third = ingest_landing(str(landing), key_prefix="raw/", tag="daily")
+    third_run = ln.Run.select(transform__name="ingest_landing").order_by("-started_at").first()
+    assert third_run.status == "completed" and third.run_id == third_run.id
+    latest = ln.File.select(key=key).one()
+    assert latest.id != before.id and latest.version == "2" and latest.run_id == third_run.id
+    assert Path(latest.path()).read_text() == edited.read_text()
+    assert Path(ln.File.select(id=before.id).one().stage()).read_text() == old_text  # the older version is kept
+    assert ln.File.select(key__startswith="raw/").count() == 9  # latest versions: one per landing file
 
 
 def test_a_missing_landing_folder_fails_the_run(ingest_landing, tmp_path: Path) -> None:

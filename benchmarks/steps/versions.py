@@ -1,0 +1,84 @@
+"""What a new version costs next to a first save (1 KiB and 1 GiB), and queries over 100,000 keys x 3 versions."""
+
+from __future__ import annotations
+
+import os
+
+from benchmarks.data import init_instance, populate
+from benchmarks.harness import Context, median, run_command, step, timed
+from benchmarks.steps.large_file import write_random
+from benchmarks.steps.queries import measure_queries
+
+
+@step("versions_small", "save a new version of a 1 KiB file under a known key, next to a first save",
+      "≤ 1.2 × the first save")
+def versions_small(ctx: Context) -> None:
+    """Saves of 1 KiB files copied in: under fresh keys (first versions) and as new versions of one key, interleaved."""
+    ln = init_instance(ctx)
+    src = ctx.work / "small.txt"
+    calls = ctx.size(200, 10)
+    runs: dict[str, list[float]] = {"first": [], "new_version": []}
+    for i in range(calls):
+        src.write_text(f"{i:08d}" + "x" * 1016)  # 1 KiB, new content every time
+        for kind in ("first", "new_version") if i % 2 == 0 else ("new_version", "first"):
+            key = f"first/{i}.txt" if kind == "first" else "versions/one.txt"
+            if kind == "new_version":
+                src.write_text(f"v{i:07d}" + "x" * 1016)
+            seconds, file = timed(lambda: ln.File(src, key=key).save())
+            runs[kind].append(seconds)
+    latest = ln.File.select(key="versions/one.txt").one()
+    if latest.version != str(calls) or len(latest.versions) != calls:
+        raise AssertionError(f"expected {calls} versions of versions/one.txt, got {latest.version!r}")
+    first, new = median(runs["first"]), median(runs["new_version"])
+    ctx.check("new version / first save, 1 KiB", new / first, "x", "<=", 1.2,
+              detail=f"median first save {first * 1000:.2f} ms, new version {new * 1000:.2f} ms ({calls} each)")
+    ctx.metric("save_s", runs)
+
+
+@step("versions_large", "save a new version of a 1 GiB file under a known key, next to its first save",
+      "≤ 1.2 × the first save")
+def versions_large(ctx: Context) -> None:
+    """First save of a 1 GiB file under a fresh key, then a new version (other content) of that key.
+
+    As in the large_file step, each save runs right after an untimed copy of the same size, and
+    dirty pages are flushed first. The older version's bytes are kept by a hard link: no copy.
+    """
+    size = ctx.size(1 << 30, 32 << 20)
+    ln = init_instance(ctx)
+    a, b = ctx.work / "a.bin", ctx.work / "b.bin"
+    write_random(a, size)
+    write_random(b, size)
+    copy = ctx.work / "copy.bin"
+    runs: dict[str, list[float]] = {"first": [], "new_version": []}
+
+    def warm() -> None:
+        run_command(["cp", str(a), str(copy)])
+        copy.unlink()
+        os.sync()
+
+    for rep in range(ctx.size(3, 1)):
+        key = f"big/{rep}.bin"
+        warm()
+        runs["first"].append(timed(lambda: ln.File(a, key=key).save())[0])
+        warm()
+        seconds, file = timed(lambda: ln.File(b, key=key).save())
+        runs["new_version"].append(seconds)
+        if file.version != "2" or ln.File.select(id=file.versions[0].id).one().size != size:
+            raise AssertionError(f"expected version 2 of {key}, got {file!r}")
+        for version in file.versions.all()[::-1]:
+            version.delete(storage=True)
+    first, new = median(runs["first"]), median(runs["new_version"])
+    ctx.check("new version / first save, 1 GiB", new / first, "x", "<=", 1.2,
+              detail=f"median first save {first:.2f} s, new version {new:.2f} s")
+    ctx.metric("save_s", runs)
+
+
+@step("versions_query", "query 100,000 keys x 3 versions by key prefix, and by tag (latest versions)",
+      "≤ 150 ms each")
+def versions_query(ctx: Context) -> None:
+    """300,000 File records: 3 versions of 100,000 keys (SQLite); the queries see latest versions only."""
+    n = ctx.size(100_000, 1_000)
+    ln = init_instance(ctx)
+    seconds, info = timed(lambda: populate(n, versions=3))
+    ctx.metric("populate_records_per_s", 3 * n / seconds)
+    measure_queries(ctx, ln, info, n, target=150)
