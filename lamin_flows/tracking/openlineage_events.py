@@ -225,7 +225,7 @@ def storage_namespace(root: str) -> str:
 
 
 def _file_facets(row: Mapping[str, Any], schema: list[tuple[str, str]] | None) -> dict[str, DatasetFacet]:
-    key = storage_key(row["key"], row["id"], row["suffix"] or "")
+    key = storage_key(row["key"], row["id"], row["suffix"] or "", row.get("is_latest", True))
     version = row.get("version")
     facets: dict[str, DatasetFacet] = {
         "datasetType": dataset_type_dataset.DatasetTypeDatasetFacet(datasetType="FILE", producer=PRODUCER),
@@ -257,7 +257,7 @@ def _file_facets(row: Mapping[str, Any], schema: list[tuple[str, str]] | None) -
 
 
 def _dataset_name(row: Mapping[str, Any]) -> str:
-    return row["key"] or storage_key(row["key"], row["id"], row["suffix"] or "")
+    return row["key"] or storage_key(row["key"], row["id"], row["suffix"] or "", row.get("is_latest", True))
 
 
 def input_dataset(row: Mapping[str, Any], schema: list[tuple[str, str]] | None = None) -> InputDataset:
@@ -311,7 +311,7 @@ def _read_parquet_schema(row: Mapping[str, Any]) -> list[tuple[str, str]] | None
     try:
         import pyarrow.parquet as pq
 
-        key = storage_key(row["key"], row["id"], row["suffix"] or "")
+        key = storage_key(row["key"], row["id"], row["suffix"] or "", row.get("is_latest", True))
         with backend_for_storage_id(row["storage_id"]).open(key, "rb") as handle:
             schema = pq.read_schema(handle)  # the footer only: a few kB whatever the file's size
     except Exception:  # a schema is a bonus: an unreadable footer leaves the facet out, never the event

@@ -50,3 +50,45 @@ def test_a_tracked_flow_is_one_openlineage_run_with_the_flow_run_id(
     assert end["job"]["facets"]["jobType"]["integration"] == "PREFECT"
     assert end["job"]["facets"]["jobType"]["jobType"] == "FLOW"
     assert end["run"]["facets"]["lamin_run"]["prefectFlowRunId"] == run.reference
+
+
+def test_a_flow_run_prefect_marks_crashed_ends_with_abort(ln_sqlite, tmp_path: Path) -> None:
+    """A termination signal: Prefect's on_crashed hook ends the Run, and OpenLineage gets ABORT."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from prefect.settings import PREFECT_API_URL
+
+    ln = ln_sqlite
+    path = tmp_path / "events.jsonl"
+    code = textwrap.dedent(
+        """
+        import signal
+        from prefect import flow
+        from prefect.exceptions import TerminationSignal
+        import lamin_flows as ln
+
+        @ln.tracked
+        @flow
+        def terminated():
+            raise TerminationSignal(signal.SIGTERM)
+
+        terminated()
+        """
+    )
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),  # the session's test server
+        "OPENLINEAGE__TRANSPORT__TYPE": "file",
+        "OPENLINEAGE__TRANSPORT__LOG_FILE_PATH": str(path),
+        "OPENLINEAGE__TRANSPORT__APPEND": "true",
+    }
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=180)
+    assert proc.returncode != 0
+    run = ln.Run.select(transform__name="terminated").one()
+    assert run.status == "crashed", proc.stderr.decode()[-2000:]
+    events = by_run(read_file_events(path))[run.reference]  # each event validated against the spec
+    assert [e["eventType"] for e in events] == ["START", "ABORT"]
+    assert "TerminationSignal" in events[1]["run"]["facets"]["errorMessage"]["message"]
