@@ -223,7 +223,18 @@ class File(Record, table=True):
         expected = None
         if self.hash is not None and self.size is not None:
             expected = HashResult(self.size, self.hash, self.hash_type or "md5")
-        local = self._backend().stage(self._located_key(), expected)
+        backend = self._backend()
+        local = backend.stage(self._located_key(), expected)
+        if self.size is not None and backend.protocol == "local":
+            size = os.stat(local).st_size  # local data is not copied, so not checked: one stat says if it changed
+            if size != self.size:
+                from lamin_flows import _logging
+
+                _logging.warning(
+                    f"{local} changed since it was registered ({size:,} bytes, the record says {self.size:,}):"
+                    " this is not the content File " + self.id + " describes; register it again"
+                    " (ln.File(path).save()) to record the new content as a new version"
+                )
         self._track_input()
         return local
 

@@ -399,6 +399,7 @@ def delete(file: File, storage: bool | None) -> None:
             _logging.info(f"kept the data at {file.path()}; file.delete(storage=True) also deletes it")
     if not file._lf.saved:
         return
+    _warn_if_read(file)
     location = file.path()  # also learns whether this version is still the latest
     if file.is_latest and file.stem_id is not None and _promote(file, storage):
         return
@@ -424,6 +425,20 @@ def delete(file: File, storage: bool | None) -> None:
                 _logging.warning(f"there was no data at {location} to delete")
                 return
         _logging.success(f"deleted {location}")
+
+
+def _warn_if_read(file: File) -> None:
+    """Say which Runs read a File about to be deleted: their lineage loses this input."""
+    link = File.metadata.tables["run_input"]
+    with db.read(instance.current().engine) as conn:
+        runs = [r.run_id for r in conn.execute(sa.select(link.c.run_id).where(link.c.file_id == file.id).limit(4))]
+    if runs:
+        shown = ", ".join(runs[:3]) + (", ..." if len(runs) > 3 else "")
+        _logging.warning(
+            f"File {file.id} ({file.key or file.name}) was read by {'more than 3' if len(runs) > 3 else len(runs)}"
+            f" run(s) ({shown}); deleting it removes it from their inputs"
+            f" (see them first with ln.File.select(id={file.id!r}).one().input_of.df())"
+        )
 
 
 def _promote(file: File, storage: bool) -> bool:

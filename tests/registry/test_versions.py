@@ -98,3 +98,24 @@ def test_run_inputs_keep_the_version_read(ln, tmp_path):
     runs = ln.Run.select(transform__name="consume").order_by("started_at").all()
     assert [[f.id for f in r.inputs.all()] for r in runs] == [[v1.id], [v2.id]]
     assert [f.load() for f in runs[0].inputs.all()] == ["v1"]
+
+
+def test_deleting_a_file_runs_read_and_staging_an_edited_file_warn(ln, root, tmp_path, capsys):
+    data = root / "in.csv"
+    data.write_text("x\n1\n")
+    file = ln.File(data).save()
+
+    @ln.tracked()
+    def reader() -> None:
+        file.stage()
+
+    reader()
+    capsys.readouterr()
+    data.write_text("x\n1\n2\n")  # edited outside lamin_flows
+    file.stage()
+    err = capsys.readouterr().err
+    assert "changed since it was registered" in err and "new version" in err
+    file.delete(storage=False)
+    err = capsys.readouterr().err
+    run = ln.Run.select(transform__name="reader").one()
+    assert "was read by 1 run(s)" in err and run.id in err
