@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from lamin_flows import _logging
 from lamin_flows._parallel import map_batched
 from lamin_flows.config import get_settings
-from lamin_flows.errors import StorageNotFoundError, ValidationError
+from lamin_flows.errors import KeyConflictError, StorageNotFoundError, ValidationError
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, suffix_of
 from lamin_flows.registry.files_io import Candidate, discard_staged, existing_matches
@@ -79,11 +79,17 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
     except FileExistsError:
         if not backend.exists(final):
             raise  # not the key but one of its folders is taken (by a file): say so
-        # No record holds this key (checked under the write lock): data left by an interrupted save.
+        # No record holds this key (checked under the write lock). The same content: data left by an
+        # interrupted save of this File, which this save completes. Other content is someone's file
+        # that was never registered (or kept by delete(storage=False)): never ours to overwrite.
         if backend.info(final).hash == file.hash:
             return
-        backend.delete(final)
-        backend.commit(staged.temp_key, final, keep_temp=True, size=staged.size)
+        raise KeyConflictError(
+            f"{backend.path(final)} holds a file that no record points to, with other content than File"
+            f" {file.id}. Nothing was saved and that file was not touched. Register it first"
+            f" (ln.File({str(backend.path(final))!r}).save()) so that this save becomes its next version,"
+            " or choose another key."
+        )
 
     def remove() -> None:
         if failures:  # the storage did not answer the last undo: leave the rest to the journal

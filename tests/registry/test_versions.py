@@ -119,3 +119,21 @@ def test_deleting_a_file_runs_read_and_staging_an_edited_file_warn(ln, root, tmp
     err = capsys.readouterr().err
     run = ln.Run.select(transform__name="reader").one()
     assert "was read by 1 run(s)" in err and run.id in err
+
+
+def test_an_unregistered_file_at_the_key_is_never_overwritten(ln, root, tmp_path):
+    from lamin_flows.errors import KeyConflictError
+
+    (root / "results").mkdir()
+    theirs = root / "results" / "summary.csv"
+    theirs.write_text("a colleague's file\n")  # put there by hand, never registered
+    (tmp_path / "mine.csv").write_text("my file\n")
+    with pytest.raises(KeyConflictError, match="no record points to"):
+        ln.File(tmp_path / "mine.csv", key="results/summary.csv").save()
+    assert theirs.read_text() == "a colleague's file\n" and len(ln.File.select()) == 0
+    ln.File(theirs).save()  # registered in place first: the save becomes its next version
+    mine = ln.File(tmp_path / "mine.csv", key="results/summary.csv").save()
+    assert mine.version == "2" and theirs.read_text() == "my file\n"
+    assert Path(mine.versions[0].stage()).read_text() == "a colleague's file\n"
+    mine.delete(storage=False)  # version 1 is the latest again, back at the key
+    assert theirs.read_text() == "a colleague's file\n"
