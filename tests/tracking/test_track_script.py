@@ -256,3 +256,38 @@ def test_bad_arguments_are_refused_before_anything_is_written(ln_sqlite, tmp_pat
     assert "ln.track(name=''): pass a non-empty string" in lines[1]
     assert "ln.track(params=[1]): pass a dict" in lines[2]
     assert ln.Transform.select().count() == 0 and ln.Run.select().count() == 0
+
+
+def test_prefect_flows_in_a_tracked_script_link_to_its_run(ln_sqlite, prefect_server, tmp_path) -> None:
+    """In process: Prefect runs tasks in worker threads, which no context variable of ours reaches."""
+    from prefect import flow, task
+
+    ln = ln_sqlite
+
+    @task
+    def write(i: int) -> str:
+        path = tmp_path / f"t{i}.csv"
+        path.write_text(f"t\n{i}\n")
+        return ln.File(path, key=f"t/{i}.csv").save().id
+
+    @flow
+    def untracked() -> list[str]:
+        return [future.result() for future in write.map(range(3))]
+
+    @ln.tracked
+    @flow
+    def tracked_flow() -> str:
+        return write(9)
+
+    script_run = ln.track(name="prefect-script")
+    try:
+        untracked()
+        tracked_flow()
+    finally:
+        ln.finish()
+    assert {f.key for f in ln.File.select(run=script_run).all()} == {"t/0.csv", "t/1.csv", "t/2.csv"}
+    flow_run = ln.Run.select(transform__name="tracked_flow").one()
+    assert flow_run.parent_id == script_run.id and flow_run.status == "completed"
+    assert ln.File.select(key="t/9.csv").one().run_id == flow_run.id
+    assert ln.Run.select(id=script_run.id).one().status == "completed"
+    assert ln.context.run is None
