@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
-from pathlib import Path
 
 from lamin_flows.dev._simulate import GENES, rng_for
 
@@ -197,9 +196,3 @@ def salmon_gene_counts_text() -> str:
         lines.append("\t".join((gene_id, symbol, *(f"{v:.3f}" for v in values))))
     return "\n".join(lines) + "\n"
 
-
-def write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` (replacing it) and return the absolute path."""
-    path = path.absolute()
-    path.write_bytes(data)
-    return path

@@ -99,17 +99,28 @@ def _local_dir(location: StrPath | object) -> Path:
     return Path(text)
 
 
-def _storage_root() -> Path:
+def _storage_root(function: str) -> Path:
     import lamin_flows
 
     storage = getattr(getattr(lamin_flows, "settings", None), "storage", None)
     if storage is None:
         raise InstanceNotFoundError(
-            "file_mini_csv(in_storage_root=True) needs a lamin_flows instance and found none; "
-            'run ln.setup.init(storage="./mydata") first, or call file_mini_csv() to write '
+            f"{function}(in_storage_root=True) needs a lamin_flows instance and found none; "
+            f'run ln.setup.init(storage="./mydata") first, or call {function}() to write '
             "into the current directory"
         )
     return _local_dir(storage)
+
+
+def _target(name: str, in_storage_root: bool, function: str) -> Path:
+    """Where an example file goes: the current directory, or the default storage's root."""
+    return ((_storage_root(function) if in_storage_root else Path.cwd()) / name).absolute()
+
+
+def _write_example(name: str, data: bytes, in_storage_root: bool, function: str) -> Path:
+    path = _target(name, in_storage_root, function)
+    path.write_bytes(data)
+    return path
 
 
 def file_mini_csv(in_storage_root: bool = False) -> Path:
@@ -136,8 +147,7 @@ def file_mini_csv(in_storage_root: bool = False) -> Path:
         >>> filepath.read_text().splitlines()[0]
         'sample_id,tissue,n_cells,viability'
     """
-    folder = _storage_root() if in_storage_root else Path.cwd()
-    path = (folder / "mini.csv").absolute()
+    path = _target("mini.csv", in_storage_root, "file_mini_csv")
     path.write_text(_MINI_CSV, encoding="utf-8", newline="")
     return path
 
@@ -283,10 +293,6 @@ def anndata_small() -> anndata.AnnData:
     return anndata.AnnData(X=counts, obs=obs, var=var)
 
 
-def _target(name: str, in_storage_root: bool) -> Path:
-    return (_storage_root() if in_storage_root else Path.cwd()) / name
-
-
 def file_fastq(in_storage_root: bool = False) -> Path:
     """Write a gzip-compressed FASTQ file, ``input.fastq.gz``, and return its path.
 
@@ -307,7 +313,7 @@ def file_fastq(in_storage_root: bool = False) -> Path:
     """
     from lamin_flows.dev import _formats
 
-    return _formats.write(_target("input.fastq.gz", in_storage_root), _formats.fastq_bytes())
+    return _write_example("input.fastq.gz", _formats.fastq_bytes(), in_storage_root, "file_fastq")
 
 
 def file_bam(in_storage_root: bool = False) -> Path:
@@ -331,7 +337,7 @@ def file_bam(in_storage_root: bool = False) -> Path:
     """
     from lamin_flows.dev import _formats
 
-    return _formats.write(_target("output.bam", in_storage_root), _formats.bam_bytes())
+    return _write_example("output.bam", _formats.bam_bytes(), in_storage_root, "file_bam")
 
 
 def file_fcs(in_storage_root: bool = False) -> Path:
@@ -355,7 +361,7 @@ def file_fcs(in_storage_root: bool = False) -> Path:
     """
     from lamin_flows.dev import _formats
 
-    return _formats.write(_target("example.fcs", in_storage_root), _formats.fcs_bytes())
+    return _write_example("example.fcs", _formats.fcs_bytes(), in_storage_root, "file_fcs")
 
 
 def file_tsv_rnaseq_nfcore_salmon_merged_gene_counts(in_storage_root: bool = False) -> Path:
@@ -379,8 +385,9 @@ def file_tsv_rnaseq_nfcore_salmon_merged_gene_counts(in_storage_root: bool = Fal
     """
     from lamin_flows.dev import _formats
 
-    text = _formats.salmon_gene_counts_text()
-    return _formats.write(_target("salmon.merged.gene_counts.tsv", in_storage_root), text.encode("ascii"))
+    data = _formats.salmon_gene_counts_text().encode("ascii")
+    function = "file_tsv_rnaseq_nfcore_salmon_merged_gene_counts"
+    return _write_example("salmon.merged.gene_counts.tsv", data, in_storage_root, function)
 
 
 def df_iris_in_meter() -> pd.DataFrame:
