@@ -291,3 +291,27 @@ def test_prefect_flows_in_a_tracked_script_link_to_its_run(ln_sqlite, prefect_se
     assert ln.File.select(key="t/9.csv").one().run_id == flow_run.id
     assert ln.Run.select(id=script_run.id).one().status == "completed"
     assert ln.context.run is None
+
+
+def test_a_forked_child_never_ends_its_parents_run(ln_sqlite, tmp_path) -> None:
+    ln = ln_sqlite
+    script = _script(
+        tmp_path,
+        """
+        import os
+        run = ln.track()
+        pid = os.fork()
+        if pid == 0:
+            open("child.csv", "w").write("c\\n")
+            ln.File("child.csv", key="child.csv").save()   # the child's Files still belong to the Run
+            sys.exit(0)                                    # runs the child's atexit hooks
+        os.waitpid(pid, 0)
+        print(run.id, ln.Run.select(id=run.id).one().status)
+        """,
+    )
+    done = _run(script)
+    assert done.returncode == 0, done.stderr
+    run_id, status_after_child = done.stdout.split()
+    assert status_after_child == "started"
+    assert ln.Run.select(id=run_id).one().status == "completed"  # ended by the parent's exit
+    assert ln.File.select(key="child.csv").one().run_id == run_id
