@@ -67,6 +67,7 @@ class _Session:
     pid: int
     exit_code: Any = None  # what sys.exit() was called with
     exception: BaseException | None = None  # the uncaught exception the interpreter reported
+    last_value: BaseException | None = None  # sys.last_value when the Run started (an older error)
 
 
 _session: _Session | None = None
@@ -204,7 +205,7 @@ def track(
         transform = runs.save_transform(label, code.name, version, code.kind, code.digest, code.reference)
         meta = {"argv": list(sys.argv), "pid": os.getpid()}
         frame = runs.start_run(transform, values, meta=meta, make_current=False)
-        _session = _Session(frame=frame, code=code, pid=os.getpid())
+        _session = _Session(frame=frame, code=code, pid=os.getpid(), last_value=getattr(sys, "last_value", None))
         runs.set_process_frame(frame)
         _install_hooks()
     _logging.info(f"tracking run {frame.run.id} of {code.kind} {code.name!r} (Transform {transform.id} {transform.version})")
@@ -303,6 +304,11 @@ def _remove_hooks() -> None:
 
 def _exit_status(session: _Session) -> tuple[str, str | None]:
     exc = session.exception
+    last = getattr(sys, "last_value", None)
+    if exc is None and session.code.kind == "script" and last is not None and last is not session.last_value:
+        # Our excepthook was replaced (rich, IPython-free loggers): the interpreter still keeps the
+        # uncaught exception it printed in sys.last_value. A notebook sets it for any failed cell.
+        exc = last
     if exc is not None:
         return ("failed" if isinstance(exc, Exception) else "crashed"), runs.error_text(exc)
     code = session.exit_code

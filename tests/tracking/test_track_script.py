@@ -94,6 +94,7 @@ def test_unchanged_script_reuses_its_transform_a_changed_one_is_a_new_version(ln
         ("sys.exit(3)", 3, "failed", "SystemExit: 3"),
         ("raise ValueError('boom')", 1, "failed", "ValueError: boom"),
         ("raise KeyboardInterrupt", 130, "crashed", "KeyboardInterrupt"),
+        ("sys.excepthook = lambda *a: None\nraise OSError('disk full')", 1, "failed", "OSError: disk full"),
     ],
 )
 def test_a_script_that_never_calls_finish_ends_its_run_at_exit(
