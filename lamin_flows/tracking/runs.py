@@ -5,8 +5,9 @@ outright leaves a visible "started" Run, never a missing one. It is finished wit
 While it runs, it is current in two context variables: the registry's (which links saved and
 loaded Files) and ours (which also knows the Run and Transform records and the Prefect flow run
 the Run belongs to, for ``ln.context`` and for nesting). The Run of a script (``ln.track()``)
-is current process-wide instead: wherever no tracked call is, in every thread. Where OpenLineage is configured, starting
-and finishing a Run also emit its START and terminal events (:mod:`lamin_flows.tracking.openlineage`).
+is current process-wide instead: wherever no tracked call is, in every thread. Where OpenLineage
+is configured, starting and finishing a Run also emit its START and terminal events
+(:mod:`lamin_flows.tracking.openlineage`).
 """
 
 from __future__ import annotations
@@ -51,11 +52,6 @@ def current_frame() -> Frame | None:
 def tracked_call_frame() -> Frame | None:
     """The innermost ``@ln.tracked`` call of this context, ignoring the script's Run."""
     return _frame.get()
-
-
-def process_frame() -> Frame | None:
-    """The Run started by ``ln.track()`` in this process, if it has not finished."""
-    return _process_frame
 
 
 def set_process_frame(frame: Frame | None) -> None:
