@@ -186,12 +186,16 @@ class RunContext:
     """The Run and Transform of the tracked call that is running now: ``ln.context``.
 
     Inside a Prefect task in another process or on a Dask worker, these are the flow's Run and
-    Transform (found by the flow run id).
+    Transform (found by the flow run id). Outside any tracked call, after ``ln.track()``, they
+    are the script's.
 
     Example:
         >>> @ln.tracked
         ... def step():
         ...     print(ln.context.run.id, ln.context.transform.name)
+        >>> ln.track()
+        >>> ln.context.transform.type
+        'script'
     """
 
     @property
