@@ -141,3 +141,27 @@ def test_in_a_terminal_delete_asks_first(tmp_path) -> None:
     assert code == 0, out
     assert not (home / "instances" / "mydata.sqlite").exists()
     assert len(list((home / "instances" / "deleted").glob("mydata-*/mydata.sqlite"))) == 1
+
+
+def test_in_a_terminal_delete_without_a_name_asks_which(tmp_path) -> None:
+    home = tmp_path / "home"
+    _init(tmp_path, home, "mydata")
+    code, out = _with_terminal(["delete"], "mydata\ny\n", home)
+    assert code == 0, out
+    assert "Which instance? (mydata)" in out
+    assert not (home / "instances" / "mydata.json").exists()
+
+
+def test_a_postgresql_registry_is_not_dropped_without_force(tmp_path, pg_url) -> None:
+    from conftest import empty_pg_schema
+
+    empty_pg_schema(pg_url)
+    home = tmp_path / "home"
+    done = run_cli("init", "--storage", str(tmp_path / "pg"), "--db", pg_url, "--name", "pg", home=home)
+    assert done.returncode == 0, done.stderr
+    refused = run_cli("delete", "pg", home=home)
+    assert refused.returncode == 1
+    assert "PostgreSQL, which cannot be moved aside" in refused.stderr and "lamin delete pg --force" in refused.stderr
+    assert (home / "instances" / "pg.json").exists()
+    assert run_cli("info", home=home).returncode == 0  # still usable
+    assert run_cli("delete", "pg", "--force", home=home).returncode == 0
