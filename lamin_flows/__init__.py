@@ -34,6 +34,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "setup": ("lamin_flows.setup", None),
     "settings": ("lamin_flows.setup", "user_settings"),
     "tracked": ("lamin_flows.tracking", "tracked"),
+    "track": ("lamin_flows.tracking", "track"),
+    "finish": ("lamin_flows.tracking", "finish"),
     "context": ("lamin_flows.tracking", "context"),
     "dev": ("lamin_flows.dev", None),
     "errors": ("lamin_flows.errors", None),
@@ -48,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from lamin_flows.registry.models import Project, Run, Storage, Tag, Transform, User
     from lamin_flows.registry.view import view
     from lamin_flows.setup import user_settings as settings
-    from lamin_flows.tracking import context, tracked
+    from lamin_flows.tracking import context, finish, track, tracked
 
 
 def __getattr__(name: str) -> Any:

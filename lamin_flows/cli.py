@@ -9,7 +9,10 @@ Example:
     $ lamin lineage reports/nightly.parquet
     $ lamin lineage export --openlineage --since 2026-01-01
     $ lamin verify --fix
-    $ lamin delete mydata --force
+    $ lamin list
+    $ lamin close
+    $ lamin delete mydata          # without a terminal (a notebook's !lamin): moves the registry aside
+    $ lamin delete mydata --force  # deletes the registry for good
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ app = typer.Typer(
     add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: no "<bool>"/"<str>" type column, fast to print
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every subcommand
 )
 
 # One option of each kind, shared by every listing command (scripts rely on the same names).
@@ -393,20 +397,68 @@ def _emit_report(report: Any, fmt: str) -> None:
     _emit(Listing("", ["status", "kind", "storage", "key", "file_id", "detail"], rows), fmt)
 
 
+@app.command("list")
+def list_instances(as_json: bool = JSON, as_csv: bool = CSV, width: Optional[int] = WIDTH) -> None:
+    """List the instances under LAMIN_HOME; the current one is marked with *."""
+    from lamin_flows import setup
+    from lamin_flows.registry.listing import Listing
+
+    try:
+        fmt = _output(as_json, as_csv)
+        found = setup.instances()
+        if fmt == "table":
+            if not found:
+                typer.echo("no instances yet; create one with `lamin init --storage ./mydata`")
+                return
+            rows = [{"": "*" if i["current"] else "", **i} for i in found]
+            marker = [""] if any(i["current"] for i in found) else []  # "*" marks the current one
+            listing = Listing(f"instances: {len(found)}", [*marker, "name", "storage", "registry"], rows)
+            typer.echo(listing.render(width))
+            return
+        _emit(Listing("", ["name", "current", "storage", "registry"], found), fmt)
+    except typer.BadParameter:
+        raise
+    except Exception as exc:
+        _fail(exc)
+
+
 @app.command()
-def delete(
-    name: str = typer.Argument(..., metavar="NAME", help="The instance to delete."),
-    force: bool = typer.Option(False, "--force", help="Do not ask for confirmation."),
-) -> None:
-    """Delete an instance's registry and settings; the stored data is kept."""
+def close() -> None:
+    """Stop using the current instance (here and in new processes); nothing is deleted."""
     from lamin_flows import setup
 
     try:
-        if not force:
-            if not sys.stdin.isatty():
-                raise ValueError(f"deleting instance {name!r} needs confirmation: add --force")
-            typer.confirm(f"Delete instance {name!r}? Its stored data is kept.", abort=True)
-        setup.delete(name, force=True)
+        setup.close()
+    except Exception as exc:
+        _fail(exc)
+
+
+@app.command()
+def delete(
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="The instance to delete."),
+    force: bool = typer.Option(False, "--force", help="Do not ask; delete the registry for good."),
+) -> None:
+    """Delete an instance's registry and settings; the stored data is kept.
+
+    In a terminal, asks first. Without one (a notebook's `!lamin delete NAME`, a script), naming
+    the instance is the confirmation: a SQLite registry is moved aside, not deleted, and the
+    command prints where to. --force deletes the registry for good, without asking.
+    """
+    from lamin_flows import setup
+
+    try:
+        terminal = sys.stdin is not None and sys.stdin.isatty()
+        if name is None:
+            known = ", ".join(i["name"] for i in setup.instances()) or "none"
+            if not terminal:
+                raise ValueError(f"name the instance to delete: lamin delete NAME (instances: {known})")
+            name = typer.prompt(f"Which instance? ({known})")
+        if force:
+            setup.delete(name, force=True)
+            return
+        if terminal:
+            typer.confirm(f"Delete instance {name!r}? Its registry is moved aside, its stored data kept.", abort=True)
+        setup.delete(name, keep_registry=True)
     except typer.Abort:
         raise
     except Exception as exc:

@@ -12,6 +12,7 @@ would naturally catch, so ``except FileNotFoundError`` keeps working::
     ├── NoResultError (LookupError)             .one() found no record
     ├── MultipleResultsError (LookupError)      .one() found several records
     ├── InstanceNotFoundError (LookupError)     no instance set up / unknown instance name
+    ├── TrackingError (RuntimeError)            ln.track()/ln.finish() called where they cannot work
     ├── StorageError (OSError)                  the storage refused or failed an operation
     │   ├── StorageNotFoundError (FileNotFoundError)
     │   └── StoragePermissionError (PermissionError)
@@ -57,6 +58,10 @@ class MultipleResultsError(LaminFlowsError, LookupError):
 
 class InstanceNotFoundError(LaminFlowsError, LookupError):
     """No lamin_flows instance is set up, or the named one does not exist."""
+
+
+class TrackingError(LaminFlowsError, RuntimeError):
+    """``ln.track()`` or ``ln.finish()`` was called where it cannot work (inside a tracked call, twice, ...)."""
 
 
 class StorageError(LaminFlowsError, OSError):

@@ -183,49 +183,167 @@ def _n_files(config: InstanceConfig) -> int | None:
         return None
 
 
-def delete(name: str, *, force: bool = False) -> None:
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")  # a SQLite database and the files beside it
+
+
+def delete(name: str, *, force: bool = False, keep_registry: bool = False) -> Path | None:
     """Remove an instance's registry and settings; never its stored data.
 
     Args:
         name: the instance to delete.
-        force: do not ask, even if the registry still lists Files.
+        force: do not ask, even if the registry still lists Files; the registry is deleted for good.
+        keep_registry: move a SQLite registry and the settings aside instead of deleting them,
+            without asking (naming the instance is the confirmation); they can be moved back.
+            A PostgreSQL registry cannot be moved aside and is refused (pass ``force=True``).
+
+    Returns:
+        The folder the registry was moved to (``keep_registry=True``), else None.
+
+    Raises:
+        InstanceNotFoundError: there is no instance ``name``.
+        ValidationError: not a terminal and neither ``force`` nor ``keep_registry``; or
+            ``keep_registry`` for a PostgreSQL registry.
 
     Example:
         >>> ln.setup.delete("mydata", force=True)
+        >>> ln.setup.delete("mydata", keep_registry=True)   # what `lamin delete mydata` does in a notebook
+        PosixPath('/home/me/.lamin/instances/deleted/mydata-20261202T130512Z')
     """
-    import sqlalchemy as sa
-
-    from lamin_flows.registry.db import dispose_engine, get_engine
-    from lamin_flows.registry.migrate import forget
-
     config = _instance.read_config(name)
+    if keep_registry:
+        if config.db_url is not None:
+            raise ValidationError(
+                f"instance {name!r} keeps its registry in PostgreSQL, which cannot be moved aside; delete it for"
+                f" good with `lamin delete {name} --force` (ln.setup.delete({name!r}, force=True))"
+            )
+        return _move_aside(config)
     n_files = _n_files(config)
     if not force:
         question = f"Delete instance {name!r} ({n_files or 0} File records)? Stored data is kept. [y/N] "
         if sys.stdin is None or not sys.stdin.isatty():
-            raise ValidationError(f"deleting instance {name!r} needs confirmation: pass force=True (CLI: --force)")
+            raise ValidationError(
+                f"deleting instance {name!r} needs confirmation: pass force=True (CLI: --force) to delete its"
+                " registry for good, or keep_registry=True to move it aside"
+            )
         if input(question).strip().lower() not in ("y", "yes"):
             _logging.info("nothing deleted")
-            return
+            return None
     if config.db_url is None:
+        from lamin_flows.registry.db import dispose_engine
+
         dispose_engine(config.url)
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in SQLITE_SUFFIXES:
             Path(str(config.sqlite_path) + suffix).unlink(missing_ok=True)
     else:
-        from lamin_flows.registry.tables import metadata
+        _drop_tables(config)
+    _forget_instance(name)
+    _logging.success(f"deleted instance {name!r}; the data in {config.storage_root} was kept")
+    return None
 
-        engine = get_engine(config.url)
-        metadata.drop_all(engine)
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
-        dispose_engine(config.url)
+
+def _drop_tables(config: InstanceConfig) -> None:
+    import sqlalchemy as sa
+
+    from lamin_flows.registry.db import dispose_engine, get_engine
+    from lamin_flows.registry.tables import metadata
+
+    engine = get_engine(config.url)
+    metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+    dispose_engine(config.url)
+
+
+def _move_aside(config: InstanceConfig) -> Path:
+    """Move a SQLite registry and its settings file into ``instances/deleted/<name>-<UTC time>/``."""
+    from datetime import datetime, timezone
+
+    from lamin_flows.registry.db import dispose_engine
+
+    n_files = _n_files(config)
+    dispose_engine(config.url)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = _instance.instances_dir() / "deleted" / f"{config.name}-{stamp}"
+    for n in range(1, 1000):
+        if not target.exists():
+            break
+        target = target.with_name(f"{config.name}-{stamp}-{n}")
+    target.mkdir(parents=True, mode=0o700)
+    moved = [Path(str(config.sqlite_path) + suffix) for suffix in SQLITE_SUFFIXES]
+    for path in [*moved, _instance.config_path(config.name)]:
+        if path.exists():
+            os.replace(path, target / path.name)  # same file system: atomic, nothing copied
+    _forget_instance(config.name)
+    _logging.success(
+        f"deleted instance {config.name!r} ({n_files or 0} File records): its registry and settings were moved to"
+        f" {target}; the data in {config.storage_root} was kept. To restore it: mv {target}/* {target.parent.parent}/"
+    )
+    return target
+
+
+def _forget_instance(name: str) -> None:
+    from lamin_flows.registry.migrate import forget
+
     forget()
     _instance.config_path(name).unlink(missing_ok=True)
     if _instance.remembered_name() == name:
         _instance.remember_current(None)
         _instance.activate(None)
     _reset_caches()
-    _logging.success(f"deleted instance {name!r}; the data in {config.storage_root} was kept")
+
+
+def close() -> str | None:
+    """Stop using the current instance, here and in new processes (nothing is deleted).
+
+    Returns:
+        The name of the instance that was current, or None if there was none.
+
+    Example:
+        >>> ln.setup.close()
+        'mydata'
+    """
+    name = _instance.remembered_name()
+    settings = get_settings()
+    _instance.remember_current(None)
+    _instance.activate(None)
+    _reset_caches()
+    if name is None:
+        _logging.info("no instance was loaded; nothing to close")
+        return None
+    if settings.instance:
+        _logging.warning(
+            f"LAMIN_INSTANCE={settings.instance!r} is set, so processes started with it still use that instance;"
+            " unset it to close it there too"
+        )
+    _logging.success(f"closed instance {name!r}; `lamin load {name}` uses it again")
+    return name
+
+
+def instances() -> list[dict[str, Any]]:
+    """Every instance under ``LAMIN_HOME``, by name, the current one marked (no secrets).
+
+    Returns:
+        One dict per instance: ``name``, ``current`` (bool), ``storage``, ``registry``.
+
+    Example:
+        >>> [(i["name"], i["current"]) for i in ln.setup.instances()]
+        [('mydata', True), ('scratch', False)]
+    """
+    from lamin_flows.registry.db import redact
+
+    folder = _instance.instances_dir()
+    current = _instance.remembered_name()
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        try:
+            config = _instance.read_config(path.stem)
+        except Exception as exc:  # an unreadable settings file is listed, not fatal for the listing
+            storage, registry = "", f"unreadable: {exc}"
+        else:
+            storage = config.storage_root
+            registry = f"PostgreSQL {redact(config.db_url)}" if config.db_url else f"SQLite {config.sqlite_path}"
+        found.append({"name": path.stem, "current": path.stem == current, "storage": storage, "registry": registry})
+    return found
 
 
 def info_fields() -> dict[str, str]:

@@ -39,7 +39,7 @@ def test_public_names():
 
     assert set(ln.__all__) == {
         "File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "view", "setup",
-        "settings", "tracked", "context", "dev", "errors", "__version__",
+        "settings", "tracked", "track", "finish", "context", "dev", "errors", "__version__",
     }
     for name in ("File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "view", "setup", "settings"):
         assert getattr(ln, name) is not None

@@ -86,8 +86,8 @@ def test_cli_round_trip(tmp_path):
     assert "f.csv" in tree.stdout, tree.stdout + tree.stderr
     view = run_cli("view", home=home, cwd=tmp_path)
     assert "File" in view.stdout and "Storage" in view.stdout
-    refused = run_cli("delete", "clidata", home=home, cwd=tmp_path)
-    assert refused.returncode != 0 and "--force" in refused.stderr
+    refused = run_cli("delete", home=home, cwd=tmp_path)  # no name and no terminal: nothing to confirm with
+    assert refused.returncode != 0 and "lamin delete NAME" in refused.stderr and "clidata" in refused.stderr
     gone = run_cli("delete", "clidata", "--force", home=home, cwd=tmp_path)
     assert gone.returncode == 0 and (tmp_path / "clidata" / "a" / "f.csv").exists()
     missing = run_cli("load", "clidata", home=home, cwd=tmp_path)

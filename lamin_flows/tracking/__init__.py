@@ -1,6 +1,7 @@
 """Tracking: which code made which data. ``@ln.tracked``, the run context, lineage.
 
 * :func:`tracked` turns every call of a function or Prefect flow into a Run of its Transform;
+* :func:`track` and :func:`finish` (``ln.track()``, ``ln.finish()``) make a script or notebook a Run;
 * :data:`context` (``ln.context``) gives the current Run and Transform;
 * :func:`lineage_of` (``file.view_lineage()``) walks a File's lineage upstream.
 
@@ -22,5 +23,6 @@ from lamin_flows.tracking import resolvers as _resolvers  # noqa: F401  (registe
 from lamin_flows.tracking.decorator import tracked
 from lamin_flows.tracking.lineage import LineageGraph, lineage_of
 from lamin_flows.tracking.runs import RunContext, context
+from lamin_flows.tracking.script import finish, track
 
-__all__ = ["LineageGraph", "RunContext", "context", "lineage_of", "tracked"]
+__all__ = ["LineageGraph", "RunContext", "context", "finish", "lineage_of", "track", "tracked"]

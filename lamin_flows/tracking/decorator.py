@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 from lamin_flows import _logging
 from lamin_flows.tracking import runs
 from lamin_flows.tracking.params import ParamBinder
-from lamin_flows.tracking.source import VERSION_LENGTH, reference_of, source_hash
+from lamin_flows.tracking.source import reference_of, source_hash
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -90,18 +90,9 @@ class _Spec:
         self._transforms.clear()
 
     def _get_or_create(self, kind: str) -> Transform:
-        from lamin_flows.registry.models import Transform
-
-        digest = self.source_hash
-        version = self.version or digest[:VERSION_LENGTH]
-        transform = Transform(name=self.name, version=version, type=kind, source_hash=digest, reference=self.reference)
-        transform.save()  # an existing (name, version, reference) is adopted, not duplicated
-        if transform.source_hash != digest:
-            _logging.warning(
-                f"@ln.tracked {self.name}: the code changed but version={version!r} did not; runs are recorded under"
-                f" the existing Transform {transform.id}. Bump version= to record the change."
-            )
-        return transform
+        return runs.save_transform(
+            f"@ln.tracked {self.name}", self.name, self.version, kind, self.source_hash, self.reference
+        )
 
 
 def _begin(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> runs.Frame:

@@ -4,8 +4,10 @@ A Run row is inserted with status "started" before the tracked code runs, so a p
 outright leaves a visible "started" Run, never a missing one. It is finished with one UPDATE.
 While it runs, it is current in two context variables: the registry's (which links saved and
 loaded Files) and ours (which also knows the Run and Transform records and the Prefect flow run
-the Run belongs to, for ``ln.context`` and for nesting). Where OpenLineage is configured, starting
-and finishing a Run also emit its START and terminal events (:mod:`lamin_flows.tracking.openlineage`).
+the Run belongs to, for ``ln.context`` and for nesting). The Run of a script (``ln.track()``)
+is current process-wide instead: wherever no tracked call is, in every thread. Where OpenLineage
+is configured, starting and finishing a Run also emit its START and terminal events
+(:mod:`lamin_flows.tracking.openlineage`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lamin_flows.registry.context import RunRef, current_run_ref, reset_current_run, set_current_run
+from lamin_flows import _logging
+from lamin_flows.registry.context import RunRef, add_resolver, current_run_ref, reset_current_run, set_current_run
 from lamin_flows.tracking import openlineage
+from lamin_flows.tracking.source import VERSION_LENGTH
 
 if TYPE_CHECKING:
     from lamin_flows.registry.models import Run, Transform
@@ -35,11 +39,62 @@ class Frame:
 
 
 _frame: ContextVar[Frame | None] = ContextVar("lamin_flows_tracking_frame", default=None)
+# The Run of ln.track(): current in every thread of the process where no tracked call is (a
+# context variable would not reach threads started later, nor survive a notebook's cells).
+_process_frame: Frame | None = None
 
 
 def current_frame() -> Frame | None:
-    """The innermost tracked call of this context (thread, task, coroutine), if any."""
+    """The innermost tracked call of this context (thread, task, coroutine), else the script's Run."""
+    return _frame.get() or _process_frame
+
+
+def tracked_call_frame() -> Frame | None:
+    """The innermost ``@ln.tracked`` call of this context, ignoring the script's Run."""
     return _frame.get()
+
+
+def set_process_frame(frame: Frame | None) -> None:
+    """Make ``frame`` the process-wide Run (None: there is none)."""
+    global _process_frame
+    _process_frame = frame
+
+
+def _process_run_ref() -> RunRef | None:
+    frame = _process_frame
+    return None if frame is None else RunRef(frame.run.id, frame.transform.id)
+
+
+add_resolver(_process_run_ref)  # after the Prefect resolver: a tracked flow's Run is nearer than the script's
+
+
+def save_transform(
+    label: str, name: str, version: str | None, kind: str, digest: str | None, reference: str | None
+) -> Transform:
+    """Get or create the Transform of some code; warn if its code changed under a fixed version.
+
+    Args:
+        label: how the code is named in messages, e.g. ``"@ln.tracked clean"``.
+        name: the Transform's name.
+        version: its version; None: the first 12 hex characters of ``digest``.
+        kind: "function", "flow", "script", "notebook".
+        digest: the SHA-256 (hex) of the source; None where it cannot be read (then pass ``version``).
+        reference: where the code lives (``module:qualname``, a script's path).
+
+    Returns:
+        The saved Transform (an existing one with the same name, version and reference is adopted).
+    """
+    from lamin_flows.registry.models import Transform
+
+    version = version or (digest or "")[:VERSION_LENGTH]
+    transform = Transform(name=name, version=version, type=kind, source_hash=digest, reference=reference)
+    transform.save()  # an existing (name, version, reference) is adopted, not duplicated
+    if transform.source_hash != digest:
+        _logging.warning(
+            f"{label}: the code changed but version={version!r} did not; runs are recorded under"
+            f" the existing Transform {transform.id}. Bump version= to record the change."
+        )
+    return transform
 
 
 def error_text(exc: BaseException) -> str:
@@ -58,8 +113,12 @@ def start_run(
     reference_type: str | None = None,
     meta: dict[str, Any] | None = None,
     flow_run_id: str | None = None,
+    make_current: bool = True,
 ) -> Frame:
-    """Insert a "started" Run (one INSERT) and make it current; returns its frame."""
+    """Insert a "started" Run (one INSERT) and make it current in this context; returns its frame.
+
+    With ``make_current=False`` no context variable is set (the caller makes it current otherwise).
+    """
     from lamin_flows.registry import db, instance
     from lamin_flows.registry.models import Run
     from lamin_flows.registry.record import utcnow
@@ -82,7 +141,8 @@ def start_run(
     run._mark_saved()
     run._lf.related["transform"] = transform
     frame = Frame(run=run, transform=transform, engine=engine, flow_run_id=flow_run_id)
-    frame.tokens = (set_current_run(RunRef(run.id, transform.id)), _frame.set(frame))
+    if make_current:
+        frame.tokens = (set_current_run(RunRef(run.id, transform.id)), _frame.set(frame))
     openlineage.run_started(frame)
     return frame
 
@@ -126,21 +186,24 @@ class RunContext:
     """The Run and Transform of the tracked call that is running now: ``ln.context``.
 
     Inside a Prefect task in another process or on a Dask worker, these are the flow's Run and
-    Transform (found by the flow run id).
+    Transform (found by the flow run id). Outside any tracked call, after ``ln.track()``, they
+    are the script's.
 
     Example:
         >>> @ln.tracked
         ... def step():
         ...     print(ln.context.run.id, ln.context.transform.name)
+        >>> ln.track()
+        >>> ln.context.transform.type
+        'script'
     """
 
     @property
     def run(self) -> Run | None:
         """The current Run, or None outside tracked code."""
-        frame = _frame.get()
+        frame, ref = _current()
         if frame is not None:
             return frame.run
-        ref = current_run_ref()
         if ref is None:
             return None
         from lamin_flows.registry.models import Run
@@ -150,10 +213,9 @@ class RunContext:
     @property
     def transform(self) -> Transform | None:
         """The Transform of the current Run, or None outside tracked code."""
-        frame = _frame.get()
+        frame, ref = _current()
         if frame is not None:
             return frame.transform
-        ref = current_run_ref()
         if ref is None:
             return None
         from lamin_flows.registry.models import Transform
@@ -161,11 +223,22 @@ class RunContext:
         return Transform.select(id=ref.transform_id).one_or_none()
 
     def __repr__(self) -> str:
-        frame = _frame.get()
+        frame, ref = _current()
         if frame is None:
-            ref = current_run_ref()
             return "RunContext(run=None)" if ref is None else f"RunContext(run_id={ref.run_id!r})"
         return f"RunContext(run_id={frame.run.id!r}, transform={frame.transform.name!r})"
+
+
+def _current() -> tuple[Frame | None, RunRef | None]:
+    """The current call's frame where this process has it, else the ids the resolvers found."""
+    frame = _frame.get()
+    if frame is not None:
+        return frame, None
+    ref = current_run_ref()  # a Prefect task of a tracked flow finds its flow's Run before the script's
+    script = _process_frame
+    if ref is not None and script is not None and ref.run_id == script.run.id:
+        return script, None
+    return None, ref
 
 
 context = RunContext()

@@ -52,10 +52,18 @@ def _jpeg_frame(data: bytes) -> tuple[int, int, int]:
 def test_public_names_are_exactly_the_datasets():
     assert lamin_flows.dev.__all__ == ["datasets"]
     assert set(datasets.__all__) == {
+        "anndata_mouse_sc_lymph_node",
+        "anndata_pbmc68k_reduced",
         "anndata_small",
         "df_iris",
+        "df_iris_in_meter",
+        "fake_bio_notebook_titles",
+        "file_bam",
+        "file_fastq",
+        "file_fcs",
         "file_jpg_paradisi05",
         "file_mini_csv",
+        "file_tsv_rnaseq_nfcore_salmon_merged_gene_counts",
         "generate_cell_ranger_files",
     }
     for name in datasets.__all__:

@@ -56,8 +56,8 @@ def test_deleting_an_instance_asks_and_keeps_the_data(tmp_path, lamin_home):
     before = _files_in(tmp_path / "data")
     with pytest.raises(ValidationError, match="force"):  # not a terminal: refuses instead of asking
         ln.setup.delete("keep")
-    refused = run_cli("delete", "keep", home=lamin_home)
-    assert refused.returncode == 1 and "--force" in refused.stderr
+    refused = run_cli("delete", home=lamin_home)  # no name, no terminal: refused (a name alone confirms)
+    assert refused.returncode == 1 and "lamin delete NAME" in refused.stderr
     assert (lamin_home / "instances" / "keep.json").exists()
     done = run_cli("delete", "keep", "--force", home=lamin_home)
     assert done.returncode == 0 and "kept" in done.stderr
