@@ -27,6 +27,21 @@ from typer.core import TyperGroup
 
 from lamin_flows import __version__
 
+def _plain_argument_help() -> None:
+    """Arguments in help as ``KEY`` (not ``{KEY}`` in the usage line and ``KEY <str>`` below):
+    typer's plain help marks them so; the metavar and the help text already say what goes there."""
+    from typer.core import TyperArgument
+
+    def usage_name(self: TyperArgument) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign,assignment]
+
+
+_plain_argument_help()
+
 app = typer.Typer(
     name="lamin",
     help="lamin_flows: a registry of the files your pipelines read and write.",
