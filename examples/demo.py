@@ -7,7 +7,8 @@
 4. runs a tracked function that reads the report (an input) and writes a QC table (an output),
 5. shows what was registered: the storage tree, the registries, the runs, and the lineage.
 
-Run it twice: the second run registers no new Files (same content), only a new Run.
+Run it again with ``--keep`` (``.venv/bin/python examples/demo.py --keep``): the second night
+registers no new data Files (same content), only a new Run and its report.
 """
 
 from __future__ import annotations
