@@ -258,12 +258,16 @@ class File(Record, table=True):
         return handle
 
     def replace(self, data: Any) -> File:
-        """Swap in new content (path or object) keeping id and key; saved at once.
+        """Save new content (path or object) as the next version of this File's key; saved at once.
 
-        The old data stays in place until the new data and metadata are committed.
+        This object becomes the new version (new id, ``version`` and ``is_latest``); the version
+        it was keeps its record and its bytes (under ``.lamindb/<id><suffix>``), so runs that read
+        it still point at what they read. Content equal to the latest version changes nothing.
 
         Example:
             >>> file.replace("./new_version.csv")
+            >>> file.version, file.versions.count()
+            ('2', 2)
         """
         from lamin_flows.registry import file_commit
 
@@ -271,7 +275,12 @@ class File(Record, table=True):
         return self
 
     def delete(self, storage: bool | None = None) -> None:  # type: ignore[override]
-        """Delete the record; with ``storage=True`` also its data.
+        """Delete this version's record; with ``storage=True`` also its data.
+
+        Deleting the latest version of a key makes the version before it the latest again, its
+        bytes back at the key (the deleted version's bytes are kept under
+        ``.lamindb/<id><suffix>`` unless ``storage=True``). Runs that read the File lose it as an
+        input: a warning names them.
 
         Args:
             storage: True deletes the data, False keeps it. Unset: asks on a terminal,
