@@ -94,13 +94,49 @@ class File(Record, table=True):
     input_of = _link("input_of")
 
     # ---- construction ---------------------------------------------------------------
-    @classmethod
-    def _construct(
-        cls, data: Any, *, key: str | None = None, name: str | None = None, description: str | None = None
-    ) -> File:
-        from lamin_flows.registry import files_io
+    # Every keyword ln.File(data, ...) takes besides data; extend this list (and _construct) for new ones.
+    _construct_keywords: ClassVar[tuple[str, ...]] = ("key", "name", "description", "run")
 
-        return files_io.construct(cls, data, key=key, name=name, description=description)
+    @classmethod
+    def _construct(cls, data: Any = None, /, **kwargs: Any) -> File:
+        from lamin_flows.registry import files_io
+        from lamin_flows.registry.record import _check_record, did_you_mean
+
+        if "data" in kwargs:
+            if data is not None:
+                raise ValidationError("File() got data twice, positionally and as data=; pass it once")
+            data = kwargs.pop("data")
+        for name in kwargs:
+            if name not in cls._construct_keywords:
+                from lamin_flows.errors import UnknownFieldError
+
+                valid = ("data", *cls._construct_keywords)
+                raise UnknownFieldError(
+                    f"File() got an unknown keyword {name!r}.{did_you_mean(name, valid)}"
+                    f" Valid keywords with data: {', '.join(valid)}."
+                )
+        if data is None:
+            cls._missing("storage_id", "storage")
+        run = kwargs.pop("run", None)
+        if run is not None:
+            _check_record(cls, "run", "Run", run)
+        file = files_io.construct(cls, data, **{k: kwargs.get(k) for k in ("key", "name", "description")})
+        if run is not None and not file._lf.saved:  # an existing record keeps the run that made it
+            file.run = run
+            file.transform_id = run.transform_id
+        pending = files_io.unsaved_storage(file.storage_id)
+        if pending is not None:  # a new bucket: saved with the File, not before
+            file._lf.related["storage"] = pending
+        return file
+
+    @classmethod
+    def _missing(cls, name: str, relation: str | None) -> None:
+        if name == "storage_id":
+            raise ValidationError(
+                "File() needs data: a path, a cloud URL, a DataFrame or an AnnData, e.g. ln.File('data.csv')"
+                " or ln.File(df, key='tables/df.parquet'); nothing was created"
+            )
+        super()._missing(name, relation)
 
     @classmethod
     def from_dir(cls, path: str | os.PathLike, *, key: str | None = None) -> list[File]:

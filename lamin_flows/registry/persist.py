@@ -146,9 +146,19 @@ def save_records(records: Iterable[Any]) -> None:
     from lamin_flows.registry.record import Record
 
     records = _unique(records)
+    parents: list[tuple[Any, str, Any]] = []  # (record, foreign key column, unsaved record it points to)
     for record in records:
         if not isinstance(record, Record):
             raise TypeError(f"ln.save() takes records, got {type(record).__name__}: {record!r}")
+        related = record._lf.related
+        if related and not record._lf.saved:
+            parents.extend(
+                (record, record._foreign_keys[attr][0], other)
+                for attr, other in related.items()
+                if other is not None and not other._lf.saved
+            )
+    if parents:  # unsaved records a new record points to (a new bucket's Storage) are saved with it
+        records = _unique([*(other for _, _, other in parents), *records])
     if not records:
         return
     inst = instance.current()
@@ -171,6 +181,9 @@ def save_records(records: Iterable[Any]) -> None:
     try:
         with db.write(engine) as conn:
             for name in ORDER:
+                for record, column, other in parents:  # parents were written first, maybe adopting an existing id
+                    if type(record).__name__ == name:
+                        setattr(record, column, other.id)
                 if by_class.get(name):
                     write_group(conn, type(by_class[name][0]), by_class[name], undo)
             flush_links(conn, records)

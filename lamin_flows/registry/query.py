@@ -70,6 +70,8 @@ def _coerce(column: Any, kind: type | None, value: Any, field: str) -> Any:
     if kind is int:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
+        if isinstance(value, float) and value.is_integer():  # size__lt=1e4
+            return int(value)
         raise ValidationError(f"{field}={value!r}: {column.name} holds whole numbers; pass an int such as 1024")
     if kind is str:
         raise ValidationError(f"{field}={value!r}: {column.name} holds text; pass a string")
@@ -134,11 +136,14 @@ def compile_filter(cls: Any, expression: str, value: Any) -> Any:
         lookup = parts.pop()
     name, rest = parts[0], parts[1:]
     table = cls.__table__
-    if name in table.c and not rest:
+    if name in table.c:
+        if rest:
+            _unknown_lookup(cls, name, rest, expression)
         return _apply(table.c[name], lookup, value, expression)
     if name in cls._foreign_keys:
         column, registry = cls._foreign_keys[name]
         if not rest:
+            _refuse_plain(cls, name, registry, value, expression, column)
             return _apply(table.c[column], lookup, value, expression)
         other = registry_class(registry)
         sub = other.select(**{"__".join(rest + [lookup]): value})._id_subquery()
@@ -147,6 +152,7 @@ def compile_filter(cls: Any, expression: str, value: Any) -> Any:
         link_name, own, other_column, registry = cls._many_to_many[name]
         link = cls.metadata.tables[link_name]
         if not rest:
+            _refuse_plain(cls, name, registry, value, expression)
             if lookup not in ("exact", "in"):
                 raise ValidationError(f"{expression}: relations take a record or __in=[records]")
             ids = _plain(value) if lookup == "in" else [_plain(value)]
@@ -155,9 +161,35 @@ def compile_filter(cls: Any, expression: str, value: Any) -> Any:
             other = registry_class(registry)
             where = link.c[other_column].in_(other.select(**{"__".join(rest + [lookup]): value})._id_subquery())
         return table.c.id.in_(sa.select(link.c[own]).where(where))
+    from lamin_flows.registry.record import did_you_mean
+
     raise UnknownFieldError(
-        f"{cls.__name__} has no field {name!r} (in {expression}={value!r}). "
+        f"{cls.__name__} has no field {name!r} (in {expression}={value!r}).{did_you_mean(name, field_names(cls))} "
         f"Valid fields: {', '.join(field_names(cls))}; lookups: __{', __'.join(LOOKUPS)}."
+    )
+
+
+def _unknown_lookup(cls: Any, name: str, rest: list[str], expression: str) -> None:
+    """``key__startwith``: the field exists, the lookup does not; name the lookup, not the field."""
+    from lamin_flows.registry.record import did_you_mean
+
+    suffix = "__".join(rest)
+    hint = did_you_mean(suffix, LOOKUPS).replace("'", "'__", 1) if len(rest) == 1 else ""
+    raise UnknownFieldError(
+        f"{expression}: {cls.__name__}.{name} has no lookup __{suffix}.{hint} Valid lookups: __{', __'.join(LOOKUPS)}."
+    )
+
+
+def _refuse_plain(cls: Any, name: str, registry: str, value: Any, expression: str, column: str | None = None) -> None:
+    """A relation compared with plain text (``tags="Sample 0001"``) would silently match nothing."""
+    values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+    if not any(isinstance(v, str) for v in values):
+        return
+    by_id = f", or {column}= for an id" if column else ""
+    field = "handle" if registry == "User" else "key" if registry == "File" else "name"
+    raise ValidationError(
+        f"{expression}={value!r}: {name} takes {registry} records; to filter by a field of the {registry},"
+        f" use {name}__{field}={value!r} (or {name}__id=...){by_id}"
     )
 
 
