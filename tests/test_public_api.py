@@ -38,10 +38,10 @@ def test_public_names():
     import lamin_flows as ln
 
     assert set(ln.__all__) == {
-        "File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "view", "setup",
+        "File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "select", "Q", "view", "setup",
         "settings", "tracked", "context", "dev", "errors", "__version__",
     }
-    for name in ("File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "view", "setup", "settings"):
+    for name in ("File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "select", "Q", "view", "setup", "settings"):
         assert getattr(ln, name) is not None
 
 

@@ -26,3 +26,28 @@ def save(records: Iterable[Any] | Any) -> None:
     from lamin_flows.registry.record import Record
 
     save_records([records] if isinstance(records, Record) else list(records))
+
+
+def select(registry: Any, /, *queries: Any, **filters: Any) -> Any:
+    """A lazy query over a registry: ``ln.select(ln.File, suffix=".csv")`` is ``ln.File.select(suffix=".csv")``.
+
+    Args:
+        registry: a registry class (``ln.File``, ``ln.Tag``, ...).
+        *queries: ``ln.Q(...)`` filters combined with ``|``, ``&``, ``~``.
+        **filters: ``field=value`` and ``field__lookup=value``, as for ``Registry.select``.
+
+    Raises:
+        ValidationError: ``registry`` is not a registry class.
+
+    Example:
+        >>> ln.select(ln.Tag, name__startswith="Sample").df()
+    """
+    from lamin_flows.registry.record import Record
+
+    if not (isinstance(registry, type) and issubclass(registry, Record) and hasattr(registry, "__table__")):
+        from lamin_flows.errors import ValidationError
+
+        raise ValidationError(
+            f"ln.select() takes a registry class first, e.g. ln.select(ln.File, key__startswith='raw/'); got {registry!r}"
+        )
+    return registry.select(*queries, **filters)

@@ -290,10 +290,11 @@ class Record(SQLModel, metaclass=RecordMeta):
         delete_records([self])
 
     @classmethod
-    def select(cls, /, **filters: Any) -> QuerySet:
+    def select(cls, /, *queries: Any, **filters: Any) -> QuerySet:
         """A lazy query over this registry.
 
         Args:
+            *queries: ``ln.Q(...)`` filters combined with ``|``, ``&``, ``~``.
             **filters: ``field=value`` or ``field__lookup=value`` with lookups exact, startswith,
                 endswith, contains, icontains, in, gt, gte, lt, lte, isnull; relations by record
                 (``tags=tag``) or by field (``transform__name="x"``).
@@ -306,9 +307,28 @@ class Record(SQLModel, metaclass=RecordMeta):
         """
         from lamin_flows.registry.query import QuerySet
 
-        return QuerySet(cls).filter(**filters)
+        return QuerySet(cls).filter(*queries, **filters)
 
     filter = select
+
+    @classmethod
+    def search(cls, text: str, limit: int | None = 20) -> list[Any]:
+        """The records whose name (key for Files, handle for Users) or description contain ``text``, best first.
+
+        Example:
+            >>> ln.Tag.search("sample")[0]
+        """
+        return cls.select().search(text, limit)
+
+    @classmethod
+    def lookup(cls, field: str | None = None) -> Any:
+        """Every record as an attribute named after its name (key for Files, handle for Users).
+
+        Example:
+            >>> tags = ln.Tag.lookup()
+            >>> tags.sample_0001
+        """
+        return cls.select().lookup(field)
 
     def __repr__(self) -> str:
         fields = list(self._display) + [c for c in self._columns() if c not in self._display]
