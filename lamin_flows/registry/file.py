@@ -179,33 +179,58 @@ class File(Record, table=True):
         """
         return self._backend().path(self.storage_key)
 
-    def stage(self) -> Path:
+    def stage(self, is_run_input: bool | None = None) -> Path:
         """A local path with the data (cloud objects are downloaded to the cache once).
 
-        Inside a tracked run, the File becomes an input of the run.
+        Args:
+            is_run_input: whether the File becomes an input of the current run. Unset: it does
+                inside a tracked run; False: never; True: it must (an error outside a run).
+
+        Raises:
+            ValidationError: ``is_run_input=True`` outside a tracked run.
 
         Example:
             >>> file.stage()
+            >>> file.stage(is_run_input=False)   # a peek that is not lineage
         """
+        self._check_run_input(is_run_input)
         from lamin_flows.storage import HashResult
 
         expected = None
         if self.hash is not None and self.size is not None:
             expected = HashResult(self.size, self.hash, self.hash_type or "md5")
         local = self._backend().stage(self.storage_key, expected)
-        self._track_input()
+        if is_run_input is not False:
+            self._track_input()
         return local
 
-    def load(self) -> Any:
+    def load(self, is_run_input: bool | None = None) -> Any:
         """Load the data into memory: DataFrame (parquet, csv, tsv), AnnData (h5ad), dict (json),
         str (txt); other formats give the local path.
+
+        Args:
+            is_run_input: as for :meth:`stage`.
 
         Example:
             >>> df = ln.File.select(key="reports/nightly.parquet").one().load()
         """
         from lamin_flows.storage import load_path
 
-        return load_path(self.stage(), self.suffix)
+        return load_path(self.stage(is_run_input=is_run_input), self.suffix)
+
+    @staticmethod
+    def _check_run_input(is_run_input: bool | None) -> None:
+        if is_run_input is None or is_run_input is False:
+            return
+        if is_run_input is not True:
+            raise ValidationError(f"is_run_input takes True, False or None, got {is_run_input!r}")
+        from lamin_flows.registry.context import current_run_ref
+
+        if current_run_ref() is None:
+            raise ValidationError(
+                "is_run_input=True, but no run is being tracked: call this inside an @ln.tracked function"
+                " or flow, or pass is_run_input=False"
+            )
 
     def open(self, mode: str = "rb") -> Any:
         """Open the data for reading without downloading it all (recorded as a run input)."""
