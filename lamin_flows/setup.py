@@ -320,9 +320,12 @@ class UserSettings:
     """
 
     @property
-    def storage(self) -> Path | CloudPath:
-        """The default storage root (``Path`` or ``CloudPath``); set it to add and use another."""
-        return as_path(_instance.current().config.storage_root)
+    def storage(self) -> Any:
+        """The default storage root as a ``UPath`` (a ``pathlib.Path`` locally; ``.fs``, ``.iterdir()``,
+        ``/`` for a bucket too); set it to add and use another."""
+        from lamin_flows.registry.paths import instance_upath
+
+        return instance_upath(_instance.current().config.storage_root)
 
     @storage.setter
     def storage(self, value: str | os.PathLike) -> None:

@@ -171,13 +171,21 @@ class File(Record, table=True):
         return backend_for_storage_id(self.storage_id)
 
     def path(self) -> Any:
-        """The full path of the data in storage: a ``Path`` locally, an ``s3://`` URL in the cloud.
+        """The full path of the data in storage, as a path object locally and in the cloud.
+
+        A ``UPath`` (universal_pathlib): ``.exists()``, ``.open()``, ``.fs`` and ``/`` work on a
+        folder and a bucket alike; locally it is a ``pathlib.Path``. ``str()`` gives the path
+        or the ``s3://`` URL.
 
         Example:
             >>> file.path()
-            PosixPath('/home/me/mydata/images/a.jpg')
+            PosixUPath('/home/me/mydata/images/a.jpg')
+            >>> file.path().exists()
+            True
         """
-        return self._backend().path(self.storage_key)
+        from lamin_flows.registry.paths import instance_upath
+
+        return instance_upath(self._backend().path(self.storage_key))
 
     def stage(self, is_run_input: bool | None = None) -> Path:
         """A local path with the data (cloud objects are downloaded to the cache once).

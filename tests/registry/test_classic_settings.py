@@ -52,3 +52,33 @@ def test_is_run_input(ln_sqlite):
     with pytest.raises(ValidationError, match="True, False or None"):
         file.load(is_run_input="yes")
     assert file.load(is_run_input=False).equals(pd.DataFrame({"a": [1]}))
+
+
+def test_paths_are_path_objects_locally(ln_sqlite, tmp_path):
+    from pathlib import Path
+
+    ln = ln_sqlite
+    file = ln.File(pd.DataFrame({"a": [1]}), key="t/a.parquet").save()
+    path = file.path()
+    assert isinstance(path, Path) and path == tmp_path / "data" / "t" / "a.parquet" and path.exists()
+    root = ln.settings.storage
+    assert root == tmp_path / "data" and (root / "t" / "a.parquet") == path
+    assert [p.name for p in (root / "t").iterdir()] == ["a.parquet"]
+    assert root.fs.exists(str(path))
+
+
+def test_paths_are_path_objects_in_the_cloud(s3_bucket, moto_server):
+    import _s3
+
+    import lamin_flows as ln
+
+    ln.setup.init(storage=f"s3://{s3_bucket}/project")
+    file = ln.File(pd.DataFrame({"a": [1]}), key="t/a.parquet").save()
+    path = file.path()
+    assert str(path) == f"s3://{s3_bucket}/project/t/a.parquet" and path.exists()
+    root = ln.settings.storage
+    assert ln.setup.settings.storage.is_cloud and str(root) == f"s3://{s3_bucket}/project"
+    assert str(root / "t" / "a.parquet") == str(path) and (root / "t" / "a.parquet").exists()
+    assert [p.name for p in (root / "t").iterdir()] == ["a.parquet"]
+    assert path.fs.exists(str(path)) and not (root / "missing.csv").exists()
+    assert _s3.s3_client(moto_server).list_objects_v2(Bucket=s3_bucket)["KeyCount"] == 1
