@@ -163,11 +163,16 @@ def save_records(records: Iterable[Any]) -> None:
         return
     inst = instance.current()
     engine = inst.engine
+    new_user = None
     if any(not r._lf.saved and getattr(r, "created_by_id", "x") is None for r in records):
-        user_id = inst.user_id()
+        user_id, new_user = inst.user_for_save()
         for record in records:
             if not record._lf.saved and getattr(record, "created_by_id", "x") is None:
                 record.created_by_id = user_id
+                if new_user is not None:  # the first write: the User is saved with it, or not at all
+                    parents.append((record, "created_by_id", new_user))
+        if new_user is not None:
+            records = [new_user, *records]
     by_class: dict[str, list[Any]] = defaultdict(list)
     for record in records:
         by_class[type(record).__name__].append(record)
@@ -190,6 +195,10 @@ def save_records(records: Iterable[Any]) -> None:
             inserted = [r for r in records if not r._lf.saved]
             statements_done = True
     except BaseException as exc:
+        if new_user is not None:  # that User was not written: a retry must create it again
+            for record, column, other in parents:
+                if other is new_user:
+                    setattr(record, column, None)
         if not (statements_done and undo and not _commit_failed(engine, inserted, exc)):
             for action in reversed(undo):
                 try:
@@ -200,6 +209,8 @@ def save_records(records: Iterable[Any]) -> None:
     for record in records:
         record._mark_saved()
         record._lf.pending_links.clear()
+    if new_user is not None:
+        inst._user_id = new_user.id
     for group in by_class.values():
         after = getattr(type(group[0]), "_after_save", None)
         if after is not None:

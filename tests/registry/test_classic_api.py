@@ -126,3 +126,22 @@ def test_failed_save_leaves_no_row_behind(s3_endpoint, tmp_path):
     with pytest.raises(Exception):
         ln.save([file, clash])
     assert _rows(ln) == before and not file.storage.is_saved
+
+
+def test_failed_first_save_of_a_new_user_leaves_no_user_behind(ln, monkeypatch):
+    from lamin_flows.config import reset_settings
+    from lamin_flows.registry import instance
+
+    monkeypatch.setenv("LAMIN_USER", "bob")  # a second person on this instance, not registered yet
+    reset_settings()
+    instance.current()._user_id = None
+    storage_id = ln.Storage.select().one().id
+    assert ln.User.select(handle="bob").count() == 0
+    good = ln.File(key="a.txt", storage_id=storage_id, hash="h", size=1)
+    bad = ln.File(key="b.txt", storage_id=storage_id, hash="h2", size=1)
+    bad.id = good.id  # the same primary key: the insert fails inside the transaction
+    with pytest.raises(Exception):
+        ln.save([good, bad])
+    assert ln.User.select(handle="bob").count() == 0 and ln.File.select().count() == 0
+    good.save()  # a retry creates the User with it
+    assert ln.File.select().one().created_by == ln.User.select(handle="bob").one()
