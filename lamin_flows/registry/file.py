@@ -46,6 +46,10 @@ class File(Record, table=True):
             A path already inside a storage root keeps its relative path as key.
         name: a human-readable name; defaults to the file name.
         description: free text.
+        run: the Run that made the data (default: the current tracked run, if any when saved).
+
+    Without data, ``ln.File(key=..., storage_id=..., size=..., hash=...)`` makes a record from
+    metadata alone. An unknown keyword raises UnknownFieldError naming it and the valid ones.
 
     If a file with the same content is already registered (copies and objects) or the key
     already holds this content, the existing record is returned instead.
@@ -54,6 +58,7 @@ class File(Record, table=True):
         >>> file = ln.File("./mydata/mini.csv")           # in storage: registered in place
         >>> file = ln.File("/tmp/a.jpg", key="images/a.jpg").save()   # copied in
         >>> file = ln.File(df, name="iris").save()          # serialized to parquet
+        >>> file = ln.File(data=df, key="tables/iris.parquet", run=run)
         >>> file.load()
     """
 
