@@ -145,3 +145,11 @@ def test_failed_first_save_of_a_new_user_leaves_no_user_behind(ln, monkeypatch):
     assert ln.User.select(handle="bob").count() == 0 and ln.File.select().count() == 0
     good.save()  # a retry creates the User with it
     assert ln.File.select().one().created_by == ln.User.select(handle="bob").one()
+
+
+def test_unsaved_related_record_is_saved_with_the_record(ln):
+    transform = ln.Transform(name="new pipeline")
+    run = ln.Run(transform=transform)
+    assert ln.Transform.select().count() == 0  # construction wrote nothing
+    run.save()
+    assert transform.is_saved and ln.Run.select(transform__name="new pipeline").one() == run
