@@ -195,11 +195,11 @@ def save_records(records: Iterable[Any]) -> None:
             inserted = [r for r in records if not r._lf.saved]
             statements_done = True
     except BaseException as exc:
-        if new_user is not None:  # that User was not written: a retry must create it again
-            for record, column, other in parents:
-                if other is new_user:
-                    setattr(record, column, None)
         if not (statements_done and undo and not _commit_failed(engine, inserted, exc)):
+            if new_user is not None:  # that User was not written: a retry must create it again
+                for record, column, other in parents:
+                    if other is new_user:
+                        setattr(record, column, None)
             for action in reversed(undo):
                 try:
                     action()
