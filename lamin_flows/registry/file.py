@@ -126,9 +126,16 @@ class File(Record, table=True):
         if run is not None:
             _check_record(cls, "run", "Run", run)
         file = files_io.construct(cls, data, **{k: kwargs.get(k) for k in ("key", "name", "description")})
-        if run is not None and not file._lf.saved:  # an existing record keeps the run that made it
+        if run is not None and not file._lf.saved:
             file.run = run
             file.transform_id = run.transform_id
+        elif run is not None and file.run_id != run.id:  # an existing record keeps the run that made it
+            from lamin_flows import _logging
+
+            _logging.warning(
+                f"File {file.id} already holds this content and keeps its run {file.run_id}; run={run.id} was not"
+                " applied (use a new key for a new record)"
+            )
         pending = files_io.unsaved_storage(file.storage_id)
         if pending is not None:  # a new bucket: saved with the File, not before
             file._lf.related["storage"] = pending

@@ -153,3 +153,15 @@ def test_unsaved_related_record_is_saved_with_the_record(ln):
     assert ln.Transform.select().count() == 0  # construction wrote nothing
     run.save()
     assert transform.is_saved and ln.Run.select(transform__name="new pipeline").one() == run
+
+
+def test_run_of_existing_content_is_kept_and_said(ln, capsys):
+    import pandas as pd
+
+    transform = ln.Transform(name="p").save()
+    first, second = ln.Run(transform=transform).save(), ln.Run(transform=transform).save()
+    df = pd.DataFrame({"a": [1]})
+    file = ln.File(df, key="a.parquet", run=first).save()
+    again = ln.File(df, key="a.parquet", run=second)
+    assert again.id == file.id and again.run_id == first.id
+    assert f"keeps its run {first.id}" in capsys.readouterr().err
