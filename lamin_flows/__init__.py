@@ -30,6 +30,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Tag": ("lamin_flows.registry.models", "Tag"),
     "Project": ("lamin_flows.registry.models", "Project"),
     "save": ("lamin_flows.registry.api", "save"),
+    "select": ("lamin_flows.registry.api", "select"),
+    "Q": ("lamin_flows.registry.q", "Q"),
     "view": ("lamin_flows.registry.view", "view"),
     "setup": ("lamin_flows.setup", None),
     "settings": ("lamin_flows.setup", "user_settings"),
@@ -45,7 +47,8 @@ __all__ = sorted(_LAZY) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from lamin_flows import dev, errors, setup
-    from lamin_flows.registry.api import save
+    from lamin_flows.registry.api import save, select
+    from lamin_flows.registry.q import Q
     from lamin_flows.registry.file import File
     from lamin_flows.registry.models import Project, Run, Storage, Tag, Transform, User
     from lamin_flows.registry.view import view
@@ -58,7 +61,7 @@ def __getattr__(name: str) -> Any:
         module_name, attribute = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'lamin_flows' has no attribute {name!r}") from None
-    if module_name == "lamin_flows.registry.file":
+    if module_name in ("lamin_flows.registry.file", "lamin_flows.registry.api"):
         importlib.import_module("lamin_flows.registry.tables")  # every table, so relations resolve
     module = importlib.import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)

@@ -6,7 +6,7 @@ would naturally catch, so ``except FileNotFoundError`` keeps working::
     LaminFlowsError
     ├── InvalidKeyError (ValueError)            a key that is absolute, has "..", NUL, ...
     ├── ValidationError (ValueError)            a bad argument or field value
-    │   └── UnknownFieldError                   a query on a field the registry lacks
+    │   └── UnknownFieldError                   a field, lookup or keyword the registry lacks
     ├── UnsupportedObjectError (TypeError)      ln.File(<an object we cannot store>)
     ├── KeyConflictError (FileExistsError)      a key already holds other content
     ├── NoResultError (LookupError)             .one() found no record
@@ -37,7 +37,7 @@ class InvalidKeyError(ValidationError):
 
 
 class UnknownFieldError(ValidationError):
-    """A query names a field that the registry does not have."""
+    """A query or constructor names a field, lookup or keyword that the registry does not have."""
 
 
 class UnsupportedObjectError(LaminFlowsError, TypeError):

@@ -387,6 +387,13 @@ class _StorageSettings:
         """The default storage root as a string."""
         return _instance.current().config.storage_root
 
+    @property
+    def is_cloud(self) -> bool:
+        """Whether the default storage is a bucket (s3://, gs://, ...) rather than a local folder."""
+        from lamin_flows.storage import is_cloud
+
+        return is_cloud(self.root_as_str)
+
     def __repr__(self) -> str:
         return f"StorageSettings(root={self.root_as_str!r})"
 
@@ -431,9 +438,12 @@ class UserSettings:
     """
 
     @property
-    def storage(self) -> Path | CloudPath:
-        """The default storage root (``Path`` or ``CloudPath``); set it to add and use another."""
-        return as_path(_instance.current().config.storage_root)
+    def storage(self) -> Any:
+        """The default storage root as a ``UPath`` (a ``pathlib.Path`` locally; ``.fs``, ``.iterdir()``,
+        ``/`` for a bucket too); set it to add and use another."""
+        from lamin_flows.registry.paths import instance_upath
+
+        return instance_upath(_instance.current().config.storage_root)
 
     @storage.setter
     def storage(self, value: str | os.PathLike) -> None:
@@ -458,7 +468,27 @@ class UserSettings:
 
     @verbosity.setter
     def verbosity(self, value: int) -> None:
-        get_settings().verbosity = value
+        import pydantic
+
+        try:
+            get_settings().verbosity = value
+        except pydantic.ValidationError as exc:
+            raise ValidationError(
+                f"ln.settings.verbosity = {value!r}: it takes 0 (errors only), 1 (warnings), 2 (info, the default)"
+                " or 3 (hints)"
+            ) from exc
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # a typo (ln.settings.verbosty = 3) would otherwise set an attribute nothing reads
+        if not isinstance(getattr(type(self), name, None), property):
+            from lamin_flows.registry.record import did_you_mean
+
+            names = [n for n, v in vars(type(self)).items() if isinstance(v, property)]
+            raise ValidationError(
+                f"ln.settings has no setting {name!r}.{did_you_mean(name, names)} Settings: {', '.join(names)};"
+                " process-wide options are LAMIN_* environment variables (lamin_flows.config.Settings)"
+            )
+        super().__setattr__(name, value)
 
     def __repr__(self) -> str:
         try:

@@ -49,6 +49,10 @@ class File(Record, table=True):
         version: a version label for this content (default: "1" for a new key, then the
             next whole number).
         revises: a saved File this one is a new version of (its key is used; no ``key=`` needed).
+        run: the Run that made the data (default: the current tracked run, if any when saved).
+
+    Without data, ``ln.File(key=..., storage_id=..., size=..., hash=...)`` makes a record from
+    metadata alone. An unknown keyword raises UnknownFieldError naming it and the valid ones.
 
     If the key's latest version holds this content, or (without a key) the same content is
     already registered, the existing record is returned instead. Other content under a known
@@ -59,6 +63,7 @@ class File(Record, table=True):
         >>> file = ln.File("./mydata/mini.csv")           # in storage: registered in place
         >>> file = ln.File("/tmp/a.jpg", key="images/a.jpg").save()   # copied in
         >>> file = ln.File(df, name="iris").save()          # serialized to parquet
+        >>> file = ln.File(data=df, key="tables/iris.parquet", run=run)
         >>> file.load()
         >>> new = ln.File(df2, key="reports/iris.parquet").save()  # version "2" if the key exists
     """
@@ -116,22 +121,58 @@ class File(Record, table=True):
     input_of = _link("input_of")
 
     # ---- construction ---------------------------------------------------------------
-    @classmethod
-    def _construct(
-        cls,
-        data: Any,
-        *,
-        key: str | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        version: str | None = None,
-        revises: File | None = None,
-    ) -> File:
-        from lamin_flows.registry import files_io
+    # Every keyword ln.File(data, ...) takes besides data; extend this list (and _construct) for new ones.
+    _construct_keywords: ClassVar[tuple[str, ...]] = ("key", "name", "description", "version", "revises", "run")
 
-        return files_io.construct(
-            cls, data, key=key, name=name, description=description, version=version, revises=revises
+    @classmethod
+    def _construct(cls, data: Any = None, /, **kwargs: Any) -> File:
+        from lamin_flows.registry import files_io
+        from lamin_flows.registry.record import _check_record, did_you_mean
+
+        if "data" in kwargs:
+            if data is not None:
+                raise ValidationError("File() got data twice, positionally and as data=; pass it once")
+            data = kwargs.pop("data")
+        for name in kwargs:
+            if name not in cls._construct_keywords:
+                from lamin_flows.errors import UnknownFieldError
+
+                valid = ("data", *cls._construct_keywords)
+                raise UnknownFieldError(
+                    f"File() got an unknown keyword {name!r}.{did_you_mean(name, valid)}"
+                    f" Valid keywords with data: {', '.join(valid)}."
+                )
+        if data is None:
+            cls._missing("storage_id", "storage")
+        run = kwargs.pop("run", None)
+        if run is not None:
+            _check_record(cls, "run", "Run", run)
+        file = files_io.construct(
+            cls, data, **{k: kwargs.get(k) for k in ("key", "name", "description", "version", "revises")}
         )
+        if run is not None and not file._lf.saved:
+            file.run = run
+            file.transform_id = run.transform_id
+        elif run is not None and file.run_id != run.id:  # an existing record keeps the run that made it
+            from lamin_flows import _logging
+
+            _logging.warning(
+                f"File {file.id} already holds this content and keeps its run {file.run_id}; run={run.id} was not"
+                " applied (use a new key for a new record)"
+            )
+        pending = files_io.unsaved_storage(file.storage_id)
+        if pending is not None:  # a new bucket: saved with the File, not before
+            file._lf.related["storage"] = pending
+        return file
+
+    @classmethod
+    def _missing(cls, name: str, relation: str | None) -> None:
+        if name == "storage_id":
+            raise ValidationError(
+                "File() needs data: a path, a cloud URL, a DataFrame or an AnnData, e.g. ln.File('data.csv')"
+                " or ln.File(df, key='tables/df.parquet'); nothing was created"
+            )
+        super()._missing(name, relation)
 
     # ---- versions -------------------------------------------------------------------
     @property
@@ -202,22 +243,37 @@ class File(Record, table=True):
         return backend_for_storage_id(self.storage_id)
 
     def path(self) -> Any:
-        """The full path of the data in storage: a ``Path`` locally, an ``s3://`` URL in the cloud.
+        """The full path of the data in storage, as a path object locally and in the cloud.
+
+        A ``UPath`` (universal_pathlib): ``.exists()``, ``.open()``, ``.fs`` and ``/`` work on a
+        folder and a bucket alike; locally it is a ``pathlib.Path``. ``str()`` gives the path
+        or the ``s3://`` URL.
 
         Example:
             >>> file.path()
-            PosixPath('/home/me/mydata/images/a.jpg')
+            PosixUPath('/home/me/mydata/images/a.jpg')
+            >>> file.path().exists()
+            True
         """
-        return self._backend().path(self._located_key())
+        from lamin_flows.registry.paths import instance_upath
 
-    def stage(self) -> Path:
+        return instance_upath(self._backend().path(self._located_key()))
+
+    def stage(self, is_run_input: bool | None = None) -> Path:
         """A local path with the data (cloud objects are downloaded to the cache once).
 
-        Inside a tracked run, the File becomes an input of the run.
+        Args:
+            is_run_input: whether the File becomes an input of the current run. Unset: it does
+                inside a tracked run; False: never; True: it must (an error outside a run).
+
+        Raises:
+            ValidationError: ``is_run_input=True`` outside a tracked run.
 
         Example:
             >>> file.stage()
+            >>> file.stage(is_run_input=False)   # a peek that is not lineage
         """
+        self._check_run_input(is_run_input)
         from lamin_flows.storage import HashResult
 
         expected = None
@@ -235,19 +291,37 @@ class File(Record, table=True):
                     " this is not the content File " + self.id + " describes; register it again"
                     " (ln.File(path).save()) to record the new content as a new version"
                 )
-        self._track_input()
+        if is_run_input is not False:
+            self._track_input()
         return local
 
-    def load(self) -> Any:
+    def load(self, is_run_input: bool | None = None) -> Any:
         """Load the data into memory: DataFrame (parquet, csv, tsv), AnnData (h5ad), dict (json),
         str (txt); other formats give the local path.
+
+        Args:
+            is_run_input: as for :meth:`stage`.
 
         Example:
             >>> df = ln.File.select(key="reports/nightly.parquet").one().load()
         """
         from lamin_flows.storage import load_path
 
-        return load_path(self.stage(), self.suffix)
+        return load_path(self.stage(is_run_input=is_run_input), self.suffix)
+
+    @staticmethod
+    def _check_run_input(is_run_input: bool | None) -> None:
+        if is_run_input is None or is_run_input is False:
+            return
+        if is_run_input is not True:
+            raise ValidationError(f"is_run_input takes True, False or None, got {is_run_input!r}")
+        from lamin_flows.registry.context import current_run_ref
+
+        if current_run_ref() is None:
+            raise ValidationError(
+                "is_run_input=True, but no run is being tracked: call this inside an @ln.tracked function"
+                " or flow, or pass is_run_input=False"
+            )
 
     def open(self, mode: str = "rb") -> Any:
         """Open the data for reading without downloading it all (recorded as a run input)."""

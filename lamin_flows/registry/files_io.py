@@ -84,20 +84,37 @@ def find_file(key_or_id: str) -> File:
     return matches[0]
 
 
+_unsaved_storages: dict[str, Any] = {}  # root -> Storage of a new bucket, saved with its first File
+
+
+def unsaved_storage(storage_id: str) -> Any:
+    """The not yet saved Storage record with this id (a new bucket), or None."""
+    for record in _unsaved_storages.values():
+        if record.id == storage_id and not record._lf.saved:
+            return record
+    return None
+
+
 def _register_bucket(url: str) -> tuple[Any, str]:
-    """Register the bucket of a cloud URL outside every known storage as a new Storage."""
+    """A Storage for the bucket of a cloud URL outside every known storage, and the URL's key.
+
+    The Storage is not written here: it is saved with the first File saved in it, so a failed
+    or unsaved construction leaves no row behind.
+    """
     from lamin_flows.registry.models import Storage
-    from lamin_flows.storage import root_of
+    from lamin_flows.storage import get_backend, root_of
 
     protocol, rest = url.split("://", 1)
     bucket = rest.split("/", 1)[0]
     root = root_of(f"{protocol}://{bucket}")
-    record = Storage(root=root, type=protocol).save()
+    record = _unsaved_storages.get(root)
+    if record is None or record._lf.saved:
+        record = _unsaved_storages[root] = Storage(root=root, type=protocol)
+        _logging.hint(f"{root} becomes a new storage location when the File is saved")
     _roots[record.id] = record.root
-    _logging.hint(f"registered {root} as a new storage location")
-    key = locate(url)
+    key = get_backend(root, storage_options()).relative_key(url)
     assert key is not None
-    return key
+    return record, key
 
 
 # ---- construction -----------------------------------------------------------------------

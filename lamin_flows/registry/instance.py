@@ -163,6 +163,25 @@ class Instance:
         return self._user_id
 
 
+    def user_for_save(self) -> tuple[str, Any]:
+        """Id of the current User, and its unsaved record if it is not registered yet.
+
+        A save writes that record in its own transaction, so a failed first save leaves no User
+        row behind (:func:`lamin_flows.registry.persist.save_records`).
+        """
+        if self._user_id is not None:
+            return self._user_id, None
+        from lamin_flows.registry.models import User
+
+        handle = get_settings().user_handle
+        record = User.select(handle=handle).one_or_none()
+        if record is not None:
+            self._user_id = record.id
+            return record.id, None
+        new = User(handle=handle, name=handle)
+        return new.id, new
+
+
 def _storage_type(root: str) -> str:
     return root.split("://", 1)[0]
 

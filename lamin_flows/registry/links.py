@@ -1,4 +1,4 @@
-"""Many-to-many managers: ``file.tags.add(tag)``, ``.remove()``, ``.all()``."""
+"""Many-to-many managers: ``file.tags.add(tag)``, ``.remove()``, ``.set()``, ``.clear()``, ``.all()``, ``.list()``."""
 
 from __future__ import annotations
 
@@ -107,6 +107,55 @@ class LinkManager:
         """
         self._apply("remove", self._check(records))
 
+    def clear(self) -> None:
+        """Unlink every record from the owner (the records themselves stay).
+
+        Example:
+            >>> file.tags.clear()
+        """
+        if not self.owner._lf.saved:
+            self.owner._lf.pending_links.pop(self.attr, None)
+            return
+        from lamin_flows.registry import db, instance
+
+        table = self.owner.metadata.tables[self.table_name]
+        with db.write(instance.current().engine) as conn:
+            conn.execute(table.delete().where(table.c[self.own_column] == self.owner.id))
+
+    def set(self, records: Iterable[Any]) -> None:
+        """Link exactly ``records``: the others are unlinked, in one transaction.
+
+        Example:
+            >>> file.tags.set([tag1, tag2])
+        """
+        records = self._check(records)
+        if not self.owner._lf.saved:
+            self.owner._lf.pending_links[self.attr] = [("add", r) for r in records]
+            return
+        from lamin_flows.registry import db, instance
+
+        table = self.owner.metadata.tables[self.table_name]
+        owner = self.owner.id
+        with db.write(instance.current().engine) as conn:
+            conn.execute(table.delete().where(table.c[self.own_column] == owner))
+            write_links(conn, type(self.owner), self.attr, [(owner, r.id) for r in records], add=True)
+
+    def list(self, field: str | None = None) -> list[Any]:
+        """The linked records as a list, or the values of one of their fields.
+
+        Example:
+            >>> file.tags.list("name")
+            ['Sample 0001']
+        """
+        records = self.all()
+        return records if field is None else [getattr(r, field) for r in records]
+
+    def count(self) -> int:
+        """How many records are linked (one COUNT query for a saved owner)."""
+        if not self.owner._lf.saved:
+            return len(self.all())
+        return self.select().count()
+
     def select(self, /, **filters: Any) -> Any:
         """The linked records as a lazy query set (saved owners only)."""
         cls = self._other_class()
@@ -137,7 +186,7 @@ class LinkManager:
         return iter(self.all())
 
     def __len__(self) -> int:
-        return len(self.all())
+        return self.count()
 
     def __repr__(self) -> str:
         return f"<{type(self.owner).__name__}.{self.attr}: {self.all()!r}>"

@@ -34,6 +34,15 @@ def _fk(attr: str) -> property:
     return property(getter, setter, doc=f"The {attr} record (resolved on access).")
 
 
+def _reverse(registry: str, column: str) -> property:
+    def getter(self: Record) -> Any:
+        from lamin_flows.registry import registry_class
+
+        return registry_class(registry).select(**{column: self.id})
+
+    return property(getter, doc=f"The {registry} records whose {column} is this record, as a lazy query set.")
+
+
 class Storage(Record, table=True):
     """A storage location: a local folder or a bucket (prefix).
 
@@ -53,6 +62,14 @@ class Storage(Record, table=True):
     _natural_key: ClassVar = ("root",)
     _display: ClassVar = ("id", "root", "type")
     created_by = _fk("created_by")
+    files = _reverse("File", "storage_id")
+
+    @property
+    def is_cloud(self) -> bool:
+        """Whether this storage is a bucket (s3://, gs://, ...) rather than a local folder."""
+        from lamin_flows.storage import is_cloud
+
+        return is_cloud(self.root)
 
     def delete(self, force: bool = False) -> None:  # type: ignore[override]
         """Remove this storage location from the registry; the data stored in it is never touched.
@@ -117,6 +134,7 @@ class User(Record, table=True):
 
     _natural_key: ClassVar = ("handle",)
     _display: ClassVar = ("id", "handle", "name")
+    files = _reverse("File", "created_by_id")
 
 
 class Transform(Record, table=True):
@@ -140,6 +158,8 @@ class Transform(Record, table=True):
     _natural_key: ClassVar = ("name", "version", "reference")
     _display: ClassVar = ("id", "name", "version", "type")
     created_by = _fk("created_by")
+    runs = _reverse("Run", "transform_id")
+    files = _reverse("File", "transform_id")
 
 
 class RunInputLink(SQLModel, table=True):
@@ -187,6 +207,8 @@ class Run(Record, table=True):
     parent = _fk("parent")
     created_by = _fk("created_by")
     inputs = _link("inputs")
+    outputs = _reverse("File", "run_id")
+    children = _reverse("Run", "parent_id")
 
 
 class Tag(Record, table=True):

@@ -146,18 +146,33 @@ def save_records(records: Iterable[Any]) -> None:
     from lamin_flows.registry.record import Record
 
     records = _unique(records)
+    parents: list[tuple[Any, str, Any]] = []  # (record, foreign key column, unsaved record it points to)
     for record in records:
         if not isinstance(record, Record):
             raise TypeError(f"ln.save() takes records, got {type(record).__name__}: {record!r}")
+        related = record._lf.related
+        if related and not record._lf.saved:
+            parents.extend(
+                (record, record._foreign_keys[attr][0], other)
+                for attr, other in related.items()
+                if other is not None and not other._lf.saved
+            )
+    if parents:  # unsaved records a new record points to (a new bucket's Storage) are saved with it
+        records = _unique([*(other for _, _, other in parents), *records])
     if not records:
         return
     inst = instance.current()
     engine = inst.engine
+    new_user = None
     if any(not r._lf.saved and getattr(r, "created_by_id", "x") is None for r in records):
-        user_id = inst.user_id()
+        user_id, new_user = inst.user_for_save()
         for record in records:
             if not record._lf.saved and getattr(record, "created_by_id", "x") is None:
                 record.created_by_id = user_id
+                if new_user is not None:  # the first write: the User is saved with it, or not at all
+                    parents.append((record, "created_by_id", new_user))
+        if new_user is not None:
+            records = [new_user, *records]
     by_class: dict[str, list[Any]] = defaultdict(list)
     for record in records:
         by_class[type(record).__name__].append(record)
@@ -171,6 +186,9 @@ def save_records(records: Iterable[Any]) -> None:
     try:
         with db.write(engine) as conn:
             for name in ORDER:
+                for record, column, other in parents:  # parents were written first, maybe adopting an existing id
+                    if type(record).__name__ == name:
+                        setattr(record, column, other.id)
                 if by_class.get(name):
                     write_group(conn, type(by_class[name][0]), by_class[name], undo)
             flush_links(conn, records)
@@ -178,6 +196,10 @@ def save_records(records: Iterable[Any]) -> None:
             statements_done = True
     except BaseException as exc:
         if not (statements_done and undo and not _commit_failed(engine, inserted, exc)):
+            if new_user is not None:  # that User was not written: a retry must create it again
+                for record, column, other in parents:
+                    if other is new_user:
+                        setattr(record, column, None)
             for action in reversed(undo):
                 try:
                     action()
@@ -187,6 +209,8 @@ def save_records(records: Iterable[Any]) -> None:
     for record in records:
         record._mark_saved()
         record._lf.pending_links.clear()
+    if new_user is not None:
+        inst._user_id = new_user.id
     for group in by_class.values():
         after = getattr(type(group[0]), "_after_save", None)
         if after is not None:

@@ -70,6 +70,8 @@ def _coerce(column: Any, kind: type | None, value: Any, field: str) -> Any:
     if kind is int:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
+        if isinstance(value, float) and value.is_integer():  # size__lt=1e4
+            return int(value)
         raise ValidationError(f"{field}={value!r}: {column.name} holds whole numbers; pass an int such as 1024")
     if kind is str:
         raise ValidationError(f"{field}={value!r}: {column.name} holds text; pass a string")
@@ -134,11 +136,14 @@ def compile_filter(cls: Any, expression: str, value: Any) -> Any:
         lookup = parts.pop()
     name, rest = parts[0], parts[1:]
     table = cls.__table__
-    if name in table.c and not rest:
+    if name in table.c:
+        if rest:
+            _unknown_lookup(cls, name, rest, expression)
         return _apply(table.c[name], lookup, value, expression)
     if name in cls._foreign_keys:
         column, registry = cls._foreign_keys[name]
         if not rest:
+            _refuse_plain(cls, name, registry, value, expression, column)
             return _apply(table.c[column], lookup, value, expression)
         other = registry_class(registry)
         sub = other.select(**{"__".join(rest + [lookup]): value})._id_subquery()
@@ -147,6 +152,7 @@ def compile_filter(cls: Any, expression: str, value: Any) -> Any:
         link_name, own, other_column, registry = cls._many_to_many[name]
         link = cls.metadata.tables[link_name]
         if not rest:
+            _refuse_plain(cls, name, registry, value, expression)
             if lookup not in ("exact", "in"):
                 raise ValidationError(f"{expression}: relations take a record or __in=[records]")
             ids = _plain(value) if lookup == "in" else [_plain(value)]
@@ -155,9 +161,35 @@ def compile_filter(cls: Any, expression: str, value: Any) -> Any:
             other = registry_class(registry)
             where = link.c[other_column].in_(other.select(**{"__".join(rest + [lookup]): value})._id_subquery())
         return table.c.id.in_(sa.select(link.c[own]).where(where))
+    from lamin_flows.registry.record import did_you_mean
+
     raise UnknownFieldError(
-        f"{cls.__name__} has no field {name!r} (in {expression}={value!r}). "
+        f"{cls.__name__} has no field {name!r} (in {expression}={value!r}).{did_you_mean(name, field_names(cls))} "
         f"Valid fields: {', '.join(field_names(cls))}; lookups: __{', __'.join(LOOKUPS)}."
+    )
+
+
+def _unknown_lookup(cls: Any, name: str, rest: list[str], expression: str) -> None:
+    """``key__startwith``: the field exists, the lookup does not; name the lookup, not the field."""
+    from lamin_flows.registry.record import did_you_mean
+
+    suffix = "__".join(rest)
+    hint = did_you_mean(suffix, LOOKUPS).replace("'", "'__", 1) if len(rest) == 1 else ""
+    raise UnknownFieldError(
+        f"{expression}: {cls.__name__}.{name} has no lookup __{suffix}.{hint} Valid lookups: __{', __'.join(LOOKUPS)}."
+    )
+
+
+def _refuse_plain(cls: Any, name: str, registry: str, value: Any, expression: str, column: str | None = None) -> None:
+    """A relation compared with plain text (``tags="Sample 0001"``) would silently match nothing."""
+    values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+    if not any(isinstance(v, str) for v in values):
+        return
+    by_id = f", or {column}= for an id" if column else ""
+    field = "handle" if registry == "User" else "key" if registry == "File" else "name"
+    raise ValidationError(
+        f"{expression}={value!r}: {name} takes {registry} records; to filter by a field of the {registry},"
+        f" use {name}__{field}={value!r} (or {name}__id=...){by_id}"
     )
 
 
@@ -198,9 +230,16 @@ class QuerySet:
         new._clauses.append(clause)
         return new
 
-    def filter(self, /, **filters: Any) -> QuerySet:
-        """Narrow the query; same arguments as ``Registry.select``."""
+    def filter(self, /, *queries: Any, **filters: Any) -> QuerySet:
+        """Narrow the query; same arguments as ``Registry.select`` (``ln.Q`` objects and ``field=value``)."""
         new = self._copy()
+        for query in queries:
+            if not hasattr(query, "compile"):
+                raise ValidationError(
+                    f"select() takes ln.Q(...) objects and field=value filters, got {query!r};"
+                    " e.g. select(ln.Q(suffix='.csv') | ln.Q(suffix='.tsv'))"
+                )
+            new._clauses.append(query.compile(self.model))
         new._clauses.extend(compile_filter(self.model, k, v) for k, v in filters.items())
         version_fields = getattr(self.model, "_version_fields", ())
         if new._latest_only and any(name.split("__", 1)[0] in version_fields for name in filters):
@@ -208,6 +247,92 @@ class QuerySet:
         return new
 
     select = filter
+
+    def exclude(self, /, *queries: Any, **filters: Any) -> QuerySet:
+        """Drop the records matching the filters (records where the field is empty stay).
+
+        Example:
+            >>> ln.File.select(suffix=".csv").exclude(key__startswith="tmp/")
+        """
+        from lamin_flows.registry.q import Q
+
+        return self.filter(~Q(*queries, **filters))
+
+    def get(self, id: str | None = None, /, *queries: Any, **filters: Any) -> Any:  # noqa: A002 (the classic name)
+        """The one record with this id, or matching the filters.
+
+        Raises:
+            NoResultError: nothing matches.
+            MultipleResultsError: several records match.
+
+        Example:
+            >>> ln.Tag.select().get(name="Sample 0001")
+            >>> ln.File.select().get("3Hv5Ykm2T1Ejz8HnQ2bC")
+        """
+        if id is not None:
+            filters["id"] = id
+        return self.filter(*queries, **filters).one()
+
+    def list(self, field: str | None = None) -> list[Any]:
+        """The matching records as a list, or the values of one field.
+
+        Example:
+            >>> ln.Tag.select().list("name")
+        """
+        if field is None:
+            return self.all()
+        return [row[field] for row in self.values(field)]
+
+    def values(self, *fields: str) -> list[dict[str, Any]]:
+        """The matching rows as dicts of the given columns (all columns if none are given).
+
+        Example:
+            >>> ln.File.select(suffix=".csv").values("key", "size")
+            [{'key': 'mini.csv', 'size': 1024}]
+        """
+        table = self.model.__table__
+        unknown = [f for f in fields if f not in table.c]
+        if unknown:
+            raise UnknownFieldError(
+                f"{self.model.__name__} has no column {', '.join(map(repr, unknown))}; columns: {', '.join(table.c.keys())}"
+            )
+        names = list(fields) or table.c.keys()
+        return [dict(row._mapping) for row in self._rows(self._statement([table.c[n] for n in names]))]
+
+    def delete(self, storage: bool = False) -> int:
+        """Delete every matching record at once; for Files, their data is kept unless ``storage=True``.
+
+        Returns:
+            How many records were deleted.
+
+        Example:
+            >>> ln.File.select(key__startswith="tmp/").delete()
+            >>> ln.File.select(key__startswith="scratch/").delete(storage=True)
+        """
+        from lamin_flows.registry import query_tools
+
+        return query_tools.delete(self, storage)
+
+    def search(self, text: str, limit: int | None = 20) -> list[Any]:
+        """The records whose name, key (or handle) or description contain ``text``, best match first.
+
+        Example:
+            >>> ln.File.select(suffix=".csv").search("iris")
+        """
+        from lamin_flows.registry import query_tools
+
+        return query_tools.search(self, text, limit)
+
+    def lookup(self, field: str | None = None) -> Any:
+        """The matching records as attributes by name: ``ln.Tag.lookup().sample_0001``.
+
+        Example:
+            >>> tags = ln.Tag.select().lookup()
+            >>> file.tags.add(tags.sample_0001)
+        """
+        from lamin_flows.registry import query_tools
+
+        return query_tools.lookup(self, field)
 
     def order_by(self, *fields: str) -> QuerySet:
         """Sort by fields; prefix with ``-`` for descending.
@@ -317,7 +442,7 @@ class QuerySet:
         """Whether any record matches."""
         return self.first() is not None
 
-    def df(self, columns: list[str] | None = None) -> Any:
+    def df(self, columns: list[str] | None = None, *, include: list[str] | None = None, exclude: list[str] | None = None) -> Any:
         """The matching records as a pandas DataFrame indexed by ``id``.
 
         Printed in a terminal it shows the most important columns for the width (see
@@ -325,6 +450,9 @@ class QuerySet:
 
         Args:
             columns: only these columns (and ``id``, the index), in this order.
+            include: add fields of related records as ``relation__field`` columns, e.g.
+                ``"transform__name"`` (one value) or ``"tags__name"`` (a list per row).
+            exclude: leave out these columns.
 
         Raises:
             UnknownFieldError: a column the registry does not have (the message lists them).
@@ -332,6 +460,7 @@ class QuerySet:
         Example:
             >>> ln.File.select(tags=tag).df()
             >>> ln.Run.select().df(columns=["status", "started_at"])
+            >>> ln.File.select().df(include=["tags__name", "run__status"], exclude=["hash_type"])
         """
         from lamin_flows._gc import import_settled
 
@@ -339,6 +468,11 @@ class QuerySet:
         from lamin_flows.registry.frame import record_frame
 
         table = self.model.__table__
+        for name in exclude or []:
+            if name not in table.c:
+                raise UnknownFieldError(
+                    f"df(exclude=[{name!r}]): {self.model.__name__} has no column {name!r}; valid columns: {', '.join(table.c.keys())}"
+                )
         if columns is not None:
             unknown = [c for c in columns if c not in table.c]
             if unknown:
@@ -349,8 +483,20 @@ class QuerySet:
             columns = ["id"] + [c for c in dict.fromkeys(columns) if c != "id"]
         else:
             columns = list(self.model._display) + [c for c in table.c.keys() if c not in self.model._display]
-        rows = self._rows(self._statement([table.c[c] for c in columns]))
-        return record_frame(self.model, rows, columns)
+        shown = [c for c in columns if c == "id" or c not in (exclude or [])]
+        # the foreign key columns an include needs are read even when they are not shown
+        needed = [self.model._foreign_keys[i.split("__")[0]][0] for i in include or [] if i.split("__")[0] in self.model._foreign_keys]
+        read = shown + [c for c in dict.fromkeys(needed) if c not in shown]
+        rows = self._rows(self._statement([table.c[c] for c in read]))
+        frame = record_frame(self.model, rows, read)
+        if include:
+            from lamin_flows.registry.query_tools import add_related_columns
+
+            add_related_columns(self, frame, list(include))
+            hidden = [c for c in read if c not in shown]
+            if hidden:
+                frame = frame.drop(columns=hidden)
+        return frame
 
     def __repr__(self) -> str:
         return f"<QuerySet {self.model.__name__}: {self.count()} records>"

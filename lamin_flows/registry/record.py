@@ -27,21 +27,47 @@ def utcnow() -> datetime:
 class RecordMeta(SQLModelMetaclass):
     """Lets a registry accept positional data: ``ln.File(path)`` goes to ``File._construct``.
 
-    Keyword construction (``ln.Tag(name=...)``, a Run per tracked call) takes the fast path of
-    :meth:`Record._build`; like SQLModel's ``__init__`` of a table model it keeps the model's
-    fields, ignores other names and validates nothing.
+    Keyword construction (``ln.Tag(name=...)``, ``ln.Run(transform=t)``, a Run per tracked call)
+    goes through :meth:`Record._from_keywords`: fields and relations by record are accepted, an
+    unknown keyword or a missing required field raises before anything is made, and the record
+    is filled by the fast path of :meth:`Record._build`.
     """
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if getattr(cls, "__table__", None) is None:
+            return super().__call__(*args, **kwargs)
         construct = getattr(cls, "_construct", None)
-        if args and construct is not None:
+        if construct is not None and (args or "data" in kwargs):
             return construct(*args, **kwargs)
         if args:
             raise TypeError(f"{cls.__name__}() takes keyword arguments only, e.g. {cls.__name__}(name=...)")
-        if getattr(cls, "__table__", None) is not None:
-            fields = cls.model_fields
-            return cls._build({name: value for name, value in kwargs.items() if name in fields})  # type: ignore[attr-defined]
-        return super().__call__(**kwargs)
+        return cls._from_keywords(kwargs)  # type: ignore[attr-defined]
+
+
+def did_you_mean(name: str, valid: Any) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``valid``, or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+class _Keywords:
+    """What a registry's keyword constructor accepts, worked out once per class."""
+
+    __slots__ = ("fields", "foreign", "many", "required", "valid")
+
+    def __init__(self, cls: Any) -> None:
+        self.fields = frozenset(cls.model_fields)
+        self.foreign = dict(cls._foreign_keys)
+        self.many = dict(cls._many_to_many)
+        foreign_columns = {column: attr for attr, (column, _) in self.foreign.items()}
+        # a required foreign key column may be given as its relation: Run(transform=t) for transform_id
+        self.required = [(name, foreign_columns.get(name)) for name, f in cls.model_fields.items() if f.is_required()]
+        self.valid = sorted(self.fields | set(self.foreign) | set(self.many))
+
+
+_KEYWORDS: dict[type, _Keywords] = {}
 
 
 _COLUMNS: dict[type, list[str]] = {}  # registry class -> its column names
@@ -129,6 +155,62 @@ class Record(SQLModel, metaclass=RecordMeta):
         return record
 
     @classmethod
+    def _from_keywords(cls, kwargs: dict[str, Any]) -> Any:
+        """``Registry(**kwargs)``: fields by value, foreign keys and many-to-many relations by record.
+
+        Raises:
+            UnknownFieldError: a keyword that is neither a field nor a relation (the message lists them).
+            ValidationError: a required field is missing, or a relation got something other than a record.
+        """
+        spec = _KEYWORDS.get(cls)
+        if spec is None:
+            spec = _KEYWORDS[cls] = _Keywords(cls)
+        fields = spec.fields
+        values: dict[str, Any] = {}
+        related: dict[str, Any] | None = None
+        links: dict[str, list[Any]] | None = None
+        for name, value in kwargs.items():
+            if name in fields:
+                values[name] = value
+            elif name in spec.foreign:
+                column, registry = spec.foreign[name]
+                _check_record(cls, name, registry, value)
+                values[column] = None if value is None else value.id
+                if value is not None:
+                    related = related or {}
+                    related[name] = value
+            elif name in spec.many:
+                registry = spec.many[name][3]
+                items = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+                for item in items:
+                    _check_record(cls, name, registry, item, saved=True)
+                links = links or {}
+                links[name] = items
+            else:
+                from lamin_flows.errors import UnknownFieldError
+
+                raise UnknownFieldError(
+                    f"{cls.__name__}() got an unknown keyword {name!r}.{did_you_mean(name, spec.valid)}"
+                    f" Valid keywords: {', '.join(spec.valid)}."
+                )
+        for name, relation in spec.required:
+            if values.get(name) is None:
+                cls._missing(name, relation)
+        record = cls._build(values)
+        if related:
+            record._lf.related.update(related)
+        if links:
+            record._lf.pending_links.update({attr: [("add", r) for r in items] for attr, items in links.items()})
+        return record
+
+    @classmethod
+    def _missing(cls, name: str, relation: str | None) -> None:
+        from lamin_flows.errors import ValidationError
+
+        given = f"{relation}=<record> (or {name}=...)" if relation else f"{name}=..."
+        raise ValidationError(f"{cls.__name__}() needs {given}; nothing was created")
+
+    @classmethod
     def _from_row(cls, row: Any) -> Any:
         values = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
         for name in ("created_at", "updated_at", "started_at", "finished_at"):
@@ -208,10 +290,11 @@ class Record(SQLModel, metaclass=RecordMeta):
         delete_records([self])
 
     @classmethod
-    def select(cls, /, **filters: Any) -> QuerySet:
+    def select(cls, /, *queries: Any, **filters: Any) -> QuerySet:
         """A lazy query over this registry.
 
         Args:
+            *queries: ``ln.Q(...)`` filters combined with ``|``, ``&``, ``~``.
             **filters: ``field=value`` or ``field__lookup=value`` with lookups exact, startswith,
                 endswith, contains, icontains, in, gt, gte, lt, lte, isnull; relations by record
                 (``tags=tag``) or by field (``transform__name="x"``).
@@ -224,9 +307,28 @@ class Record(SQLModel, metaclass=RecordMeta):
         """
         from lamin_flows.registry.query import QuerySet
 
-        return QuerySet(cls).filter(**filters)
+        return QuerySet(cls).filter(*queries, **filters)
 
     filter = select
+
+    @classmethod
+    def search(cls, text: str, limit: int | None = 20) -> list[Any]:
+        """The records whose name (key for Files, handle for Users) or description contain ``text``, best first.
+
+        Example:
+            >>> ln.Tag.search("sample")[0]
+        """
+        return cls.select().search(text, limit)
+
+    @classmethod
+    def lookup(cls, field: str | None = None) -> Any:
+        """Every record as an attribute named after its name (key for Files, handle for Users).
+
+        Example:
+            >>> tags = ln.Tag.lookup()
+            >>> tags.sample_0001
+        """
+        return cls.select().lookup(field)
 
     def __repr__(self) -> str:
         fields = list(self._display) + [c for c in self._columns() if c not in self._display]
@@ -251,6 +353,19 @@ class Record(SQLModel, metaclass=RecordMeta):
     def __reduce__(self) -> Any:
         # Pickle as plain column values (Prefect task results, process pools, Dask workers).
         return (_unpickle, (type(self).__name__, self._values(), self._lf.saved))
+
+
+def _check_record(cls: Any, attr: str, registry: str, value: Any, *, saved: bool = False) -> None:
+    """Raise unless ``value`` is a record of ``registry`` (or None for a foreign key)."""
+    from lamin_flows.errors import ValidationError
+
+    if value is None and not saved:
+        return
+    if type(value).__name__ != registry or not isinstance(value, Record):
+        hint = f" (to refer to one by id, pass {cls._foreign_keys[attr][0]}=...)" if attr in cls._foreign_keys else ""
+        raise ValidationError(f"{cls.__name__}({attr}=...) takes a {registry} record, got {value!r}{hint}")
+    if saved and not value._lf.saved:
+        raise ValidationError(f"save {value!r} before linking it: call .save() on it first")
 
 
 def _unpickle(registry: str, values: dict[str, Any], saved: bool) -> Any:

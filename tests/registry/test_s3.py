@@ -38,7 +38,7 @@ def test_upload_stage_load_replace_delete(bucket, moto_server, tmp_path):
     source = tmp_path / "mini.csv"
     source.write_text("a,b\n1,2\n")
     file = ln.File(source, key="tables/mini.csv").save()
-    assert file.path() == f"s3://{bucket}/project/tables/mini.csv"
+    assert str(file.path()) == f"s3://{bucket}/project/tables/mini.csv"
     assert file.hash == md5_b64(source.read_bytes())
     assert keys_in(moto_server, bucket) == ["project/tables/mini.csv"]  # no temporary object left
     local = Path(file.stage())

@@ -128,7 +128,7 @@ def test_no_key_escapes_the_bucket_prefix(bucket, tmp_path, key):
         event("refused")
     else:
         event("stored")
-        assert file.path() == f"s3://{name}/fence/data/{file.key}"
+        assert str(file.path()) == f"s3://{name}/fence/data/{file.key}"
         assert client.get_object(Bucket=name, Key=f"fence/data/{file.key}")["Body"].read() == content
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=name).get("Contents", [])]
     assert all(k.startswith("fence/data/") and "/../" not in f"/{k}/" for k in keys)
