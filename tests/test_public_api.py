@@ -38,13 +38,8 @@ def test_public_names():
     import lamin_flows as ln
 
     assert set(ln.__all__) == {
-<<<<<<< HEAD
-        "File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "view", "setup",
-        "settings", "tracked", "track", "finish", "context", "dev", "errors", "__version__",
-=======
         "File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "select", "Q", "view", "setup",
-        "settings", "tracked", "context", "dev", "errors", "__version__",
->>>>>>> api
+        "settings", "tracked", "track", "finish", "context", "dev", "errors", "__version__",
     }
     for name in ("File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "select", "Q", "view", "setup", "settings"):
         assert getattr(ln, name) is not None
