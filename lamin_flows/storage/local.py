@@ -11,17 +11,26 @@ import errno
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-from lamin_flows.errors import KeyConflictError, StorageNotFoundError
+from lamin_flows.errors import (
+    KeyConflictError,
+    StorageError,
+    StorageFullError,
+    StorageNotFoundError,
+    StoragePermissionError,
+)
 from lamin_flows.storage.base import Staged, StorageBackend, check_temp_key, new_temp_key, source_path
+from lamin_flows.storage.durable import sync_file, sync_filesystem
 from lamin_flows.storage.hashing import HashResult, copy_with_hash, hash_file
 from lamin_flows.storage.keys import TMP_PREFIX, validate_key
 
 # errors of os.link on filesystems without hard links (FAT, some SMB/FUSE mounts)
 _NO_HARDLINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
+# errors of writing into the storage folder that the user must fix there, not in their data
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class LocalBackend(StorageBackend):
@@ -93,32 +102,79 @@ class LocalBackend(StorageBackend):
     def stage_in(self, src: str | os.PathLike[str]) -> Staged:
         """Copy a local file into the temporary area, hashing it in the same pass.
 
+        The copy is on disk (``fdatasync``) when this returns, so no later step can make a record
+        point to data that a power cut would lose. A full disk, a read-only or forbidden folder
+        raise :class:`StorageFullError` / :class:`StoragePermissionError` naming ``src``, and
+        leave no temporary file.
+
         Example:
             >>> backend.stage_in("table.csv")  # doctest: +SKIP
             Staged(temp_key='.lamindb/_tmp/3f9c...-table.csv', size=12, hash='...', hash_type='md5')
         """
+        return self._stage(src, durable=True)
+
+    def _stage_in_one_of_many(self, src: str | os.PathLike[str]) -> Staged:
+        return self._stage(src, durable=False)  # made durable together, by _staged_many
+
+    def _staged_many(self, staged: list[Staged]) -> None:
+        # one syncfs for the whole batch: ~50 ms for 300 small files where 300 fdatasyncs took 435 ms
+        if staged:
+            with self._write_errors(f"{len(staged)} files"):
+                sync_filesystem(self._tmp_dir)
+
+    def _stage(self, src: str | os.PathLike[str], *, durable: bool) -> Staged:
         source = source_path(src)
         key = new_temp_key(os.path.basename(source))
         target = os.path.join(self.root, key)  # strings: this runs once per file
-        try:
-            result = copy_with_hash(source, target)  # removes the partial copy itself on failure
-        except FileNotFoundError:
-            if os.path.isdir(self._tmp_dir) or not os.path.exists(source):
-                raise
-            # the temporary folder is made here, on first need, rather than checked for every file
-            os.makedirs(self._tmp_dir, exist_ok=True)
-            result = copy_with_hash(source, target)
+        with self._write_errors(repr(source)):
+            try:
+                result = copy_with_hash(source, target, durable=durable)  # removes a partial copy itself
+            except FileNotFoundError:
+                if os.path.isdir(self._tmp_dir) or not os.path.exists(source):
+                    raise
+                # the temporary folder is made here, on first need, rather than checked for every file
+                os.makedirs(self._tmp_dir, exist_ok=True)
+                result = copy_with_hash(source, target, durable=durable)
         return Staged(key, result.size, result.hash, result.hash_type)
 
+    @contextmanager
+    def _write_errors(self, what: str) -> Iterator[None]:
+        """A full disk or a read-only/forbidden storage folder as our errors, naming the user's file."""
+        try:
+            yield
+        except OSError as error:
+            if isinstance(error, StorageError) or error.errno not in _WRITE_ERRORS:
+                raise
+            if error.errno in (errno.EACCES, errno.EPERM) and error.filename is not None and not os.fspath(
+                error.filename
+            ).startswith(self.root):
+                raise  # the user's own file cannot be read: the builtin PermissionError names it
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                problem, fix, kind = "the disk is full", "free space there (or raise the quota)", StorageFullError
+            elif error.errno == errno.EROFS:
+                problem, fix, kind = "the filesystem is read-only", "mount it writable", StoragePermissionError
+            else:
+                problem, fix, kind = "writing there is not permitted", "give this user write access to it", StoragePermissionError
+            translated = kind(
+                f"Cannot store {what} in storage {self.root!r}: {problem}. Nothing was stored;"
+                f" {fix}, then store it again."
+            )
+            translated.errno = error.errno
+            raise translated from error
+
     def write_temp(self, writer: Callable[[Path], None], suffix: str) -> Staged:
-        """Let ``writer`` write straight into the temporary area, then hash the result.
+        """Let ``writer`` write straight into the temporary area, then hash the result (on disk on return).
 
         Example:
             >>> backend.write_temp(lambda p: df.to_parquet(p), ".parquet")  # doctest: +SKIP
         """
-        key, path = self._new_temp(suffix=suffix)
+        with self._write_errors(f"the new {suffix or 'object'} file"):
+            key, path = self._new_temp(suffix=suffix)
         try:
-            writer(path)
+            with self._write_errors(f"the new {suffix or 'object'} file"):
+                writer(path)
+                with open(path, "rb") as written:
+                    sync_file(written.fileno())
             result = hash_file(path)
         except BaseException:
             path.unlink(missing_ok=True)
