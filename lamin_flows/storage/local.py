@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lamin_flows.errors import (
+    InvalidKeyError,
     KeyConflictError,
     StorageError,
     StorageFullError,
@@ -73,7 +74,15 @@ class LocalBackend(StorageBackend):
             except ValueError:
                 continue
             if relative.parts:
-                return validate_key(relative.as_posix())
+                written = relative.as_posix()
+                key = validate_key(written)
+                if key != written:  # NFC changed the name: on this filesystem the key names another file
+                    raise InvalidKeyError(
+                        f"Cannot register {text!r} in place: its name is not in Unicode NFC form, which"
+                        f" storage keys use ({key!r}). Rename the file to its NFC form (e.g. `convmv --nfc`),"
+                        " or copy it in with ln.File(path, key=...)."
+                    )
+                return key
         return None
 
     def path(self, key: str) -> Path:
