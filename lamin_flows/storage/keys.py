@@ -141,6 +141,13 @@ def _checked_key(key: str) -> str:
 def _unicode_checked(key: str) -> str:
     """The NFC form of a non-ASCII key; InvalidKeyError if it holds an invisible or bidi control character."""
     for position, char in enumerate(key):
+        if unicodedata.category(char) == "Cs":  # how Python spells a file name's bytes that are not UTF-8
+            raise _refuse(
+                key,
+                f"it holds bytes that are not UTF-8 (position {position}; the name as bytes:"
+                f" {key.encode('utf-8', 'surrogateescape')!r}), e.g. a file named in latin-1",
+                "Rename the file to UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest NAME`).",
+            )
         if unicodedata.category(char) in _INVISIBLE:
             name = unicodedata.name(char, "a format character")
             raise _refuse(

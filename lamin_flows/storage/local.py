@@ -53,6 +53,7 @@ class LocalBackend(StorageBackend):
         self.root = root
         self._root = Path(root)
         self._tmp_dir = os.path.join(root, TMP_PREFIX)
+        self._inside_folder = root  # the last folder found to lie inside the root (bulk saves share folders)
 
     def relative_key(self, path_or_url: str | os.PathLike[str]) -> str | None:
         """The key of a path inside this root, else None.
@@ -223,6 +224,7 @@ class LocalBackend(StorageBackend):
             temp_key = check_temp_key(temp_key)
             temp_path = os.path.join(self.root, temp_key)
             final_path = os.path.join(self.root, validate_key(final_key))
+            self._check_inside(final_path, final_key)
             try:
                 self._link_no_clobber(temp_path, final_path, final_key, keep_temp)
             except (FileNotFoundError, NotADirectoryError):
@@ -235,6 +237,7 @@ class LocalBackend(StorageBackend):
             return None
         final = self.path(final_key)
         temp = self._existing(check_temp_key(temp_key))
+        self._check_inside(str(final), final_key)
         self._make_parent(final, final_key)
         backup_key: str | None = None
         if final.is_file():
@@ -246,6 +249,27 @@ class LocalBackend(StorageBackend):
             temp = incoming
         os.replace(temp, final)  # atomic: readers see the old or the new file, never none
         return backup_key
+
+    def _check_inside(self, path: str, key: str, *, itself: bool = False) -> None:
+        """Refuse to write or delete ``key`` if a symbolic link in its folders (or, with ``itself``, the
+        file) leads out of the root: a link in storage must never make a save write elsewhere."""
+        folder = path if itself else os.path.dirname(path)
+        if folder == self._inside_folder:
+            return
+        real = os.path.realpath(folder)
+        if real == self.root or real.startswith(self.root.rstrip("/") + "/"):
+            if not itself:
+                self._inside_folder = folder
+            return
+        link = next(
+            (p for p in (os.path.join(self.root, *key.split("/")[: i + 1]) for i in range(key.count("/") + 1)) if os.path.islink(p)),
+            folder,
+        )
+        raise StoragePermissionError(
+            f"Cannot write key {key!r} in storage {self.root!r}: {link!r} is a symbolic link to"
+            f" {os.path.realpath(link)!r}, outside the storage. Nothing was written or deleted. Remove the"
+            " link, or choose a key that does not go through it."
+        )
 
     def _make_parent(self, final: Path, final_key: str) -> None:
         try:
@@ -292,6 +316,7 @@ class LocalBackend(StorageBackend):
         """Put a backup made by ``commit(..., overwrite=True)`` back under ``final_key``."""
         final = self.path(final_key)
         backup = self._existing(check_temp_key(backup_key))
+        self._check_inside(str(final), final_key)
         self._make_parent(final, final_key)
         os.replace(backup, final)
 
@@ -309,6 +334,7 @@ class LocalBackend(StorageBackend):
             StorageNotFoundError: Nothing is stored under ``key``.
         """
         path = self.path(key)
+        self._check_inside(str(path), key)
         try:
             path.unlink()
         except FileNotFoundError as error:
@@ -318,6 +344,7 @@ class LocalBackend(StorageBackend):
         """Open the stored file; writing modes create missing parent folders."""
         path = self.path(key)
         if any(flag in mode for flag in "wax+"):
+            self._check_inside(str(path), key, itself=True)
             path.parent.mkdir(parents=True, exist_ok=True)
             return open(path, mode)
         return open(self._existing(key), mode)
