@@ -252,6 +252,14 @@ class StorageBackend(ABC):
         for key in temp_keys:
             self.discard(key)
 
+    def make_durable(self, keys: list[str]) -> None:
+        """Wait until the objects committed under ``keys`` (and their names) survive a power cut.
+
+        Call it after the last ``commit`` of a save and before the database commit that makes the
+        records visible. Cloud storage: nothing to do (an object exists once its PUT or copy
+        succeeded). A local folder: one ``syncfs`` for any number of keys.
+        """
+
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove a stored object; StorageNotFoundError (a FileNotFoundError) if there is none."""

@@ -132,6 +132,13 @@ class LocalBackend(StorageBackend):
             with self._write_errors(f"{len(staged)} files"):
                 sync_filesystem(self._tmp_dir)
 
+    def make_durable(self, keys: list[str]) -> None:
+        """One ``syncfs`` of the storage's filesystem: the committed files' names (hard links,
+        renames, new folders) are on disk, whatever the number of keys (their data already was)."""
+        if keys:
+            with self._write_errors(f"{len(keys)} files"):
+                sync_filesystem(self.root)
+
     def _stage(self, src: str | os.PathLike[str], *, durable: bool) -> Staged:
         source = source_path(src)
         key = new_temp_key(os.path.basename(source))

@@ -167,3 +167,20 @@ def test_a_durable_copy_is_complete_and_identical(tmp_path: Path, small_threshol
     result = copy_with_hash(src, dst, durable=True)
     assert result == hash_file(src) == hash_file(dst) and result.hash_type == "blake3"
     assert dst.read_bytes() == src.read_bytes()
+
+
+def test_make_durable_after_commits(tmp_path: Path) -> None:
+    """The call a save makes before its database commit: committed files stay as they are."""
+    backend = get_backend(tmp_path / "store")
+    sources = []
+    for i in range(20):
+        path = tmp_path / f"f{i}.txt"
+        path.write_text(f"file {i}")
+        sources.append(path)
+    keys = []
+    for i, staged in enumerate(backend.stage_in_many(sources)):
+        backend.commit(staged.temp_key, f"batch/f{i}.txt")
+        keys.append(f"batch/f{i}.txt")
+    backend.make_durable(keys)
+    backend.make_durable([])  # nothing to do
+    assert [backend.open(k, "rb").read() for k in keys] == [f"file {i}".encode() for i in range(20)]
