@@ -95,6 +95,40 @@ def validate_key(key: str) -> str:
     return _checked_key(key)
 
 
+def _unicode_checked(key: str) -> str:
+    """The NFC form of a non-ASCII key; InvalidKeyError if it holds an invisible or bidi control character."""
+    for position, char in enumerate(key):
+        if unicodedata.category(char) == "Cs":  # how Python spells a file name's bytes that are not UTF-8
+            raise _refuse(
+                key,
+                f"it holds bytes that are not UTF-8 (position {position}; the name as bytes:"
+                f" {key.encode('utf-8', 'surrogateescape')!r}), e.g. a file named in latin-1",
+                "Rename the file to UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest NAME`).",
+            )
+        if unicodedata.category(char) in _INVISIBLE:
+            name = unicodedata.name(char, "a format character")
+            raise _refuse(
+                key,
+                f"it contains the invisible character U+{ord(char):04X} ({name}) at position {position},"
+                " which makes the key look like another one",
+                "Remove that character from the key (or the file name).",
+            )
+    return unicodedata.normalize("NFC", key)
+
+
+def _warn_reserved(key: str, segments: list[str]) -> None:
+    for segment in segments:
+        if _RESERVED_NAME.fullmatch(segment.split(".", 1)[0]) and key not in _warned:
+            from lamin_flows import _logging
+
+            _warned.add(key)
+            _logging.warning(
+                f"storage key {key!r}: {segment!r} is a reserved name on Windows, where this file cannot be"
+                " created or copied to. Rename it if the data will be used on Windows."
+            )
+            return
+
+
 def _checked_key(key: str) -> str:
     """:func:`validate_key` without the fast path: every check, one by one."""
     if not isinstance(key, str):
@@ -136,40 +170,6 @@ def _checked_key(key: str) -> str:
         raise _refuse(key, f"it is longer than {MAX_KEY_BYTES} bytes", "Use shorter folder and file names.")
     _warn_reserved(normal, segments)
     return normal
-
-
-def _unicode_checked(key: str) -> str:
-    """The NFC form of a non-ASCII key; InvalidKeyError if it holds an invisible or bidi control character."""
-    for position, char in enumerate(key):
-        if unicodedata.category(char) == "Cs":  # how Python spells a file name's bytes that are not UTF-8
-            raise _refuse(
-                key,
-                f"it holds bytes that are not UTF-8 (position {position}; the name as bytes:"
-                f" {key.encode('utf-8', 'surrogateescape')!r}), e.g. a file named in latin-1",
-                "Rename the file to UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest NAME`).",
-            )
-        if unicodedata.category(char) in _INVISIBLE:
-            name = unicodedata.name(char, "a format character")
-            raise _refuse(
-                key,
-                f"it contains the invisible character U+{ord(char):04X} ({name}) at position {position},"
-                " which makes the key look like another one",
-                "Remove that character from the key (or the file name).",
-            )
-    return unicodedata.normalize("NFC", key)
-
-
-def _warn_reserved(key: str, segments: list[str]) -> None:
-    for segment in segments:
-        if _RESERVED_NAME.fullmatch(segment.split(".", 1)[0]) and key not in _warned:
-            from lamin_flows import _logging
-
-            _warned.add(key)
-            _logging.warning(
-                f"storage key {key!r}: {segment!r} is a reserved name on Windows, where this file cannot be"
-                " created or copied to. Rename it if the data will be used on Windows."
-            )
-            return
 
 
 def storage_key(key: str | None, file_id: str, suffix: str | None) -> str:
