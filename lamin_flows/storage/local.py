@@ -227,35 +227,36 @@ class LocalBackend(StorageBackend):
         Example:
             >>> backend.commit(staged.temp_key, "data/table.csv")  # doctest: +SKIP
         """
-        if not overwrite:  # the bulk path (every copied-in file of a save): strings, no extra system calls
-            temp_key = check_temp_key(temp_key)
-            temp_path = os.path.join(self.root, temp_key)
-            final_path = os.path.join(self.root, validate_key(final_key))
-            self._check_inside(final_path, final_key)
-            try:
-                self._link_no_clobber(temp_path, final_path, final_key, keep_temp)
-            except (FileNotFoundError, NotADirectoryError):
-                self._existing(temp_key)  # the staged file is gone: StorageNotFoundError
-                self._make_parent(Path(final_path), final_key)  # a folder of the key is a file: KeyConflictError
-                self._link_no_clobber(temp_path, final_path, final_key, keep_temp)  # its folder was missing
-            if not keep_temp:
-                with suppress(FileNotFoundError):  # moved, not linked, where there are no hard links
-                    os.unlink(temp_path)
-            return None
-        final = self.path(final_key)
-        temp = self._existing(check_temp_key(temp_key))
-        self._check_inside(str(final), final_key)
-        self._make_parent(final, final_key)
-        backup_key: str | None = None
-        if final.is_file():
-            backup_key, backup = self._new_temp(final.name, kind="backup")
-            self._keep_copy(final, backup)
-        if keep_temp:  # replace with a second name of the staged file, so the staged one stays
-            _, incoming = self._new_temp(final.name, kind="incoming")
-            self._keep_copy(temp, incoming)
-            temp = incoming
-        os.replace(temp, final)  # atomic: readers see the old or the new file, never none
-        return backup_key
+        with self._write_errors(f"key {final_key!r}"):  # a full disk or read-only folder: ours, naming the key
+            if not overwrite:  # the bulk path (every copied-in file of a save): strings, no extra system calls
+                temp_key = check_temp_key(temp_key)
+                temp_path = os.path.join(self.root, temp_key)
+                final_path = os.path.join(self.root, validate_key(final_key))
+                self._check_inside(final_path, final_key)
+                try:
+                    self._link_no_clobber(temp_path, final_path, final_key, keep_temp)
+                except (FileNotFoundError, NotADirectoryError):
+                    self._existing(temp_key)  # the staged file is gone: StorageNotFoundError
+                    self._make_parent(Path(final_path), final_key)  # a folder of the key is a file: KeyConflictError
+                    self._link_no_clobber(temp_path, final_path, final_key, keep_temp)  # its folder was missing
+                if not keep_temp:
+                    with suppress(FileNotFoundError):  # moved, not linked, where there are no hard links
+                        os.unlink(temp_path)
+                return None
+            final = self.path(final_key)
+            temp = self._existing(check_temp_key(temp_key))
+            self._check_inside(str(final), final_key)
+            self._make_parent(final, final_key)
+            backup_key: str | None = None
+            if final.is_file():
+                backup_key, backup = self._new_temp(final.name, kind="backup")
+                self._keep_copy(final, backup)
+            if keep_temp:  # replace with a second name of the staged file, so the staged one stays
+                _, incoming = self._new_temp(final.name, kind="incoming")
+                self._keep_copy(temp, incoming)
+                temp = incoming
+            os.replace(temp, final)  # atomic: readers see the old or the new file, never none
+            return backup_key
 
     def _check_inside(self, path: str, key: str, *, itself: bool = False) -> None:
         """Refuse to write or delete ``key`` if a symbolic link in its folders (or, with ``itself``, the

@@ -184,3 +184,21 @@ def test_make_durable_after_commits(tmp_path: Path) -> None:
     backend.make_durable(keys)
     backend.make_durable([])  # nothing to do
     assert [backend.open(k, "rb").read() for k in keys] == [f"file {i}".encode() for i in range(20)]
+
+
+def test_a_full_disk_while_moving_into_place_names_the_key(small_disk, tmp_path: Path) -> None:  # noqa: ANN001
+    """No inode left for the key's new folder: our error, naming the key; the staged copy stays."""
+    disk = small_disk("size=4m,nr_inodes=64")
+    backend = get_backend(disk)
+    source = tmp_path / "x.txt"
+    source.write_text("x")
+    staged = backend.stage_in(source)
+    fillers = disk / "fillers"
+    fillers.mkdir()
+    with pytest.raises(OSError):
+        for n in range(1000):  # use up every inode
+            (fillers / str(n)).touch()
+    with pytest.raises(StorageFullError, match="results/deep/x.txt") as caught:
+        backend.commit(staged.temp_key, "results/deep/x.txt")
+    assert caught.value.errno == errno.ENOSPC
+    assert backend.exists(staged.temp_key) and not (disk / "results" / "deep" / "x.txt").exists()
