@@ -15,7 +15,9 @@ would naturally catch, so ``except FileNotFoundError`` keeps working::
     ├── TrackingError (RuntimeError)            ln.track()/ln.finish() called where they cannot work
     ├── StorageError (OSError)                  the storage refused or failed an operation
     │   ├── StorageNotFoundError (FileNotFoundError)
-    │   └── StoragePermissionError (PermissionError)
+    │   ├── StoragePermissionError (PermissionError)  denied, or a read-only filesystem
+    │   ├── StorageFullError                    no space left on the storage's disk (ENOSPC)
+    │   └── SourceChangedError                  a file changed (size/mtime) while read
     └── MissingDependencyError (ImportError)    an optional package is not installed
 
 Messages name the offending value and say what to do next.
@@ -73,7 +75,15 @@ class StorageNotFoundError(StorageError, FileNotFoundError):
 
 
 class StoragePermissionError(StorageError, PermissionError):
-    """Access to a path, object or bucket was denied."""
+    """Access to a path, object or bucket was denied, or the filesystem is read-only."""
+
+
+class StorageFullError(StorageError):
+    """The storage's disk (or quota) is full: nothing was written (``errno`` is ENOSPC or EDQUOT)."""
+
+
+class SourceChangedError(StorageError):
+    """A file changed (size or modification time) while it was hashed or copied."""
 
 
 class MissingDependencyError(LaminFlowsError, ImportError):

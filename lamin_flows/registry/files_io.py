@@ -380,8 +380,14 @@ def construct(
 
 
 def walk_dir(path: Path) -> list[tuple[str, str]]:
-    """(relative POSIX path, full path) of every file under ``path``, sorted by the first,
+    """(relative POSIX path, full path) of every regular file under ``path``, sorted by the first,
     skipping lamin_flows' own ``.lamindb`` folder.
+
+    Skipped, each with a warning naming it, so that one odd entry never blocks or aborts the
+    registration of a whole folder: FIFOs, sockets and devices (opening a FIFO would wait for a
+    writer forever), broken symbolic links, names that are not UTF-8 (a latin-1 ``caf\xe9.txt``
+    cannot become a key), and folders that cannot be read. Symbolic links to folders are not
+    followed, as before.
 
     Plain strings, joined once per folder: pathlib objects cost ~10 µs per file, which is a
     tenth of the budget of registering a file.
@@ -391,11 +397,42 @@ def walk_dir(path: Path) -> list[tuple[str, str]]:
     managed = MANAGED_PREFIX.strip("/")
     base = os.fspath(path)
     out: list[tuple[str, str]] = []
-    for root, dirs, names in os.walk(base):
-        dirs[:] = [d for d in dirs if d != managed]
-        relative = os.path.relpath(root, base)
-        prefix = "" if relative == "." else relative.replace(os.sep, "/") + "/"
-        out.extend((prefix + name, os.path.join(root, name)) for name in names)
+    skipped: list[tuple[str, str]] = []
+
+    def walk(folder: str, prefix: str) -> None:
+        try:
+            entries = os.scandir(folder)
+        except OSError as error:
+            if folder == base:
+                raise
+            skipped.append((folder, f"cannot be read ({error.strerror})"))
+            return
+        with entries:
+            for entry in entries:
+                name = entry.name
+                try:
+                    name.encode()
+                except UnicodeEncodeError:
+                    skipped.append((entry.path, "its name is not UTF-8; rename it (e.g. `convmv -f latin1 -t utf8`)"))
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if name != managed:
+                            walk(entry.path, prefix + name + "/")
+                    elif entry.is_file():
+                        out.append((prefix + name, entry.path))
+                    elif not entry.is_symlink() or os.path.exists(entry.path):
+                        if not entry.is_dir():  # a link to a folder: not followed, as os.walk does
+                            skipped.append((entry.path, "it is not a regular file (a FIFO, socket or device)"))
+                    else:
+                        skipped.append((entry.path, "it is a broken symbolic link"))
+                except OSError as error:  # removed, or unreadable, while listing
+                    skipped.append((entry.path, error.strerror or str(error)))
+
+    walk(base, "")
+    for where, why in skipped:
+        shown = os.fsencode(where).decode("utf-8", "backslashreplace")  # latin-1 bytes as \xe9
+        _logging.warning(f"skipped '{shown}': {why}")
     out.sort()
     return out
 

@@ -185,7 +185,7 @@ class StorageBackend(ABC):
 
         def stage_one(item: tuple[int, str | os.PathLike[str]]) -> Staged | None:
             try:
-                staged = self.stage_in(item[1])
+                staged = self._stage_in_one_of_many(item[1])
             except Exception as error:  # every file is tried; the first one's error is raised below
                 failed.append((item[0], error))
                 return None
@@ -205,10 +205,18 @@ class StorageBackend(ABC):
                     results = map_adaptive(stage_one, items, workers, slow_s=SLOW_COPY_S, advance=advance)
             if failed:
                 raise min(failed, key=lambda pair: pair[0])[1]
+            self._staged_many(done)
         except BaseException:  # a failed file, or an interrupt (Ctrl-C) in the middle
             self.discard_many([staged.temp_key for staged in done])
             raise
         return [s for s in results if s is not None]
+
+    def _stage_in_one_of_many(self, src: str | os.PathLike[str]) -> Staged:
+        """One file of :meth:`stage_in_many`; a backend may defer per-file work to :meth:`_staged_many`."""
+        return self.stage_in(src)
+
+    def _staged_many(self, staged: list[Staged]) -> None:
+        """Called once every file of :meth:`stage_in_many` is staged (a folder: one disk flush)."""
 
     @abstractmethod
     def write_temp(self, writer: Callable[[Path], None], suffix: str) -> Staged:
@@ -264,6 +272,14 @@ class StorageBackend(ABC):
         """:meth:`discard` for many keys (cloud storage: one request per 1,000 keys)."""
         for key in temp_keys:
             self.discard(key)
+
+    def make_durable(self, keys: list[str]) -> None:
+        """Wait until the objects committed under ``keys`` (and their names) survive a power cut.
+
+        Call it after the last ``commit`` of a save and before the database commit that makes the
+        records visible. Cloud storage: nothing to do (an object exists once its PUT or copy
+        succeeded). A local folder: one ``syncfs`` for any number of keys.
+        """
 
     @abstractmethod
     def delete(self, key: str) -> None:

@@ -8,13 +8,26 @@ any key it returns stays inside the root, whatever the backend.
 Normalization (the one choice the gate makes instead of refusing): ``.`` segments and empty
 segments from doubled slashes are dropped, so ``./a//b/./c.txt`` is stored as ``a/b/c.txt``.
 Both spellings cannot name anything but that one object, so refusing them would only annoy.
+Non-ASCII keys are put in Unicode NFC form (``e`` + combining accent becomes ``é``), so the same
+name typed on macOS (NFD) and on Linux (NFC) is one key.
 Everything that could mean something else on some backend is refused with a message that says
-how to fix the key.
+how to fix the key, and so are invisible and bidirectional control characters (U+200B zero width
+space, U+202E right-to-left override, U+FEFF, U+2028 line separator, ...: Unicode categories Cf,
+Zl, Zp), which make a key look like another one.
+
+Colons: a key is absolute only if it starts with a Windows drive, that is a first segment of a
+letter and a colon alone (``C:``, ``C:/x``). ``a:b.txt`` and ``c:x`` are ordinary POSIX names
+and accepted.
+
+Windows reserved names (``CON``, ``PRN``, ``AUX``, ``NUL``, ``COM0``-``COM9``, ``LPT0``-``LPT9``,
+with any extension, in any case) are valid keys here but cannot be created on Windows: they pass,
+with a warning (once per key and process).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from lamin_flows.errors import InvalidKeyError
 
@@ -27,7 +40,7 @@ MANAGED_PREFIX = ".lamindb/"
 MAX_KEY_BYTES = 1024  # S3's and GCS's limit for object names
 MAX_SEGMENT_BYTES = 255  # NAME_MAX of every common local filesystem
 
-_DRIVE = re.compile(r"^[A-Za-z]:")  # "C:", "C:/x": a Windows drive, absolute or drive-relative
+_DRIVE = re.compile(r"^[A-Za-z]:(?:/|$)")  # "C:", "C:/x": a Windows drive; "c:x" is a POSIX name
 _ENCODED = re.compile(r"%(2f|2e|5c)", re.IGNORECASE)  # "/", ".", "\" once a server decodes the key
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Keys that pass every check below as they are: ASCII segments of safe characters, none of them
@@ -35,6 +48,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # ~4 µs), because every file of a bulk save passes the gate several times.
 _SEGMENT = r"[\w.\-+=,@]{1,255}"
 _PLAIN = re.compile(rf"(?:(?!\.\.?/){_SEGMENT}/)*(?!\.\.?$){_SEGMENT}", re.ASCII)
+# Windows reserved names: a plain key holding one leaves the fast path, so the full check warns.
+# Five substring tests (C speed) rule most keys out before the regex: +0.3 µs per key measured
+# (0.42 -> 0.76 µs, best of 15 on 10,000 keys), where a lookahead in _PLAIN per segment cost +0.5 µs.
+_RESERVED = r"(?:con|prn|aux|nul|com\d|lpt\d)"
+_RESERVED_IN_KEY = re.compile(rf"(?:^|/){_RESERVED}(?:[./]|$)", re.ASCII | re.IGNORECASE)
+_RESERVED_NAME = re.compile(rf"{_RESERVED} *", re.ASCII | re.IGNORECASE)
+_INVISIBLE = ("Cf", "Zl", "Zp")  # format (zero-width, bidi controls, BOM), line and paragraph separators
+_warned: set[str] = set()
 
 
 def _refuse(key: object, problem: str, fix: str) -> InvalidKeyError:
@@ -48,12 +69,13 @@ def validate_key(key: str) -> str:
         key: A path relative to a storage root, with ``/`` as separator.
 
     Returns:
-        The key with ``.`` and empty segments removed (``"a/./b"`` -> ``"a/b"``).
+        The key with ``.`` and empty segments removed (``"a/./b"`` -> ``"a/b"``), in NFC form.
 
     Raises:
-        InvalidKeyError: The key is empty, absolute, has a ``..``, ``~`` or over-long segment,
-            backslashes, control characters, percent-encoded separators or dots, ends with
-            ``/``, or is longer than 1024 bytes. The message names the key and the fix.
+        InvalidKeyError: The key is empty, absolute (``/x``, ``C:``, ``C:/x``), has a ``..``, ``~``
+            or over-long segment, backslashes, control, invisible or bidi characters,
+            percent-encoded separators or dots, ends with ``/``, or is longer than 1024 bytes.
+            The message names the key and the fix.
 
     Example:
         >>> validate_key("results/./run1//table.parquet")
@@ -64,8 +86,47 @@ def validate_key(key: str) -> str:
         lamin_flows.errors.InvalidKeyError: Invalid storage key '../etc/passwd': ...
     """
     if isinstance(key, str) and len(key) <= MAX_KEY_BYTES and _PLAIN.fullmatch(key):
-        return key
+        lower = key.lower()
+        if not (
+            ("co" in lower or "nu" in lower or "lp" in lower or "pr" in lower or "au" in lower)
+            and _RESERVED_IN_KEY.search(key)
+        ):
+            return key
     return _checked_key(key)
+
+
+def _unicode_checked(key: str) -> str:
+    """The NFC form of a non-ASCII key; InvalidKeyError if it holds an invisible or bidi control character."""
+    for position, char in enumerate(key):
+        if unicodedata.category(char) == "Cs":  # how Python spells a file name's bytes that are not UTF-8
+            raise _refuse(
+                key,
+                f"it holds bytes that are not UTF-8 (position {position}; the name as bytes:"
+                f" {key.encode('utf-8', 'surrogateescape')!r}), e.g. a file named in latin-1",
+                "Rename the file to UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest NAME`).",
+            )
+        if unicodedata.category(char) in _INVISIBLE:
+            name = unicodedata.name(char, "a format character")
+            raise _refuse(
+                key,
+                f"it contains the invisible character U+{ord(char):04X} ({name}) at position {position},"
+                " which makes the key look like another one",
+                "Remove that character from the key (or the file name).",
+            )
+    return unicodedata.normalize("NFC", key)
+
+
+def _warn_reserved(key: str, segments: list[str]) -> None:
+    for segment in segments:
+        if _RESERVED_NAME.fullmatch(segment.split(".", 1)[0]) and key not in _warned:
+            from lamin_flows import _logging
+
+            _warned.add(key)
+            _logging.warning(
+                f"storage key {key!r}: {segment!r} is a reserved name on Windows, where this file cannot be"
+                " created or copied to. Rename it if the data will be used on Windows."
+            )
+            return
 
 
 def _checked_key(key: str) -> str:
@@ -74,6 +135,8 @@ def _checked_key(key: str) -> str:
         raise _refuse(key, f"a key must be a str, not {type(key).__name__}", "Pass the key as a string.")
     if not key:
         raise _refuse(key, "it is empty", "Pass a relative path such as 'data/table.parquet'.")
+    if not key.isascii():
+        key = _unicode_checked(key)
     if _CONTROL.search(key):
         raise _refuse(key, "it contains NUL or control characters", "Remove them from the key.")
     if "\\" in key:
@@ -105,6 +168,7 @@ def _checked_key(key: str) -> str:
     normal = "/".join(segments)
     if len(normal.encode()) > MAX_KEY_BYTES:
         raise _refuse(key, f"it is longer than {MAX_KEY_BYTES} bytes", "Use shorter folder and file names.")
+    _warn_reserved(normal, segments)
     return normal
 
 

@@ -11,17 +11,27 @@ import errno
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-from lamin_flows.errors import KeyConflictError, StorageNotFoundError
+from lamin_flows.errors import (
+    InvalidKeyError,
+    KeyConflictError,
+    StorageError,
+    StorageFullError,
+    StorageNotFoundError,
+    StoragePermissionError,
+)
 from lamin_flows.storage.base import Staged, StorageBackend, check_temp_key, new_temp_key, source_path
+from lamin_flows.storage.durable import sync_file, sync_filesystem
 from lamin_flows.storage.hashing import HashResult, copy_with_hash, hash_file
 from lamin_flows.storage.keys import TMP_PREFIX, validate_key
 
 # errors of os.link on filesystems without hard links (FAT, some SMB/FUSE mounts)
 _NO_HARDLINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
+# errors of writing into the storage folder that the user must fix there, not in their data
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class LocalBackend(StorageBackend):
@@ -43,6 +53,7 @@ class LocalBackend(StorageBackend):
         self.root = root
         self._root = Path(root)
         self._tmp_dir = os.path.join(root, TMP_PREFIX)
+        self._inside_folder = root  # the last folder found to lie inside the root (bulk saves share folders)
 
     def relative_key(self, path_or_url: str | os.PathLike[str]) -> str | None:
         """The key of a path inside this root, else None.
@@ -64,7 +75,15 @@ class LocalBackend(StorageBackend):
             except ValueError:
                 continue
             if relative.parts:
-                return validate_key(relative.as_posix())
+                written = relative.as_posix()
+                key = validate_key(written)
+                if key != written:  # NFC changed the name: on this filesystem the key names another file
+                    raise InvalidKeyError(
+                        f"Cannot register {text!r} in place: its name is not in Unicode NFC form, which"
+                        f" storage keys use ({key!r}). Rename the file to its NFC form (e.g. `convmv --nfc`),"
+                        " or copy it in with ln.File(path, key=...)."
+                    )
+                return key
         return None
 
     def path(self, key: str) -> Path:
@@ -93,32 +112,86 @@ class LocalBackend(StorageBackend):
     def stage_in(self, src: str | os.PathLike[str]) -> Staged:
         """Copy a local file into the temporary area, hashing it in the same pass.
 
+        The copy is on disk (``fdatasync``) when this returns, so no later step can make a record
+        point to data that a power cut would lose. A full disk, a read-only or forbidden folder
+        raise :class:`StorageFullError` / :class:`StoragePermissionError` naming ``src``, and
+        leave no temporary file.
+
         Example:
             >>> backend.stage_in("table.csv")  # doctest: +SKIP
             Staged(temp_key='.lamindb/_tmp/3f9c...-table.csv', size=12, hash='...', hash_type='md5')
         """
+        return self._stage(src, durable=True)
+
+    def _stage_in_one_of_many(self, src: str | os.PathLike[str]) -> Staged:
+        return self._stage(src, durable=False)  # made durable together, by _staged_many
+
+    def _staged_many(self, staged: list[Staged]) -> None:
+        # one syncfs for the whole batch: ~50 ms for 300 small files where 300 fdatasyncs took 435 ms
+        if staged:
+            with self._write_errors(f"{len(staged)} files"):
+                sync_filesystem(self._tmp_dir)
+
+    def make_durable(self, keys: list[str]) -> None:
+        """One ``syncfs`` of the storage's filesystem: the committed files' names (hard links,
+        renames, new folders) are on disk, whatever the number of keys (their data already was)."""
+        if keys:
+            with self._write_errors(f"{len(keys)} files"):
+                sync_filesystem(self.root)
+
+    def _stage(self, src: str | os.PathLike[str], *, durable: bool) -> Staged:
         source = source_path(src)
         key = new_temp_key(os.path.basename(source))
         target = os.path.join(self.root, key)  # strings: this runs once per file
-        try:
-            result = copy_with_hash(source, target)  # removes the partial copy itself on failure
-        except FileNotFoundError:
-            if os.path.isdir(self._tmp_dir) or not os.path.exists(source):
-                raise
-            # the temporary folder is made here, on first need, rather than checked for every file
-            os.makedirs(self._tmp_dir, exist_ok=True)
-            result = copy_with_hash(source, target)
+        with self._write_errors(repr(source)):
+            try:
+                result = copy_with_hash(source, target, durable=durable)  # removes a partial copy itself
+            except FileNotFoundError:
+                if os.path.isdir(self._tmp_dir) or not os.path.exists(source):
+                    raise
+                # the temporary folder is made here, on first need, rather than checked for every file
+                os.makedirs(self._tmp_dir, exist_ok=True)
+                result = copy_with_hash(source, target, durable=durable)
         return Staged(key, result.size, result.hash, result.hash_type)
 
+    @contextmanager
+    def _write_errors(self, what: str) -> Iterator[None]:
+        """A full disk or a read-only/forbidden storage folder as our errors, naming the user's file."""
+        try:
+            yield
+        except OSError as error:
+            if isinstance(error, StorageError) or error.errno not in _WRITE_ERRORS:
+                raise
+            if error.errno in (errno.EACCES, errno.EPERM) and error.filename is not None and not os.fspath(
+                error.filename
+            ).startswith(self.root):
+                raise  # the user's own file cannot be read: the builtin PermissionError names it
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                problem, fix, kind = "the disk is full", "free space there (or raise the quota)", StorageFullError
+            elif error.errno == errno.EROFS:
+                problem, fix, kind = "the filesystem is read-only", "mount it writable", StoragePermissionError
+            else:
+                problem, fix, kind = "writing there is not permitted", "give this user write access to it", StoragePermissionError
+            translated = kind(
+                f"Cannot store {what} in storage {self.root!r}: {problem}. Nothing was stored;"
+                f" {fix}, then store it again."
+            )
+            translated.errno = error.errno
+            raise translated from error
+
     def write_temp(self, writer: Callable[[Path], None], suffix: str) -> Staged:
-        """Let ``writer`` write straight into the temporary area, then hash the result.
+        """Let ``writer`` write straight into the temporary area, then hash the result (on disk on return).
 
         Example:
             >>> backend.write_temp(lambda p: df.to_parquet(p), ".parquet")  # doctest: +SKIP
         """
-        key, path = self._new_temp(suffix=suffix)
+        with self._write_errors(f"the new {suffix or 'object'} file"):
+            key, path = self._new_temp(suffix=suffix)
         try:
-            writer(path)
+            with self._write_errors(f"the new {suffix or 'object'} file"):
+                writer(path)
+                with open(path, "rb") as written:
+                    sync_file(written.fileno())
             result = hash_file(path)
         except BaseException:
             path.unlink(missing_ok=True)
@@ -154,33 +227,57 @@ class LocalBackend(StorageBackend):
         Example:
             >>> backend.commit(staged.temp_key, "data/table.csv")  # doctest: +SKIP
         """
-        if not overwrite:  # the bulk path (every copied-in file of a save): strings, no extra system calls
-            temp_key = check_temp_key(temp_key)
-            temp_path = os.path.join(self.root, temp_key)
-            final_path = os.path.join(self.root, validate_key(final_key))
-            try:
-                self._link_no_clobber(temp_path, final_path, final_key, keep_temp)
-            except (FileNotFoundError, NotADirectoryError):
-                self._existing(temp_key)  # the staged file is gone: StorageNotFoundError
-                self._make_parent(Path(final_path), final_key)  # a folder of the key is a file: KeyConflictError
-                self._link_no_clobber(temp_path, final_path, final_key, keep_temp)  # its folder was missing
-            if not keep_temp:
-                with suppress(FileNotFoundError):  # moved, not linked, where there are no hard links
-                    os.unlink(temp_path)
-            return None
-        final = self.path(final_key)
-        temp = self._existing(check_temp_key(temp_key))
-        self._make_parent(final, final_key)
-        backup_key: str | None = None
-        if final.is_file():
-            backup_key, backup = self._new_temp(final.name, kind="backup")
-            self._keep_copy(final, backup)
-        if keep_temp:  # replace with a second name of the staged file, so the staged one stays
-            _, incoming = self._new_temp(final.name, kind="incoming")
-            self._keep_copy(temp, incoming)
-            temp = incoming
-        os.replace(temp, final)  # atomic: readers see the old or the new file, never none
-        return backup_key
+        with self._write_errors(f"key {final_key!r}"):  # a full disk or read-only folder: ours, naming the key
+            if not overwrite:  # the bulk path (every copied-in file of a save): strings, no extra system calls
+                temp_key = check_temp_key(temp_key)
+                temp_path = os.path.join(self.root, temp_key)
+                final_path = os.path.join(self.root, validate_key(final_key))
+                self._check_inside(final_path, final_key)
+                try:
+                    self._link_no_clobber(temp_path, final_path, final_key, keep_temp)
+                except (FileNotFoundError, NotADirectoryError):
+                    self._existing(temp_key)  # the staged file is gone: StorageNotFoundError
+                    self._make_parent(Path(final_path), final_key)  # a folder of the key is a file: KeyConflictError
+                    self._link_no_clobber(temp_path, final_path, final_key, keep_temp)  # its folder was missing
+                if not keep_temp:
+                    with suppress(FileNotFoundError):  # moved, not linked, where there are no hard links
+                        os.unlink(temp_path)
+                return None
+            final = self.path(final_key)
+            temp = self._existing(check_temp_key(temp_key))
+            self._check_inside(str(final), final_key)
+            self._make_parent(final, final_key)
+            backup_key: str | None = None
+            if final.is_file():
+                backup_key, backup = self._new_temp(final.name, kind="backup")
+                self._keep_copy(final, backup)
+            if keep_temp:  # replace with a second name of the staged file, so the staged one stays
+                _, incoming = self._new_temp(final.name, kind="incoming")
+                self._keep_copy(temp, incoming)
+                temp = incoming
+            os.replace(temp, final)  # atomic: readers see the old or the new file, never none
+            return backup_key
+
+    def _check_inside(self, path: str, key: str, *, itself: bool = False) -> None:
+        """Refuse to write or delete ``key`` if a symbolic link in its folders (or, with ``itself``, the
+        file) leads out of the root: a link in storage must never make a save write elsewhere."""
+        folder = path if itself else os.path.dirname(path)
+        if folder == self._inside_folder:
+            return
+        real = os.path.realpath(folder)
+        if real == self.root or real.startswith(self.root.rstrip("/") + "/"):
+            if not itself:
+                self._inside_folder = folder
+            return
+        link = next(
+            (p for p in (os.path.join(self.root, *key.split("/")[: i + 1]) for i in range(key.count("/") + 1)) if os.path.islink(p)),
+            folder,
+        )
+        raise StoragePermissionError(
+            f"Cannot write key {key!r} in storage {self.root!r}: {link!r} is a symbolic link to"
+            f" {os.path.realpath(link)!r}, outside the storage. Nothing was written or deleted. Remove the"
+            " link, or choose a key that does not go through it."
+        )
 
     def _make_parent(self, final: Path, final_key: str) -> None:
         try:
@@ -256,6 +353,7 @@ class LocalBackend(StorageBackend):
         """Put a backup made by ``commit(..., overwrite=True)`` back under ``final_key``."""
         final = self.path(final_key)
         backup = self._existing(check_temp_key(backup_key))
+        self._check_inside(str(final), final_key)
         self._make_parent(final, final_key)
         os.replace(backup, final)
 
@@ -273,6 +371,7 @@ class LocalBackend(StorageBackend):
             StorageNotFoundError: Nothing is stored under ``key``.
         """
         path = self.path(key)
+        self._check_inside(str(path), key)
         try:
             path.unlink()
         except FileNotFoundError as error:
@@ -282,6 +381,7 @@ class LocalBackend(StorageBackend):
         """Open the stored file; writing modes create missing parent folders."""
         path = self.path(key)
         if any(flag in mode for flag in "wax+"):
+            self._check_inside(str(path), key, itself=True)
             path.parent.mkdir(parents=True, exist_ok=True)
             return open(path, mode)
         return open(self._existing(key), mode)

@@ -56,6 +56,7 @@ class StorageCheck:
             self.advance(len(self.rows))
             return
         self.stored = {k: o for k, o in objects.items() if not is_temp_key(k)}
+        self.rows = self._unreadable(objects.unreadable, self.rows)
         self.temps = {k: o for k, o in objects.items() if is_temp_key(k)}
         self.report.objects += len(self.stored)
         self.expected = {storage_key(r.key, r.id, r.suffix, r.is_latest): r for r in self.rows}
@@ -63,6 +64,22 @@ class StorageCheck:
         self._records()
         self._unregistered()
         self._temporaries()
+
+    def _unreadable(self, folders: list[tuple[str, str]], rows: list[Any]) -> list[Any]:
+        """Report each folder that could not be listed; its records are not checked (not "missing")."""
+        kept = rows
+        for folder, error in folders:
+            inside = [r for r in kept if storage_key(r.key, r.id, r.suffix).startswith(folder + "/")]
+            kept = [r for r in kept if not storage_key(r.key, r.id, r.suffix).startswith(folder + "/")]
+            self._add(
+                "unreachable",
+                folder,
+                None,
+                f"this folder cannot be read ({error}), the rest of the storage was checked;"
+                f" {len(inside)} records under it not checked. Give this user read access to it.",
+            )
+            self.advance(len(inside))
+        return kept
 
     # ---- save journals ----------------------------------------------------------------
     def _journals(self) -> None:

@@ -21,8 +21,24 @@ class StoredObject:
     mtime: float | None = None
 
 
-def list_objects(backend: Any) -> dict[str, StoredObject]:
-    """Every stored object (temporary area included) with size, ETag and age where the backend knows them."""
+class Listing(dict[str, StoredObject]):
+    """The stored objects by key, and the folders that could not be read (so their keys are unknown).
+
+    Attributes:
+        unreadable: (folder key, error) of each folder that could not be listed, e.g. no permission.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unreadable: list[tuple[str, str]] = []
+
+
+def list_objects(backend: Any) -> Listing:
+    """Every stored object (temporary area included) with size, ETag and age where the backend knows them.
+
+    A local subfolder that cannot be read is noted in ``unreadable`` and the rest is still listed;
+    only a root that cannot be read at all raises.
+    """
     from lamin_flows.storage import TMP_PREFIX
     from lamin_flows.storage.local import LocalBackend
 
@@ -31,21 +47,31 @@ def list_objects(backend: Any) -> dict[str, StoredObject]:
     fs = getattr(backend, "_fs", None)
     if fs is not None and hasattr(backend, "_base"):
         return _list_fsspec(backend)
-    found = {key: StoredObject(size) for key, size in backend.list("")}
+    found = Listing()
+    found.update({key: StoredObject(size) for key, size in backend.list("")})
     found.update({key: StoredObject(size) for key, size in backend.list(TMP_PREFIX)})
     return found
 
 
-def _list_local(root: str) -> dict[str, StoredObject]:
+def _list_local(root: str) -> Listing:
     from lamin_flows.errors import StorageNotFoundError
 
     if not os.path.isdir(root):
         raise StorageNotFoundError(f"the storage folder {root!r} does not exist (moved, deleted or not mounted)")
-    found: dict[str, StoredObject] = {}
+    found = Listing()
     prefix = len(root.rstrip("/")) + 1
 
     def walk(folder: str) -> None:
-        with os.scandir(folder) as entries:
+        try:
+            entries = os.scandir(folder)
+        except FileNotFoundError:  # removed while listing
+            return
+        except OSError as error:
+            if folder == root:
+                raise  # the storage itself cannot be read: unreachable
+            found.unreadable.append((folder[prefix:], error.strerror or str(error)))
+            return
+        with entries:
             for entry in entries:
                 try:
                     if entry.is_dir(follow_symlinks=False):
@@ -60,14 +86,14 @@ def _list_local(root: str) -> dict[str, StoredObject]:
     return found
 
 
-def _list_fsspec(backend: Any) -> dict[str, StoredObject]:
+def _list_fsspec(backend: Any) -> Listing:
     """One recursive listing of a bucket prefix; S3 returns ETag and LastModified with it."""
     fs, base = backend._fs, backend._base
     fs.invalidate_cache(base)
     with backend._errors():
         details = fs.find(base, detail=True)
     start = base.lstrip("/") + "/"
-    found: dict[str, StoredObject] = {}
+    found = Listing()
     for name, info in details.items():
         if info.get("type", "file") != "file":
             continue

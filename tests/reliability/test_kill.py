@@ -89,7 +89,7 @@ def test_kill_during_save(index, database, phase, fraction, source, tmp_path, re
     threshold = int(N_FILES * fraction)
     if phase in ("copy", "move"):
         # freeze at the threshold's copy (stage_in) or move (commit), then kill -9 from here
-        method_name = "stage_in" if phase == "copy" else "commit"
+        method_name = "_stage_in_one_of_many" if phase == "copy" else "commit"  # per file of stage_in_many
         child = _start_child(source, "", f"{method_name}:{threshold}")
         _kill_when_stopped(child)
     else:

@@ -261,7 +261,7 @@ def test_stage_in_many_interrupted_leaves_nothing(
 ) -> None:
     """Ctrl-C in the middle of a bulk copy (in this thread or a worker's) discards what was staged."""
     sources = [make_file(f"f{i}.txt", f"file {i}".encode()) for i in range(40)]
-    real_stage_in = backend.stage_in
+    real_stage_in = backend._stage_in_one_of_many  # what stage_in_many runs per file
     calls = []
 
     def stage_in(src):  # type: ignore[no-untyped-def]
@@ -270,7 +270,7 @@ def test_stage_in_many_interrupted_leaves_nothing(
             raise KeyboardInterrupt
         return real_stage_in(src)
 
-    monkeypatch.setattr(backend, "stage_in", stage_in)
+    monkeypatch.setattr(backend, "_stage_in_one_of_many", stage_in)
     with pytest.raises(KeyboardInterrupt):
         backend.stage_in_many(sources)
     assert len(calls) >= 25

@@ -99,13 +99,13 @@ def test_small_local_copies_stay_in_the_calling_thread(tmp_path: Path) -> None:
         path.write_bytes(os.urandom(512))
         sources.append(path)
     threads = set()
-    real = backend.stage_in
+    real = backend._stage_in_one_of_many  # what stage_in_many runs per file
 
     def stage_in(src):  # type: ignore[no-untyped-def]
         threads.add(threading.get_ident())
         return real(src)
 
-    backend.stage_in = stage_in  # type: ignore[method-assign]
+    backend._stage_in_one_of_many = stage_in  # type: ignore[method-assign]
     staged = backend.stage_in_many(sources)
     assert len(staged) == 200
     assert threads == {threading.get_ident()}
