@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lamin_flows.registry.context import RunRef, current_run_ref, reset_current_run, set_current_run
+from lamin_flows.registry import hooks
 from lamin_flows.tracking import openlineage
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ def finish_run(frame: Frame, status: str, error: str | None = None) -> None:
             setattr(frame.run, name, value)
         frame.run._mark_saved()
         openlineage.run_ended(frame)
+        hooks.run_ended(frame.run)
     finally:
         release(frame)
 

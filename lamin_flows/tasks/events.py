@@ -1,0 +1,153 @@
+"""Sending the registry's events to Prefect, through Prefect's own events client.
+
+:mod:`lamin_flows.tracking.events` queues them after each save (one batch per save); its
+background thread calls :func:`deliver` here, which builds Prefect ``Event`` objects and sends
+every waiting batch through one events client (one websocket connection).
+
+Every File a save inserts becomes one event:
+
+* ``event``: ``lamin.file.saved``;
+* ``resource``: ``lamin.file.<id>`` with labels ``lamin.file.key``, ``lamin.file.version`` (when
+  Files have versions), ``lamin.file.suffix``, ``lamin.file.size``, ``lamin.file.hash``,
+  ``lamin.storage.root``, ``lamin.instance`` and ``lamin.run.id`` (so a trigger can react once
+  per Run with ``for_each: [lamin.run.id]``);
+* ``related``: the Run (role ``run``), the Transform (``transform``) and the Prefect flow run
+  (``flow-run``) that saved it;
+* ``payload``: ``file_id``, ``key``, ``run_id``, ``size``, for deployment trigger parameters
+  (``"{{ event.payload.file_id }}"``).
+
+A tracked Run that ends emits ``lamin.run.completed`` / ``lamin.run.failed`` (or the other final
+statuses) on the resource ``lamin.run.<id>``.
+
+An unreachable server is reported once as a warning; for ``RETRY_AFTER_S`` seconds after a
+failure, batches are dropped without trying, so a dead server never slows saves down.
+
+Example:
+    $ export PREFECT_API_URL=http://127.0.0.1:4200/api
+    $ python -c "import lamin_flows as ln; ln.File('a.csv', key='raw/a.csv').save()"
+    $ # Prefect UI, Events: lamin.file.saved on lamin.file.<id>, key raw/a.csv
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from lamin_flows import _logging
+
+if TYPE_CHECKING:
+    from lamin_flows.tracking.events import Batch
+
+FILE_SAVED = "lamin.file.saved"
+RETRY_AFTER_S = 30.0
+CONNECT_ATTEMPTS = 2  # Prefect's default of 10 (with 1 s pauses) would hold events back for ~10 s
+_warned = False
+_failed_at: float | None = None
+
+
+# ---- the background sender ----------------------------------------------------------------
+def _related(run_id: str | None, transform_id: str | None, flow_run_id: str | None) -> list[dict[str, str]]:
+    related = []
+    if run_id:
+        related.append({"prefect.resource.id": f"lamin.run.{run_id}", "prefect.resource.role": "run"})
+    if transform_id:
+        related.append({"prefect.resource.id": f"lamin.transform.{transform_id}", "prefect.resource.role": "transform"})
+    if flow_run_id:
+        related.append({"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run"})
+    return related
+
+
+def file_event_fields(row: tuple[Any, ...], context: dict[str, Any]) -> dict[str, Any]:
+    """The fields of the ``lamin.file.saved`` event of one File row (see the module docstring)."""
+    file_id, key, version, suffix, size, hash_, storage_id, run_id, transform_id, name = row
+    resource = {
+        "prefect.resource.id": f"lamin.file.{file_id}",
+        "prefect.resource.name": key or name or file_id,
+        "lamin.file.suffix": suffix or "",
+        "lamin.file.size": "" if size is None else str(size),
+        "lamin.file.hash": hash_ or "",
+        "lamin.storage.root": context["roots"].get(storage_id, ""),
+        "lamin.instance": context["instance"],
+        "lamin.run.id": run_id or "",
+    }
+    if key is not None:
+        resource["lamin.file.key"] = key
+    if version is not None:
+        resource["lamin.file.version"] = str(version)
+    return {
+        "event": FILE_SAVED,
+        "resource": resource,
+        "related": _related(run_id, transform_id, context["flow_run_id"]),
+        "payload": {"file_id": file_id, "key": key, "run_id": run_id, "size": size},
+    }
+
+
+def _run_event_fields(row: tuple[Any, ...], context: dict[str, Any]) -> dict[str, Any]:
+    run_id, status, transform_id, parent_id, error = row
+    resource = {
+        "prefect.resource.id": f"lamin.run.{run_id}",
+        "lamin.run.status": status or "",
+        "lamin.instance": context["instance"],
+    }
+    related = _related(parent_id, transform_id, context["flow_run_id"])
+    if parent_id:
+        related[0]["prefect.resource.role"] = "parent-run"
+    return {
+        "event": f"lamin.run.{status}",
+        "resource": resource,
+        "related": related,
+        "payload": {"run_id": run_id, "status": status, "error": (error or "")[:2000] or None},
+    }
+
+
+async def _send(batches: list[Batch]) -> int:
+    from prefect.events import Event
+    from prefect.events.clients import PrefectEventsClient, get_events_client
+
+    sent = 0
+    by_url: dict[str | None, list[Batch]] = {}
+    for batch in batches:
+        by_url.setdefault(batch.api_url, []).append(batch)
+    for url, group in by_url.items():
+        client = (
+            PrefectEventsClient(api_url=url, reconnection_attempts=CONNECT_ATTEMPTS)
+            if url else get_events_client(reconnection_attempts=CONNECT_ATTEMPTS)
+        )
+        async with client:
+            for batch in group:
+                build = file_event_fields if batch.kind == "files" else _run_event_fields
+                for row in batch.rows:
+                    await client.emit(Event(occurred=batch.occurred, **build(row, batch.context)))
+                sent += len(batch.rows)
+    return sent
+
+
+def deliver(batches: list[Batch]) -> int:
+    """Send the events of ``batches``; the number sent (0 when the server could not be reached).
+
+    Never raises: the first failure of a process is a warning, later ones are silent.
+    """
+    global _warned, _failed_at
+    if _failed_at is not None and time.monotonic() - _failed_at < RETRY_AFTER_S:
+        return 0
+    try:
+        sent = asyncio.run(_send(batches))
+    except Exception as exc:
+        _failed_at = time.monotonic()
+        if not _warned:
+            _warned = True
+            url = batches[0].api_url or "Prefect's temporary server"
+            _logging.warning(
+                f"could not send lamin_flows events to the Prefect API at {url} ({type(exc).__name__}: {exc});"
+                " saves go on without them (set LAMIN_PREFECT_EVENTS=false to stop trying)"
+            )
+        return 0
+    _failed_at = None
+    return sent
+
+
+def reset_failures() -> None:
+    """Forget an earlier delivery failure (and its warning), so the next batch is tried (tests)."""
+    global _warned, _failed_at
+    _warned, _failed_at = False, None
