@@ -7,6 +7,7 @@ read back through the server's `/events/filter`, runs through its flow-run API.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -144,6 +145,22 @@ def test_an_event_trigger_runs_the_qc_flow_once_per_ingest_of_new_raw_files(
         "flow-run": f"prefect.flow-run.{run_a.reference}",
     }
     assert event["payload"]["file_id"] == file.id
+
+    # the ingest's artifacts, through /artifacts/filter: markdown and a sortable table of its Files
+    response = httpx.post(
+        f"{server.url}/artifacts/filter",
+        json={"artifacts": {"flow_run_id": {"any_": [run_b.reference]}}, "limit": 10},
+        timeout=10,
+    )
+    response.raise_for_status()
+    artifacts = {a["type"]: a for a in response.json()}
+    assert set(artifacts) == {"markdown", "table"}, artifacts
+    assert artifacts["table"]["key"] == "lamin-ingest-landing-files"
+    rows = json.loads(artifacts["table"]["data"])
+    outputs = {r["key"]: r for r in rows if r["role"] == "output"}
+    assert {f.key for f in new_b.values()} <= set(outputs)
+    assert all(isinstance(outputs[f.key]["size"], int) and outputs[f.key]["size_human"].endswith(" B") for f in new_b.values())
+    assert "## Outputs" in artifacts["markdown"]["data"] and "not Files until registered" in artifacts["markdown"]["data"]
 
     ended = wait_for(
         "lamin.run.completed of the three ingests",
