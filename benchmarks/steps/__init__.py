@@ -8,6 +8,7 @@ from benchmarks.steps import (  # noqa: F401
     queries,
     tracking,
     openlineage,
+    prefect_events,
     s3,
     postgres,
     memory,

@@ -1,0 +1,115 @@
+"""What the Prefect events of saved Files cost: ``ln.save`` of 10,000 Files with events on and off."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.data import init_instance, make_files
+from benchmarks.harness import Context, Skip, median, step
+
+SERVER_START_TIMEOUT = 180.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_server(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME; (process, API URL)."""
+    import httpx
+
+    home = work / "prefect-home"
+    home.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+               PREFECT_UI_ENABLED="false")
+    prefect = str(Path(sys.executable).parent / "prefect")
+    log = open(work / "prefect-server.log", "wb")  # noqa: SIM115  (lives as long as the server)
+    process = subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise Skip(f"prefect server exited ({process.returncode}); see {work / 'prefect-server.log'}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise Skip(f"prefect server did not answer within {SERVER_START_TIMEOUT:.0f} s on this machine")
+
+
+def _count_events(url: str, instance: str) -> int:
+    import httpx
+
+    body = {"filter": {"event": {"name": ["lamin.file.saved"]}, "resource": {"labels": {"lamin.instance": [instance]}}},
+            "limit": 1}
+    response = httpx.post(f"{url}/events/filter", json=body, timeout=30)
+    response.raise_for_status()
+    return int(response.json()["total"])
+
+
+@step("prefect_events", "ln.save of 10,000 Files with Prefect events on (real server on loopback), over events off",
+      "≤ 10 % slower")
+def prefect_events(ctx: Context) -> None:
+    """Saves of 10,000 in-place Files, events on and off interleaved; then every event is counted on the server."""
+    from lamin_flows.config import reset_settings
+    from lamin_flows.tracking import events
+
+    process, url = _start_server(ctx.work)
+    try:
+        os.environ["PREFECT_API_URL"] = url
+        ln = init_instance(ctx, name="bench-events")
+        root = ln.settings.storage
+        n = ctx.size(10_000, 200)
+        seconds: dict[str, list[float]] = {"on": [], "off": []}
+        delivery: list[float] = []
+        expected = 0
+        for rep in range(ctx.size(3, 1)):
+            for mode in ("true", "false"):
+                os.environ["LAMIN_PREFECT_EVENTS"] = mode
+                reset_settings()
+                folder = root / f"events_{mode}_{rep}"
+                make_files(folder, n)
+                files = ln.File.from_dir(folder)  # hashing is not what is compared: only the save
+                begin = time.perf_counter()
+                ln.save(files)
+                seconds["on" if mode == "true" else "off"].append(time.perf_counter() - begin)
+                begin = time.perf_counter()
+                if not events.flush(600):  # before the next save, so sending never overlaps a timed save
+                    raise AssertionError("the events were not delivered within 600 s")
+                if mode == "true":
+                    delivery.append(time.perf_counter() - begin)
+                    expected += n
+        deadline = time.monotonic() + 120
+        while (found := _count_events(url, "bench-events")) < expected and time.monotonic() < deadline:
+            time.sleep(1)  # the server persists events asynchronously
+        if found != expected:
+            raise AssertionError(f"expected {expected} lamin.file.saved events on the server, found {found}")
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        os.environ.pop("LAMIN_PREFECT_EVENTS", None)
+        reset_settings()
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    on, off = median(seconds["on"]), median(seconds["off"])
+    ctx.check(f"ln.save of {n:,} Files, events on vs off", (on / off - 1) * 100, "%", "<=", 10,
+              detail=f"median {on:.2f} s on, {off:.2f} s off ({len(seconds['on'])} rounds each);"
+                     f" the background thread then delivered them in {median(delivery):.2f} s"
+                     f" ({n / median(delivery):,.0f} events/s); {found:,} events counted on the server")
+    ctx.metric("save_seconds", seconds)
+    ctx.metric("delivery_seconds", delivery)
