@@ -101,40 +101,64 @@ def _run_event_fields(row: tuple[Any, ...], context: dict[str, Any]) -> dict[str
     }
 
 
-async def _send(batches: list[Batch]) -> int:
-    from prefect.events import Event
+_loop: asyncio.AbstractEventLoop | None = None  # the sender thread's loop, kept between batches
+_clients: dict[str | None, Any] = {}  # open events clients by API URL: one websocket, reused
+
+
+async def _client(url: str | None) -> Any:
     from prefect.events.clients import PrefectEventsClient, get_events_client
 
-    sent = 0
-    by_url: dict[str | None, list[Batch]] = {}
-    for batch in batches:
-        by_url.setdefault(batch.api_url, []).append(batch)
-    for url, group in by_url.items():
+    client = _clients.get(url)
+    if client is None:
         client = (
             PrefectEventsClient(api_url=url, reconnection_attempts=CONNECT_ATTEMPTS)
             if url else get_events_client(reconnection_attempts=CONNECT_ATTEMPTS)
         )
-        async with client:
-            for batch in group:
-                build = file_event_fields if batch.kind == "files" else _run_event_fields
-                for row in batch.rows:
-                    await client.emit(Event(occurred=batch.occurred, **build(row, batch.context)))
-                sent += len(batch.rows)
+        await client.__aenter__()
+        _clients[url] = client
+    return client
+
+
+async def _send(batches: list[Batch]) -> int:
+    from prefect.events import Event
+
+    sent = 0
+    for batch in batches:
+        client = await _client(batch.api_url)
+        build = file_event_fields if batch.kind == "files" else _run_event_fields
+        for row in batch.rows:
+            await client.emit(Event(occurred=batch.occurred, **build(row, batch.context)))
+        sent += len(batch.rows)
     return sent
+
+
+async def _close_all() -> None:
+    clients = list(_clients.values())
+    _clients.clear()
+    for client in clients:
+        try:
+            await client.__aexit__(None, None, None)
+        except Exception:  # a connection that is already gone has nothing left to close
+            pass
 
 
 def deliver(batches: list[Batch]) -> int:
     """Send the events of ``batches``; the number sent (0 when the server could not be reached).
 
-    Never raises: the first failure of a process is a warning, later ones are silent.
+    Called from the sender thread only; the connection stays open for the next batches until
+    :func:`close` (the thread calls it after a few idle seconds). Never raises: the first failure
+    of a process is a warning, later ones are silent.
     """
-    global _warned, _failed_at
+    global _warned, _failed_at, _loop
     if _failed_at is not None and time.monotonic() - _failed_at < RETRY_AFTER_S:
         return 0
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
     try:
-        sent = asyncio.run(_send(batches))
+        sent = _loop.run_until_complete(_send(batches))
     except Exception as exc:
         _failed_at = time.monotonic()
+        _loop.run_until_complete(_close_all())
         if not _warned:
             _warned = True
             url = batches[0].api_url or "Prefect's temporary server"
@@ -145,6 +169,12 @@ def deliver(batches: list[Batch]) -> int:
         return 0
     _failed_at = None
     return sent
+
+
+def close() -> None:
+    """Close the open connections, after the server confirmed every event sent (sender thread only)."""
+    if _loop is not None and _clients:
+        _loop.run_until_complete(_close_all())
 
 
 def reset_failures() -> None:

@@ -40,7 +40,7 @@ class Batch:
     """The events of one save (or one Run end), as plain values, for the sender thread."""
 
     api_url: str | None
-    kind: str  # "files" or "run"
+    kind: str  # "files", "run", or "close" (flush: close the connection once everything before is sent)
     rows: list[tuple[Any, ...]]
     context: dict[str, Any]
     occurred: dt.datetime
@@ -153,22 +153,36 @@ def run_ended(run: Any) -> None:
     _submit(Batch(url, "run", [row], context, _now()))
 
 
+IDLE_CLOSE_S = 2.0  # the sender keeps its connection this long after the last batch
+
+
 def _work() -> None:
     global _pending
+    sender = None
     while True:
-        batches = [_queue.get()]
+        try:
+            batches = [_queue.get(timeout=IDLE_CLOSE_S)]
+        except queue.Empty:
+            if sender is not None:
+                _close(sender)
+            continue
         while True:  # whatever queued up meanwhile goes through the same connection
             try:
                 batches.append(_queue.get_nowait())
             except queue.Empty:
                 break
+        real = [b for b in batches if b.kind != "close"]
+        sent = 0
         try:
             from lamin_flows.tasks import events as sender  # Prefect is imported here, off the save's path
 
             _prefect_imported.set()
-            sent = sender.deliver(batches)
+            if real:
+                sent = sender.deliver(real)
         except Exception:  # deliver() reports its own failures; an import error drops the batch
             sent = 0
+        if sender is not None and len(real) < len(batches):
+            _close(sender)  # flush() asked: a clean close is the server's receipt for what was sent
         with _lock:
             stats["sent"] += sent
             stats["dropped"] += sum(len(b.rows) for b in batches) - sent
@@ -176,6 +190,13 @@ def _work() -> None:
             _idle.notify_all()
         for batch in batches:
             batch.done.set()
+
+
+def _close(sender: Any) -> None:
+    try:
+        sender.close()
+    except Exception:  # closing a broken connection: nothing more to deliver on it
+        pass
 
 
 def flush(timeout: float = 30.0) -> bool:
@@ -192,6 +213,10 @@ def flush(timeout: float = 30.0) -> bool:
         True
     """
     deadline = time.monotonic() + timeout
+    with _lock:
+        running = _thread is not None and _thread.is_alive()
+    if running:
+        _submit(Batch(None, "close", [], {}, _now()))
     with _lock:
         while _pending:
             left = deadline - time.monotonic()
