@@ -160,6 +160,11 @@ def end_flow_run(flow_run_id: str, status: str, message: str | None) -> int:
             )
             changed = result.rowcount
     openlineage.runs_ended(unfinished)
+    if ids:
+        from lamin_flows.registry import hooks
+
+        for run in Run.select(id__in=ids).all():  # their lamin.run.<status> events
+            hooks.run_ended(run)
     return changed
 
 

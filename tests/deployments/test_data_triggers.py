@@ -168,3 +168,40 @@ def test_an_event_trigger_runs_the_qc_flow_once_per_ingest_of_new_raw_files(
         60,
     )
     assert {f"lamin.run.{r.id}" for r in (run_a, run_b, run_c)} <= {e["resource"]["prefect.resource.id"] for e in ended}
+
+
+def test_files_saved_outside_a_flow_and_a_failed_run_are_events(prefect_api: str, tmp_path: Path) -> None:
+    import lamin_flows as ln
+    from lamin_flows.tasks import events as sender
+    from lamin_flows.tracking import events
+
+    sender.reset_failures()
+    ln.setup.init(storage=tmp_path / "data", name="outside")
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "b.txt").write_text("b")
+
+    @ln.tracked
+    def broken() -> None:
+        ln.File(tmp_path / "a.txt", key="raw/a.txt").save()
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        broken()
+    plain = ln.File(tmp_path / "b.txt", key="raw/b.txt").save()  # no Run, no flow
+    assert events.flush(60)
+    run = ln.Run.select(transform__name="broken").one()
+    failed = wait_for(
+        "lamin.run.failed", lambda: read_events(prefect_api, "lamin.run.failed", "outside"), 60, interval=0.5
+    )
+    assert [e["resource"]["prefect.resource.id"] for e in failed] == [f"lamin.run.{run.id}"]
+    assert "boom" in failed[0]["payload"]["error"] and failed[0]["resource"]["lamin.run.status"] == "failed"
+    saved = wait_for(
+        "two lamin.file.saved",
+        lambda: (found := read_events(prefect_api, "lamin.file.saved", "outside")) and len(found) == 2 and found,
+        60,
+        interval=0.5,
+    )
+    by_key = {e["resource"]["lamin.file.key"]: e for e in saved}
+    assert by_key["raw/b.txt"]["resource"]["prefect.resource.id"] == f"lamin.file.{plain.id}"
+    assert by_key["raw/b.txt"]["related"] == []  # saved outside any Run or flow run
+    assert {r["prefect.resource.role"] for r in by_key["raw/a.txt"]["related"]} == {"run", "transform"}
