@@ -120,7 +120,8 @@ def prefect_events(ctx: Context) -> None:
     ctx.check(f"ln.save of {n:,} Files, events on vs off", (on / off - 1) * 100, "%", "<=", 10,
               detail=f"median {on:.2f} s on, {off:.2f} s off ({len(seconds['on'])} rounds each);"
                      f" the background thread then delivered them in {median(delivery):.2f} s"
-                     f" ({n / median(delivery):,.0f} events/s); {found:,} events counted on the server")
+                     f" ({n / median(delivery):,.0f} events/s); {found:,} events counted on the server;"
+                     f" sender: {events.stats}")
     ctx.check("lamin.file.saved events stored by the server", found, "events", "==", expected,
               detail=f"one per saved File; the server had stored them {stored_s:.0f} s after the last save"
                      " (it persists events asynchronously, here into its own SQLite)")
