@@ -89,6 +89,8 @@ def prefect_events(ctx: Context) -> None:
         n = ctx.size(10_000, 200)
         seconds: dict[str, list[float]] = {"on": [], "off": []}
         delivery: list[float] = []
+        stored: list[int] = []  # events of each burst the server stored
+        stored_s: list[float] = []
         expected = 0
         for rep in range(ctx.size(3, 1)):
             for mode in (("true", "false") if rep % 2 == 0 else ("false", "true")):  # taking turns going first
@@ -106,7 +108,12 @@ def prefect_events(ctx: Context) -> None:
                 if mode == "true":
                     delivery.append(time.perf_counter() - begin)
                     expected += n
-        found, stored_s = _wait_for_count(url, expected)
+                    # let the server store this burst before the next one, so each check is one save's burst
+                    found, seconds_to_store = _wait_for_count(url, expected)
+                    stored.append(found - (expected - n))
+                    stored_s.append(seconds_to_store)
+                    expected = found  # what was lost stays lost; count the next burst on its own
+        found, total = sum(stored), n * len(stored)
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         os.environ.pop("LAMIN_PREFECT_EVENTS", None)
@@ -122,8 +129,9 @@ def prefect_events(ctx: Context) -> None:
                      f" the background thread then delivered them in {median(delivery):.2f} s"
                      f" ({n / median(delivery):,.0f} events/s); {found:,} events counted on the server;"
                      f" sender: {events.stats}")
-    ctx.check("lamin.file.saved events stored by the server", found, "events", "==", expected,
-              detail=f"one per saved File; the server had stored them {stored_s:.0f} s after the last save"
-                     " (it persists events asynchronously, here into its own SQLite)")
+    ctx.check("lamin.file.saved events stored by the server", found, "events", "==", total,
+              detail=f"per burst of {n:,}: {stored} stored, {[round(x) for x in stored_s]} s after the flush;"
+                     " a lone `prefect server start` queues at most 10,000 unstored events in memory and drops"
+                     " the rest (its log: 'Subscription queue is full')")
     ctx.metric("save_seconds", seconds)
     ctx.metric("delivery_seconds", delivery)
