@@ -61,7 +61,7 @@ def _related(run_id: str | None, transform_id: str | None, flow_run_id: str | No
 
 def file_event_fields(row: tuple[Any, ...], context: dict[str, Any]) -> dict[str, Any]:
     """The fields of the ``lamin.file.saved`` event of one File row (see the module docstring)."""
-    file_id, key, version, suffix, size, hash_, storage_id, run_id, transform_id, name = row
+    file_id, key, suffix, size, hash_, storage_id, run_id, transform_id, name, version = row
     resource = {
         "prefect.resource.id": f"lamin.file.{file_id}",
         "prefect.resource.name": key or name or file_id,

@@ -70,10 +70,10 @@ def test_the_version_label_is_there_only_when_the_file_has_a_version() -> None:
     from lamin_flows.tasks.events import file_event_fields
 
     context = {"roots": {"S1": "/data"}, "instance": "inst", "flow_run_id": None}
-    row = ("F1", "raw/a.csv", None, ".csv", 12, "h", "S1", "R1", "T1", "a.csv")
+    row = ("F1", "raw/a.csv", ".csv", 12, "h", "S1", "R1", "T1", "a.csv", None)
     fields = file_event_fields(row, context)
     assert "lamin.file.version" not in fields["resource"]
     assert fields["resource"]["lamin.storage.root"] == "/data" and fields["resource"]["lamin.file.size"] == "12"
     assert [r["prefect.resource.role"] for r in fields["related"]] == ["run", "transform"]  # no flow run
-    versioned = file_event_fields(("F1", "raw/a.csv", 3, *row[3:]), context)
+    versioned = file_event_fields((*row[:-1], 3), context)
     assert versioned["resource"]["lamin.file.version"] == "3"
