@@ -146,6 +146,18 @@ def schedules_of(entry: dict[str, Any], args: argparse.Namespace) -> list[Any]:
     return out
 
 
+def triggers_of(entry: dict[str, Any]) -> list[Any]:
+    """The entry's event triggers (``triggers:`` in prefect.yaml), validated as `prefect deploy` does."""
+    from pydantic import TypeAdapter
+    from prefect.events import DeploymentTriggerTypes
+
+    adapter: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
+    out = []
+    for i, spec in enumerate(entry.get("triggers") or [], start=1):
+        out.append(adapter.validate_python({"name": f"{entry.get('name')}__automation_{i}", **spec}))
+    return out
+
+
 def to_deployment(entry: dict[str, Any], args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
     """A RunnerDeployment of one prefect.yaml entry, with the command line's overrides applied."""
     from prefect.deployments.runner import EntrypointType
@@ -166,6 +178,7 @@ def to_deployment(entry: dict[str, Any], args: argparse.Namespace, overrides: di
     return flow.to_deployment(
         name=name,
         schedules=schedules_of(entry, args),
+        triggers=triggers_of(entry),
         parameters={**(entry.get("parameters") or {}), **overrides},
         description=entry.get("description"),
         tags=entry.get("tags"),

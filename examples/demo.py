@@ -54,6 +54,11 @@ for i in range(5):
 print(f"{sum(1 for p in landing.rglob('*') if p.is_file())} files in {landing}")
 
 heading("Run the nightly flow: ingest, tag, report (Prefect, temporary local server)")
+from lamin_flows.config import temporary_prefect_server_notice  # noqa: E402
+
+notice = temporary_prefect_server_notice()  # before Prefect is imported: it reads its settings then
+if notice:
+    print(notice, flush=True)
 from lamin_flows.tasks.flows import ingest_landing  # noqa: E402
 
 report = ingest_landing(str(landing), key_prefix="landing/", tag="nightly")

@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from lamin_flows.registry import hooks as _hooks
+
 __version__ = "0.1.0"
 
 # public name -> (module, attribute); attribute None means the module itself
@@ -54,6 +56,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from lamin_flows.registry.view import view
     from lamin_flows.setup import user_settings as settings
     from lamin_flows.tracking import context, finish, track, tracked
+
+
+# Prefect events for saved Files and ended Runs: a cheap gate, imported at the first save, that
+# loads the Prefect layer only when a Prefect API is configured or a flow is running.
+_hooks.add_lazy("lamin_flows.tracking.events:files_saved", "files")
+_hooks.add_lazy("lamin_flows.tracking.events:run_ended", "runs")
 
 
 def __getattr__(name: str) -> Any:

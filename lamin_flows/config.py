@@ -80,6 +80,22 @@ class Settings(BaseSettings):
         description="The OpenLineage job namespace of tracked Runs; defaults to the instance name.",
     )
 
+    prefect_events: bool | None = Field(
+        default=None,
+        description=(
+            "Emit a Prefect event for every saved File (lamin.file.saved) and ended Run (lamin.run.completed,"
+            " lamin.run.failed). Unset: on when a Prefect API is configured (PREFECT_API_URL, or the Prefect"
+            " settings of a process that imported Prefect) or a flow is running; false: never; true: always."
+        ),
+    )
+    ui_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL of a web page per File; Prefect artifacts then link each File to <ui_url>/files/<id>"
+            " (e.g. https://lamin.example.org)."
+        ),
+    )
+
     @field_validator("home", "cache_dir")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
@@ -114,6 +130,38 @@ def openlineage_configured() -> bool:
         return True
     places = (Path.cwd() / "openlineage.yml", Path("~/.openlineage/openlineage.yml").expanduser())
     return any(place.is_file() for place in places)
+
+
+def prefect_api_url_from_env() -> str | None:
+    """``PREFECT_API_URL`` as set in the environment (a cheap look that imports no Prefect)."""
+    return os.environ.get("PREFECT_API_URL") or None
+
+
+def temporary_prefect_server_notice(timeout_seconds: int = 120) -> str | None:
+    """Prepare a process whose flows may start Prefect's temporary server, before Prefect is imported.
+
+    Without ``PREFECT_API_URL``, the first flow call starts a temporary Prefect server, silently;
+    on a loaded 2-core machine it can take longer than Prefect's default 20 s to answer and the
+    run fails with "Timed out while attempting to connect to ephemeral Prefect API server". This
+    gives it ``timeout_seconds`` (unless ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`` is
+    already set) and returns the line to print so the wait is not silence.
+
+    Returns:
+        The message to show, or None when a Prefect API is configured (no temporary server).
+
+    Example:
+        >>> from lamin_flows.config import temporary_prefect_server_notice
+        >>> if (notice := temporary_prefect_server_notice()):
+        ...     print(notice)
+    """
+    if prefect_api_url_from_env():
+        return None
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(timeout_seconds))
+    limit = os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]
+    return (
+        f"Starting Prefect's temporary server (no PREFECT_API_URL set); this can take up to {limit} s on a busy"
+        " machine. For a lasting one: `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from lamin_flows import _logging
-from lamin_flows.registry import db
+from lamin_flows.registry import db, hooks
 
 # Parents before children, so foreign keys point at rows that exist.
 ORDER = ("User", "Storage", "Transform", "Run", "Tag", "Project", "File")
@@ -206,6 +206,7 @@ def save_records(records: Iterable[Any]) -> None:
                 except Exception as error:  # keep undoing the rest; say what could not be undone
                     _logging.warning(f"could not undo a storage change after a failed save: {error}")
             raise
+    new_files = [r for r in inserted if type(r).__name__ == "File"] if hooks.wants_files() else []
     for record in records:
         record._mark_saved()
         record._lf.pending_links.clear()
@@ -215,6 +216,7 @@ def save_records(records: Iterable[Any]) -> None:
         after = getattr(type(group[0]), "_after_save", None)
         if after is not None:
             after(group)
+    hooks.files_saved(new_files)  # after COMMIT: a listener never sees a File that is not there
 
 
 def _commit_failed(engine: Any, inserted: list[Any], exc: BaseException) -> bool:

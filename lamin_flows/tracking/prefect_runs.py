@@ -16,22 +16,26 @@ event here; a Run that had already ended keeps the one it emitted (one terminal 
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lamin_flows import _logging
 from lamin_flows.tracking import openlineage
+from lamin_flows.tracking.artifacts import (  # noqa: F401  (the artifacts, published from here)
+    apublish_artifact,
+    artifact_key,
+    artifact_markdown,
+    artifact_table,
+    publish_artifact,
+)
 
 if TYPE_CHECKING:
     from prefect import Flow
 
-    from lamin_flows.registry.file import File
     from lamin_flows.registry.models import Run, Transform
 
 REFERENCE_TYPE = "prefect-flow-run"
-ARTIFACT_MAX_ROWS = 200
 
 
 @dataclass
@@ -156,6 +160,11 @@ def end_flow_run(flow_run_id: str, status: str, message: str | None) -> int:
             )
             changed = result.rowcount
     openlineage.runs_ended(unfinished)
+    if ids:
+        from lamin_flows.registry import hooks
+
+        for run in Run.select(id__in=ids).all():  # their lamin.run.<status> events
+            hooks.run_ended(run)
     return changed
 
 
@@ -199,76 +208,3 @@ def track_flow(flow: Flow[Any, Any], wrap: Callable[[Callable[..., Any]], Callab
         on_cancellation=[*flow.on_cancellation_hooks, on_cancellation],
         on_failure=[*flow.on_failure_hooks, on_failure],
     )
-
-
-# ---- the artifact ---------------------------------------------------------------------------
-def artifact_key(name: str) -> str:
-    """A Prefect artifact key (lowercase letters, digits, dashes) for a Transform name."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "run"
-    return f"lamin-{slug}"[:100]
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _file_rows(files: list[File]) -> list[str]:
-    rows = ["| key | size | hash | storage path |", "| --- | ---: | --- | --- |"]
-    for file in files[:ARTIFACT_MAX_ROWS]:
-        try:
-            path = file.path()
-        except Exception:  # a storage we cannot reach from here: show what we know
-            path = f"{file.storage_id}:{file.storage_key}"
-        rows.append(f"| {_cell(file.key or file.name)} | {_cell(file.size)} | {_cell(file.hash)} | {_cell(path)} |")
-    if len(files) > ARTIFACT_MAX_ROWS:
-        rows.append(f"| … and {len(files) - ARTIFACT_MAX_ROWS} more | | | |")
-    return rows
-
-
-def artifact_markdown(run: Run, transform: Transform) -> str:
-    """The markdown a tracked flow run publishes: its outputs and its inputs."""
-    from lamin_flows.registry.file import File
-
-    outputs = File.select(run_id=run.id).order_by("key").limit(ARTIFACT_MAX_ROWS + 1).all()
-    n_outputs = File.select(run_id=run.id).count() if len(outputs) > ARTIFACT_MAX_ROWS else len(outputs)
-    inputs = run.inputs.select().order_by("key").limit(ARTIFACT_MAX_ROWS + 1).all()
-    lines = [
-        f"# lamin_flows: {transform.name} (run `{run.id}`)",
-        "",
-        f"Transform `{transform.id}` version `{transform.version}`, status **{run.status}**.",
-        "",
-        f"## Outputs ({n_outputs})",
-        "",
-    ]
-    lines += _file_rows(outputs) if outputs else ["No files registered."]
-    lines += ["", f"## Inputs ({len(inputs) if len(inputs) <= ARTIFACT_MAX_ROWS else f'{ARTIFACT_MAX_ROWS}+'})", ""]
-    lines += _file_rows(inputs) if inputs else ["No files read."]
-    return "\n".join(lines) + "\n"
-
-
-def _artifact_args(run: Run, transform: Transform) -> dict[str, Any]:
-    return {
-        "markdown": artifact_markdown(run, transform),
-        "key": artifact_key(transform.name),
-        "description": f"Files registered by lamin_flows run {run.id} of {transform.name}",
-    }
-
-
-def publish_artifact(run: Run, transform: Transform) -> None:
-    """Publish the run's markdown artifact to the current flow run (never raises)."""
-    try:
-        from prefect.artifacts import create_markdown_artifact
-
-        create_markdown_artifact(**_artifact_args(run, transform), _sync=True)  # type: ignore[call-arg]
-    except Exception as exc:
-        _logging.warning(f"could not publish the Prefect artifact of run {run.id}: {exc}")
-
-
-async def apublish_artifact(run: Run, transform: Transform) -> None:
-    """:func:`publish_artifact` for async flows."""
-    try:
-        from prefect.artifacts import acreate_markdown_artifact
-
-        await acreate_markdown_artifact(**_artifact_args(run, transform))
-    except Exception as exc:
-        _logging.warning(f"could not publish the Prefect artifact of run {run.id}: {exc}")

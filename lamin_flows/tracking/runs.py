@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from lamin_flows import _logging
 from lamin_flows.registry.context import RunRef, add_resolver, current_run_ref, reset_current_run, set_current_run
+from lamin_flows.registry import hooks
 from lamin_flows.tracking import openlineage
 from lamin_flows.tracking.source import VERSION_LENGTH
 
@@ -163,6 +164,7 @@ def finish_run(frame: Frame, status: str, error: str | None = None) -> None:
             setattr(frame.run, name, value)
         frame.run._mark_saved()
         openlineage.run_ended(frame)
+        hooks.run_ended(frame.run)
     finally:
         release(frame)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled
 
 import lamin_flows as ln_module
+from lamin_flows.registry.listing import human_size
 from lamin_flows.tracking import prefect_runs
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -243,12 +245,16 @@ def test_async_flows(ln_sqlite, order: str) -> None:
     run = ln.Run.select(transform__name="async_flow").one()
     assert (run.status, run.reference, run.params) == ("completed", flow_run_id, {"n": 3})
     assert ln.File.select(key="async/3.parquet").one().run_id == run.id
-    [artifact] = _prefect.artifacts_of(flow_run_id)
+    artifact = next(a for a in _prefect.artifacts_of(flow_run_id) if a.type == "markdown")
     assert "async/3.parquet" in artifact.data
 
 
-def test_a_flow_run_publishes_an_artifact_of_its_outputs_and_inputs(ln_sqlite) -> None:
+def test_a_flow_run_publishes_an_artifact_of_its_outputs_and_inputs(ln_sqlite, monkeypatch) -> None:
+    from lamin_flows.config import reset_settings
+
     ln = ln_sqlite
+    monkeypatch.setenv("LAMIN_UI_URL", "https://lamin.example.org/")
+    reset_settings()
     source = ln.File(pd.DataFrame({"a": [1, 2]}), key="in/source.parquet").save()
 
     @flow
@@ -259,12 +265,21 @@ def test_a_flow_run_publishes_an_artifact_of_its_outputs_and_inputs(ln_sqlite) -
         return str(flow_run.id)
 
     flow_run_id = report()
-    [artifact] = _prefect.artifacts_of(flow_run_id)
+    artifacts = {a.type: a for a in _prefect.artifacts_of(flow_run_id)}
+    assert set(artifacts) == {"markdown", "table"}
+    artifact = artifacts["markdown"]
     output = ln.File.select(key="out/report|v1.parquet").one()
-    assert artifact.type == "markdown" and artifact.key == "lamin-report"
+    assert artifact.key == "lamin-report" and artifacts["table"].key == "lamin-report-files"
     assert "## Outputs (1)" in artifact.data and "## Inputs (1)" in artifact.data
     assert "out/report\\|v1.parquet" in artifact.data  # table cells are escaped
-    assert output.hash in artifact.data and f"| {output.size} |" in artifact.data
+    assert output.hash in artifact.data and f"| {human_size(output.size)} |" in artifact.data
+    table = json.loads(artifacts["table"].data)
+    assert [(r["role"], r["key"], r["size"]) for r in table] == [
+        ("output", output.key, output.size), ("input", source.key, source.size)
+    ]
+    assert table[0]["url"] == f"https://lamin.example.org/files/{output.id}" and table[0]["size_human"]
+    assert f"](https://lamin.example.org/files/{source.id})" in artifact.data  # the key links to the File page
+    assert "not Files until registered" in artifact.data
     assert str(output.path()).replace("|", "\\|") in artifact.data
     assert source.key in artifact.data and source.hash in artifact.data
 
