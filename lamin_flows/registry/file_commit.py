@@ -173,7 +173,7 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
         for f in new:  # of an earlier, failed attempt: worked out again under this lock
             if f._lf.extra.pop("auto_version", False):
                 f.version = None
-            if f.key is not None:
+            if f.key is not None and "renames" not in f._lf.extra:
                 f.stem_id = None
             f.is_latest = True
         candidates = [
@@ -182,7 +182,7 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
             for f in new
         ]
         matches = existing_matches(conn, candidates)  # again, under the write lock
-        to_insert, to_commit, versions, keys_seen = [], [], [], set()
+        to_insert, to_commit, versions, renames, keys_seen = [], [], [], [], set()
         for f, c, (row, previous) in zip(new, candidates, matches):
             if row is not None:
                 f._adopt(row)
@@ -193,9 +193,14 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
                     what = f"the key {f.key!r}" if f.key is not None else f"the version line of File {f.stem_id}"
                     raise ValidationError(f"two Files in one save are new versions of {what}; save them one after the other")
                 keys_seen.add(line)
+            renamed = _renamed_latest(conn, f) if previous is None else None
             if previous is not None:
                 f.stem_id = previous.stem_id or previous.id
                 versions.append((f, previous))
+            elif renamed is not None:  # replace() with another suffix: the line moves to the new key
+                f.stem_id = renamed.stem_id or renamed.id
+                versions.append((f, renamed))
+                renames.append((f, renamed))
             elif f.stem_id is None:
                 f.stem_id = f.id
             to_insert.append(f)
@@ -205,7 +210,7 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
         for f in to_insert:  # versions are ordered by when they were saved, not constructed
             f.created_at = f.updated_at = now
         _label_versions(conn, to_insert)
-        swaps = [(f, p) for f, p in versions if f.key is not None and p.key is not None]
+        swaps = [(f, p) for f, p in versions if f.key is not None and p.key == f.key]
         swapped = {f.id for f, p in swaps if "staged" in f._lf.extra}
         in_place = [(f, p) for f, p in swaps if f.id not in swapped]
         failures: list[str] = []
@@ -222,6 +227,10 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
         archived = [(f, p) for f, p in swaps if f.id in swapped]
         for f, p in archived:  # the older version keeps its bytes under its own id
             _archive(f, p, undo, failures)
+        for f, p in renames:  # the older version's bytes leave the old key for its own id
+            _archive(f, p, undo, failures)
+            if f._lf.extra.get("archive") is not None:
+                f._lf.extra["vacate"] = p.key  # removed from the old key once committed (after_save)
         if in_place:  # one warning for a whole folder registered again
             f, p = in_place[0]
             more = f" (and {len(in_place) - 1} more keys)" if len(in_place) > 1 else ""
@@ -242,6 +251,21 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
     saved = [f for f in files if f._lf.saved]
     _refuse_data_changes(saved)
     update_records(conn, File, saved)
+
+
+def _renamed_latest(conn: Any, file: File) -> Any:
+    """For a File that ``replace()`` moves to a key with another suffix: the latest version it follows."""
+    renames = file._lf.extra.get("renames")
+    if renames is None:
+        return None
+    table = File.__table__
+    row = conn.execute(sa.select(table).where(table.c.id == renames)).first()
+    if row is None or not row.is_latest:
+        raise ValidationError(
+            f"File {renames} is no longer the latest version of {file.key!r} (deleted, or replaced meanwhile);"
+            " nothing was saved. Load the latest version and replace that."
+        )
+    return row
 
 
 def _label_versions(conn: Any, files: list[File]) -> None:
@@ -343,6 +367,12 @@ def after_save(files: list[File]) -> None:
     temps: list[tuple[Any, str]] = []
     for file in files:
         extra = file._lf.extra
+        vacate = extra.pop("vacate", None)
+        if vacate is not None:  # replace() moved the line to another key: the old key is empty now
+            try:
+                _delete_quietly(extra["staged"][0], vacate)
+            except OSError as error:
+                _logging.warning(f"could not remove {vacate!r}, which no record points to any more: {error}")
         if "staged" not in extra:
             continue
         backend, data = extra.pop("staged")
@@ -373,10 +403,8 @@ def replace(file: File, data: Any) -> None:
 
         suffix = suffix_for(data)
     if file.key is not None and suffix != file.suffix:
-        raise ValidationError(
-            f"new data is {suffix!r} but key {file.key!r} holds {file.suffix!r}; save it under a new key"
-            f" (ln.File(data, key=...)). Nothing was replaced."
-        )
+        _replace_renaming(file, data, suffix)
+        return
     new = construct(File, data, key=None, name=file.name, description=file.description, revises=file)
     if new._lf.saved:
         if new.id == file.id:
@@ -387,6 +415,42 @@ def replace(file: File, data: Any) -> None:
         return
     new.save()
     _logging.info(f"saved version {new.version} of {file.key or 'File ' + (file.stem_id or file.id)!r} (File {new.id})")
+    file._adopt(new._values())
+
+
+def _replace_renaming(file: File, data: Any, suffix: str) -> None:
+    """``replace()`` with data of another format: the next version takes the key with the new suffix.
+
+    ``tables/a.csv`` replaced by a parquet file becomes ``tables/a.parquet``, version 2 of the same
+    line (``file.versions`` lists both); the older version's bytes move from the old key to
+    ``.lamindb/<id><suffix>``, so the old key is empty afterwards.
+    """
+    from lamin_flows.registry.files_io import construct, user_key
+
+    old_suffix = file.suffix or ""
+    stem = file.key[: -len(old_suffix)] if old_suffix and file.key.endswith(old_suffix) else file.key
+    new_key = user_key(stem + suffix)
+    table = File.__table__
+    with db.read(instance.current().engine) as conn:
+        taken = conn.execute(
+            sa.select(table.c.id).where(
+                table.c.storage_id == file.storage_id, table.c.key == new_key, table.c.is_latest == sa.true()
+            )
+        ).first()
+    if taken is not None:
+        raise ValidationError(
+            f"replace() would move {file.key!r} to {new_key!r} for the new format {suffix!r}, but File {taken.id}"
+            " holds that key; replace that File instead, or save the data under another key. Nothing was replaced."
+        )
+    new = construct(File, data, key=new_key, name=file.name, description=file.description)
+    if new._lf.saved:
+        raise ValidationError(
+            f"this content is registered already as {new.key or new.id!r} (File {new.id}); nothing was replaced"
+        )
+    new._lf.extra["renames"] = file.id
+    new.stem_id = file.stem_id or file.id
+    new.save()
+    _logging.info(f"saved version {new.version} of {file.key!r} as {new_key!r} (new format {suffix!r})")
     file._adopt(new._values())
 
 

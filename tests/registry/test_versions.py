@@ -137,3 +137,29 @@ def test_an_unregistered_file_at_the_key_is_never_overwritten(ln, root, tmp_path
     assert Path(mine.versions[0].stage()).read_text() == "a colleague's file\n"
     mine.delete(storage=False)  # version 1 is the latest again, back at the key
     assert theirs.read_text() == "a colleague's file\n"
+
+
+def test_replace_with_another_format_moves_the_line_to_the_new_suffix(ln, root, tmp_path):
+    import pandas as pd
+
+    from lamin_flows.verify import verify
+
+    (tmp_path / "a.csv").write_text("a,b\n1,2\n")
+    file = ln.File(tmp_path / "a.csv", key="tables/a.csv").save()
+    first = file.id
+    file.replace(pd.DataFrame({"a": [1, 2]}))
+    assert (file.key, file.version, file.suffix) == ("tables/a.parquet", "2", ".parquet") and file.id != first
+    assert not (root / "tables" / "a.csv").exists() and (root / "tables" / "a.parquet").exists()
+    old = ln.File.select(id=first).one()
+    assert not old.is_latest and old.load()["b"].tolist() == [2]
+    assert [v.id for v in file.versions] == [first, file.id]
+    assert ln.File.select(key="tables/a.csv").one_or_none() is None
+    report = verify(min_age=0)
+    assert report.ok and report.records == 2 and report.unregistered == [], report.summary()
+    (tmp_path / "b.csv").write_text("x\n1\n")
+    other = ln.File(tmp_path / "b.csv", key="tables/b.csv").save()
+    (tmp_path / "b.parquet").write_bytes((root / "tables" / "a.parquet").read_bytes())
+    ln.File(pd.DataFrame({"z": [0]}), key="tables/b.parquet").save()
+    with pytest.raises(ValidationError, match="holds that key"):
+        other.replace(pd.DataFrame({"x": [1]}))
+    assert ln.File.select(key="tables/b.csv").one().id == other.id
