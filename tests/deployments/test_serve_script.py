@@ -57,11 +57,15 @@ def test_the_served_deployments_are_those_of_prefect_yaml(serve: ModuleType) -> 
     args = serve.parse_args([])
     built = [serve.to_deployment(entry, args, {}) for entry in serve.read_deployments(args.file, [])]
     assert [d.name for d in built] == [d["name"] for d in declared]
+    assert {entry["entrypoint"] for entry in declared} == {
+        "lamin_flows.tasks.flows.ingest_landing",  # scheduled
+        "lamin_flows.tasks.new_files.process_new_files",  # triggered by lamin.file.saved events
+    }
     for deployment, entry in zip(built, declared):
-        assert deployment.entrypoint == entry["entrypoint"] == "lamin_flows.tasks.flows.ingest_landing"
-        assert deployment.parameters == entry["parameters"]
-        assert deployment.tags == entry["tags"]
-        assert [s.schedule.cron for s in deployment.schedules] == [s["cron"] for s in entry["schedules"]]
+        assert deployment.entrypoint == entry["entrypoint"]
+        assert deployment.parameters == entry.get("parameters", {})
+        assert deployment.tags == entry.get("tags", [])
+        assert [s.schedule.cron for s in deployment.schedules] == [s["cron"] for s in entry.get("schedules") or []]
         assert entry["work_pool"]["name"] == "lamin-process"
 
 
