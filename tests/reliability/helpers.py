@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -69,3 +71,21 @@ def count_rows(url: str, table: str = "file") -> int:
             return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() or 0)
     finally:
         engine.dispose()
+
+
+def kill_when_stopped(child: subprocess.Popen, timeout: float = 120) -> None:
+    """SIGKILL a child once it has frozen itself (SIGSTOP) at the chosen moment (see _save_child.stop_after)."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(child.pid, os.WUNTRACED | os.WNOHANG)
+        if pid and os.WIFSTOPPED(status):
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+            return
+        if pid:
+            pytest.fail(f"the child ended before the kill: status {status}\n{child.stderr.read().decode()}")
+        time.sleep(0.005)
+    child.kill()
+    pytest.fail(f"the child did not reach the chosen moment within {timeout} s")

@@ -19,10 +19,8 @@ the others rerun straight away, which must converge on the data the crash left i
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +32,7 @@ from reliability.helpers import (
     count_files,
     count_rows,
     journals,
+    kill_when_stopped,
     start_save_child,
     temp_files,
 )
@@ -57,21 +56,6 @@ def _start_child(source: Path, moment: str, stop_after: str = "") -> subprocess.
     return start_save_child(source, "killed", moment, LAMIN_TEST_STOP_AFTER=stop_after)
 
 
-def _kill_when_stopped(child: subprocess.Popen, timeout: float = 120) -> None:
-    """SIGKILL the child once it has frozen itself at the chosen progress (see _save_child.stop_after)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid, status = os.waitpid(child.pid, os.WUNTRACED | os.WNOHANG)
-        if pid and os.WIFSTOPPED(status):
-            os.kill(child.pid, signal.SIGKILL)
-            child.wait()
-            return
-        if pid:
-            pytest.fail(f"the child ended before the kill: status {status}\n{child.stderr.read().decode()}")
-        time.sleep(0.005)
-    child.kill()
-    pytest.fail(f"the child did not reach the chosen progress within {timeout} s")
-
 
 def _rerun(source: Path) -> None:
     files = ln.File.from_dir(source)
@@ -91,7 +75,7 @@ def test_kill_during_save(index, database, phase, fraction, source, tmp_path, re
         # freeze at the threshold's copy (stage_in) or move (commit), then kill -9 from here
         method_name = "_stage_in_one_of_many" if phase == "copy" else "commit"  # per file of stage_in_many
         child = _start_child(source, "", f"{method_name}:{threshold}")
-        _kill_when_stopped(child)
+        kill_when_stopped(child)
     else:
         child = _start_child(source, phase)
         child.wait(timeout=120)

@@ -20,14 +20,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import lamin_flows as ln
 from lamin_flows.verify import verify
-from reliability.helpers import journals, temp_files
+from reliability.helpers import journals, kill_when_stopped, temp_files
 
 CHILD = Path(__file__).with_name("_version_child.py")
 N = 50
@@ -52,24 +51,10 @@ def _child(mode: str, target: str, kill_at: str = "", stop_after: str = "") -> s
     return subprocess.Popen([sys.executable, str(CHILD), mode, target], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _kill_when_stopped(child: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid, status = os.waitpid(child.pid, os.WUNTRACED | os.WNOHANG)
-        if pid and os.WIFSTOPPED(status):
-            os.kill(child.pid, signal.SIGKILL)
-            child.wait()
-            return
-        if pid:
-            pytest.fail(f"the child ended before the kill: status {status}\n{child.stderr.read().decode()}")
-        time.sleep(0.005)
-    child.kill()
-    pytest.fail(f"the child did not reach the chosen moment within {timeout} s")
-
 
 def _run(child: subprocess.Popen, stop_after: str) -> None:
     if stop_after:
-        _kill_when_stopped(child)
+        kill_when_stopped(child)
     else:
         child.wait(timeout=120)
         assert child.returncode == -signal.SIGKILL, child.stderr.read().decode()
