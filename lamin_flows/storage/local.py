@@ -147,9 +147,10 @@ class LocalBackend(StorageBackend):
             try:
                 result = copy_with_hash(source, target, durable=durable)  # removes a partial copy itself
             except FileNotFoundError:
-                if os.path.isdir(self._tmp_dir) or not os.path.exists(source):
+                if not os.path.exists(source):
                     raise
                 # the temporary folder is made here, on first need, rather than checked for every file
+                # (and another thread may have made it since our open failed: retry either way)
                 os.makedirs(self._tmp_dir, exist_ok=True)
                 result = copy_with_hash(source, target, durable=durable)
         return Staged(key, result.size, result.hash, result.hash_type)

@@ -20,9 +20,16 @@ HANG_AFTER = 150.0  # the ingest takes ~10 s; past this, dump the workers' stack
 
 
 @pytest.fixture
-def cluster() -> Iterator[Any]:
-    """A Dask cluster of two processes (one thread each), closed whatever happens."""
+def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A Dask cluster of two processes (one thread each), closed whatever happens.
+
+    Prefect events are off in the workers: this test is about the parallel ingest, events are
+    tested in tests/deployments/test_data_triggers.py (a loaded run once timed out here while a
+    worker was compressing an event batch; see the issue on events).
+    """
     from distributed import Client, LocalCluster
+
+    monkeypatch.setenv("LAMIN_PREFECT_EVENTS", "false")  # the worker processes inherit it
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
         with Client(local) as client:
