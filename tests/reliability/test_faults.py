@@ -39,25 +39,6 @@ from reliability.proxy import CuttingProxy
 
 
 # ---- a full disk -----------------------------------------------------------------------------
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[callable]:
-    """``small_disk(options)`` mounts a tmpfs with those options and returns its path."""
-    mounted: list[Path] = []
-
-    def mount(options: str) -> Path:
-        target = tmp_path / f"disk{len(mounted)}"
-        target.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
-        mounted.append(target)
-        return target
-
-    yield mount
-    for target in mounted:
-        subprocess.run(["umount", "-l", str(target)], check=False)
-
-
 def _errno_in_chain(error: BaseException) -> set[int]:
     found = set()
     while error is not None:

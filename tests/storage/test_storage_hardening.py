@@ -17,32 +17,13 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lamin_flows.errors import StorageFullError, StoragePermissionError
 from lamin_flows.storage import copy_with_hash, get_backend
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    """``small_disk("size=2m")`` mounts a tmpfs with those options and returns its path."""
-    mounted: list[Path] = []
-
-    def mount(options: str) -> Path:
-        target = tmp_path / f"disk{len(mounted)}"
-        target.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs (needs root): {done.stderr.strip()}")
-        mounted.append(target)
-        return target
-
-    yield mount
-    for target in mounted:
-        subprocess.run(["umount", "-l", str(target)], check=False)
 
 
 def _all_files(folder: Path) -> list[str]:
