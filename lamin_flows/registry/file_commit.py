@@ -25,7 +25,7 @@ from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, suffix_of
 from lamin_flows.registry.files_io import Candidate, discard_staged, existing_matches
 from lamin_flows.registry.record import utcnow
-from lamin_flows.registry.persist import chunks, delete_records, insert_records, update_records
+from lamin_flows.registry.persist import chunks, delete_records, delete_rows, insert_records, update_records
 from lamin_flows.storage.keys import storage_key
 
 
@@ -574,10 +574,7 @@ def _promote(file: File, storage: bool) -> bool:
                     pass  # left by an interrupted delete: the same bytes (content checked by verify)
                 except FileNotFoundError:
                     own = None  # the key holds nothing: nothing to keep
-            for link_table, own_column, _, _ in File._many_to_many.values():
-                link = File.metadata.tables[link_table]
-                conn.execute(link.delete().where(link.c[own_column] == file.id))
-            conn.execute(table.delete().where(table.c.id == file.id))
+            delete_rows(conn, File, [file.id])
             conn.execute(table.update().where(table.c.id == previous.id).values(is_latest=True, updated_at=utcnow()))
             if at_key:
                 backend.copy_over(source, file.key)  # last: the key holds the earlier version again

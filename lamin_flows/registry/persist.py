@@ -247,6 +247,16 @@ def _commit_failed(engine: Any, inserted: list[Any], exc: BaseException) -> bool
     return False
 
 
+def delete_rows(conn: Any, cls: Any, ids: list[str]) -> None:
+    """Delete the rows ``ids`` of a registry and their link rows, in the caller's transaction."""
+    for link_table, own_column, _, _ in cls._many_to_many.values():
+        link = cls.metadata.tables[link_table]
+        for batch in chunks(ids):
+            conn.execute(link.delete().where(link.c[own_column].in_(batch)))
+    for batch in chunks(ids):
+        conn.execute(cls.__table__.delete().where(cls.__table__.c.id.in_(batch)))
+
+
 def delete_records(records: Iterable[Any]) -> None:
     """Delete records and their link rows in one transaction."""
     from lamin_flows.errors import ValidationError
@@ -262,12 +272,7 @@ def delete_records(records: Iterable[Any]) -> None:
     try:
         with db.write(engine) as conn:
             for cls, ids in by_class.items():
-                for link_table, own_column, _, _ in cls._many_to_many.values():
-                    link = cls.metadata.tables[link_table]
-                    for batch in chunks(ids):
-                        conn.execute(link.delete().where(link.c[own_column].in_(batch)))
-                for batch in chunks(ids):
-                    conn.execute(cls.__table__.delete().where(cls.__table__.c.id.in_(batch)))
+                delete_rows(conn, cls, ids)
     except sa.exc.IntegrityError as exc:
         names = ", ".join(f"{type(r).__name__} {r.id}" for r in records[:3])
         raise ValidationError(
