@@ -470,17 +470,17 @@ def delete(file: File, storage: bool | None) -> None:
     Deleting the latest version of a key makes the version before it the latest again, its bytes
     back at the key.
     """
+    location = file.path()  # also learns whether this version is still the latest (one query)
     if storage is None:
         if sys.stdin is not None and sys.stdin.isatty():
-            answer = input(f"Also delete the data at {file.path()}? [y/N] ")
+            answer = input(f"Also delete the data at {location}? [y/N] ")
             storage = answer.strip().lower() in ("y", "yes")
         else:
             storage = False
-            _logging.info(f"kept the data at {file.path()}; file.delete(storage=True) also deletes it")
+            _logging.info(f"kept the data at {location}; file.delete(storage=True) also deletes it")
     if not file._lf.saved:
         return
     _warn_if_read(file)
-    location = file.path()  # also learns whether this version is still the latest
     if file.is_latest and file.stem_id is not None and _promote(file, storage):
         return
     backend, key = file._backend(), file.storage_key

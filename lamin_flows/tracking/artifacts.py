@@ -49,8 +49,8 @@ def _cell(value: Any) -> str:
 
 
 def _path(file: File) -> str:
-    try:
-        return str(file.path())
+    try:  # the Files were just queried: their storage key is current, no need to ask again per row
+        return str(file._backend().path(file.storage_key))
     except Exception:  # a storage we cannot reach from here: show what we know
         return f"{file.storage_id}:{file.storage_key}"
 
