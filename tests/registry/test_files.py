@@ -286,3 +286,14 @@ def test_tree_and_view(ln, root, capsys):
     ln.view()
     out = capsys.readouterr().out
     assert "File" in out and "Storage" in out and "User" in out
+
+
+def test_the_next_version_number_is_one_above_the_highest_whole_number(ln, tmp_path):
+    src = tmp_path / "a.txt"
+    labels = []
+    for i, label in enumerate(["1", "10", "007", "v99", "2024-01-02", "1" * 30, None, None]):
+        src.write_text(f"content {i}")
+        labels.append(ln.File(src, key="k.txt", version=label).save().version)
+    # "v99", dates and a 30-digit label are names, not numbers; 10 is the highest whole number
+    assert labels[-2:] == ["11", "12"]
+    assert [f.version for f in ln.File.select(key="k.txt").one().versions] == labels
