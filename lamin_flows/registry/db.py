@@ -19,6 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from lamin_flows import _logging
+
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
@@ -108,6 +110,20 @@ def write(engine: Engine) -> Iterator[Connection]:
     with engine.connect().execution_options(lamin_write=True) as conn:
         with conn.begin():
             yield conn
+
+
+def refresh_statistics(engine: Engine, table: str) -> None:
+    """On SQLite, a sampled ANALYZE of ``table`` (about 1 ms at any size), so the query planner knows
+    what its indexes select: without statistics it does not use the index of latest versions
+    (migration 0005). Called after bulk saves; a failure only costs speed, so it is logged, not raised."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with write(engine) as conn:
+            conn.exec_driver_sql("PRAGMA analysis_limit=400")
+            conn.exec_driver_sql(f'ANALYZE "{table}"')
+    except Exception as error:  # noqa: BLE001 (statistics only guide the planner)
+        _logging.debug(f"could not refresh the registry's statistics of {table!r}: {error}")
 
 
 @contextmanager

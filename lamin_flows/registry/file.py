@@ -80,6 +80,8 @@ class File(Record, table=True):
             postgresql_where=sa.text("is_latest"),
         ),
         sa.Index("uq_file_stem_version", "stem_id", "version", unique=True),
+        # the ids of latest versions: latest-only queries through a link table (migration 0005)
+        sa.Index("ix_file_latest_id", "id", sqlite_where=sa.text("is_latest = 1"), postgresql_where=sa.text("is_latest")),
     )
     id: str = Field(default_factory=id20, primary_key=True, max_length=20)
     name: str | None = Field(default=None, max_length=1024)

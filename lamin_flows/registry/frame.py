@@ -67,8 +67,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def record_frame(model: Any, rows: list[Any], columns: list[str]) -> RecordFrame:
-    """Rows of ``model`` (with an ``id`` column) as a :class:`RecordFrame` indexed by id."""
-    frame = RecordFrame(pd.DataFrame.from_records(rows, columns=columns))
+def record_frame(model: Any, rows: list[Any], columns: list[str], stamps: list[str] = ()) -> RecordFrame:
+    """Rows of ``model`` (with an ``id`` column) as a :class:`RecordFrame` indexed by id.
+
+    ``stamps`` name the columns read raw from the driver (ISO 8601 text from SQLite, datetimes
+    from PostgreSQL): they become UTC timestamps, naive values being UTC as the registry stores them.
+    """
+    data = pd.DataFrame.from_records(rows, columns=columns)
+    for name in stamps:
+        data[name] = pd.to_datetime(data[name], utc=True, format="ISO8601")
+    frame = RecordFrame(data)
     frame._registry = model
     return frame.set_index("id")

@@ -166,8 +166,9 @@ class RunInputLink(SQLModel, table=True):
     """Which Files a Run read."""
 
     __tablename__ = "run_input"
+    __table_args__ = (sa.Index("ix_run_input_file_id_run_id", "file_id", "run_id"),)  # migration 0005
     run_id: str = Field(foreign_key="run.id", primary_key=True, max_length=20, ondelete="CASCADE")
-    file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE", index=True)
+    file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
 
 
 class Run(Record, table=True):
@@ -256,13 +257,15 @@ class FileTagLink(SQLModel, table=True):
     """Which Files carry which Tags."""
 
     __tablename__ = "file_tag"
+    __table_args__ = (sa.Index("ix_file_tag_tag_id_file_id", "tag_id", "file_id"),)  # migration 0005
     file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
-    tag_id: str = Field(foreign_key="tag.id", primary_key=True, max_length=12, ondelete="CASCADE", index=True)
+    tag_id: str = Field(foreign_key="tag.id", primary_key=True, max_length=12, ondelete="CASCADE")
 
 
 class FileProjectLink(SQLModel, table=True):
     """Which Files belong to which Projects."""
 
     __tablename__ = "file_project"
+    __table_args__ = (sa.Index("ix_file_project_project_id_file_id", "project_id", "file_id"),)  # migration 0005
     file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
-    project_id: str = Field(foreign_key="project.id", primary_key=True, max_length=12, ondelete="CASCADE", index=True)
+    project_id: str = Field(foreign_key="project.id", primary_key=True, max_length=12, ondelete="CASCADE")

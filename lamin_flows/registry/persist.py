@@ -140,6 +140,9 @@ def _unique(records: Iterable[Any]) -> list[Any]:
     return out
 
 
+STATISTICS_AFTER = 1000  # new File rows in one save that refresh the planner's statistics (~1 ms)
+
+
 def save_records(records: Iterable[Any]) -> None:
     """Save many records in one transaction (see :func:`lamin_flows.save`)."""
     from lamin_flows.registry import instance
@@ -217,6 +220,8 @@ def save_records(records: Iterable[Any]) -> None:
         if after is not None:
             after(group)
     hooks.files_saved(new_files)  # after COMMIT: a listener never sees a File that is not there
+    if sum(type(r).__name__ == "File" for r in inserted) >= STATISTICS_AFTER:
+        db.refresh_statistics(engine, "file")
 
 
 def _commit_failed(engine: Any, inserted: list[Any], exc: BaseException) -> bool:

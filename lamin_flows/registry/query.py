@@ -487,8 +487,12 @@ class QuerySet:
         # the foreign key columns an include needs are read even when they are not shown
         needed = [self.model._foreign_keys[i.split("__")[0]][0] for i in include or [] if i.split("__")[0] in self.model._foreign_keys]
         read = shown + [c for c in dict.fromkeys(needed) if c not in shown]
-        rows = self._rows(self._statement([table.c[c] for c in read]))
-        frame = record_frame(self.model, rows, read)
+        # timestamps come back as the driver gives them and are converted per column by pandas:
+        # SQLAlchemy's per-value conversion took a fifth of a 10,000-row query
+        stamps = [c for c in read if isinstance(table.c[c].type, sa.DateTime)]
+        selected = [sa.type_coerce(table.c[c], sa.String).label(c) if c in stamps else table.c[c] for c in read]
+        rows = self._rows(self._statement(selected))
+        frame = record_frame(self.model, rows, read, stamps)
         if include:
             from lamin_flows.registry.query_tools import add_related_columns
 

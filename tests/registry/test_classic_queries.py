@@ -166,3 +166,22 @@ def test_reverse_relations(filled):
     assert ln.User.select().one().files.count() == 3
     assert tags[1].files.list() == [files[1]]
     assert run.children.count() == 0
+
+
+def test_df_timestamps_are_the_records_own_in_utc(filled):
+    import pandas as pd
+
+    ln, _, run, _, _ = filled
+    run.started_at = run.created_at
+    run.save()
+    for model in (ln.File, ln.Run):
+        df = model.select().df()
+        for record in model.select():
+            for column in ("created_at", "updated_at", "started_at", "finished_at"):
+                if column not in df.columns:
+                    continue
+                value, want = df.loc[record.id, column], getattr(record, column)
+                if want is None:
+                    assert value is pd.NaT
+                else:
+                    assert str(value.tz) == "UTC" and value.to_pydatetime() == want
