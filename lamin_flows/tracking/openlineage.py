@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -141,33 +141,51 @@ def _info_of(frame: Frame) -> RunInfo:
     )
 
 
+_files_of_one: Any = None
+
+
+def _files_statement(runs_are: Callable[[Any], Any]) -> Any:
+    """Inputs (through ``run_input``) and outputs (``file.run_id``) of the Runs ``runs_are`` selects, in one
+    round trip, with each File's storage root and type."""
+    import sqlalchemy as sa
+
+    from lamin_flows.registry.file import File
+    from lamin_flows.registry.models import RunInputLink, Storage
+
+    file, storage, link = File.__table__, Storage.__table__, RunInputLink.__table__
+    columns = (file, storage.c.root.label("storage_root"), storage.c.type.label("storage_type"))
+    read = (
+        sa.select(link.c.run_id.label("owner_id"), sa.literal("in").label("role"), *columns)
+        .join(file, file.c.id == link.c.file_id)
+        .join(storage, storage.c.id == file.c.storage_id)
+        .where(runs_are(link.c.run_id))
+    )
+    written = (
+        sa.select(file.c.run_id.label("owner_id"), sa.literal("out").label("role"), *columns)
+        .join(storage, storage.c.id == file.c.storage_id)
+        .where(runs_are(file.c.run_id))
+    )
+    return sa.union_all(read, written)
+
+
 def _files_of(run_ids: Sequence[str]) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
     """(inputs, outputs) of each Run: File rows with their storage's root and type."""
     import sqlalchemy as sa
 
     from lamin_flows.registry import instance
-    from lamin_flows.registry.file import File
-    from lamin_flows.registry.models import RunInputLink, Storage
     from lamin_flows.registry.persist import one_of
 
-    file, storage, link = File.__table__, Storage.__table__, RunInputLink.__table__
-    columns = (file, storage.c.root.label("storage_root"), storage.c.type.label("storage_type"))
     inputs: dict[str, list[Any]] = {}
     outputs: dict[str, list[Any]] = {}
     with instance.current().engine.connect() as conn:
-        # one round trip for both: at the end of every tracked call, it is most of emission's cost
-        read = (
-            sa.select(link.c.run_id.label("owner_id"), sa.literal("in").label("role"), *columns)
-            .join(file, file.c.id == link.c.file_id)
-            .join(storage, storage.c.id == file.c.storage_id)
-            .where(one_of(conn, link.c.run_id, list(run_ids)))
-        )
-        written = (
-            sa.select(file.c.run_id.label("owner_id"), sa.literal("out").label("role"), *columns)
-            .join(storage, storage.c.id == file.c.storage_id)
-            .where(one_of(conn, file.c.run_id, list(run_ids)))
-        )
-        rows = list(conn.execute(sa.union_all(read, written)).mappings())
+        if len(run_ids) == 1:  # the end of every tracked call: a statement built once, half of the cost otherwise
+            global _files_of_one
+            if _files_of_one is None:
+                _files_of_one = _files_statement(lambda column: column == sa.bindparam("run_id"))
+            rows = list(conn.execute(_files_of_one, {"run_id": run_ids[0]}).mappings())
+        else:
+            ids = list(run_ids)
+            rows = list(conn.execute(_files_statement(lambda column: one_of(conn, column, ids))).mappings())
     for row in sorted(rows, key=lambda r: (r["key"] or "", r["id"])):
         (inputs if row["role"] == "in" else outputs).setdefault(row["owner_id"], []).append(row)
     return inputs, outputs
