@@ -23,13 +23,23 @@ HANG_AFTER = 150.0  # the ingest takes ~10 s; past this, dump the workers' stack
 def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A Dask cluster of two processes (one thread each), closed whatever happens.
 
-    Prefect events are off in the workers: this test is about the parallel ingest, events are
-    tested in tests/deployments/test_data_triggers.py (a loaded run once timed out here while a
-    worker was compressing an event batch; see the issue on events).
+    Prefect events are off in the workers: this test is about the parallel ingest at size; events
+    from Dask workers have their own, smaller test below (a loaded run of this one once timed out
+    while a worker was compressing an event batch; see the issue on events).
     """
-    from distributed import Client, LocalCluster
-
     monkeypatch.setenv("LAMIN_PREFECT_EVENTS", "false")  # the worker processes inherit it
+    yield from _local_cluster()
+
+
+@pytest.fixture
+def cluster_with_events(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The same cluster with Prefect events on in the workers (the default)."""
+    monkeypatch.delenv("LAMIN_PREFECT_EVENTS", raising=False)
+    yield from _local_cluster()
+
+
+def _local_cluster() -> Iterator[Any]:
+    from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
         with Client(local) as client:
@@ -144,3 +154,52 @@ def test_dask_ingests_a_large_folder_in_parallel(prefect_api: str, pg_db: str, t
     states = cluster.run(_worker_state)
     assert len(states) == 2 and os.getpid() not in {pid for pid, _ in states.values()}
     assert {name for _, name in states.values()} == {"dask"}, f"both workers ran batches: {states}"
+
+
+def _saved_events(url: str, instance: str) -> int:
+    """How many ``lamin.file.saved`` events of ``instance`` the server holds (its /events/filter total)."""
+    import httpx
+
+    body = {
+        "filter": {"event": {"name": ["lamin.file.saved"]}, "resource": {"labels": {"lamin.instance": [instance]}},
+                   "occurred": {"since": "2000-01-01T00:00:00Z"}},
+        "limit": 1,
+    }
+    response = httpx.post(f"{url}/events/filter", json=body, timeout=10)
+    response.raise_for_status()
+    return int(response.json()["total"])
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_dask_workers_send_one_event_per_file_and_never_hang(
+    prefect_api: str, pg_db: str, tmp_path: Path, cluster_with_events: Any
+) -> None:
+    """Events on in the worker processes: every File's event reaches the server, and no batch hangs."""
+    import time
+
+    import lamin_flows as ln
+    from prefect_dask import DaskTaskRunner
+
+    from lamin_flows.tasks.flows import ingest_landing
+
+    n = 300
+    landing = make_landing(tmp_path / "landing", n_files=n, n_folders=3)
+    ln.setup.init(storage=tmp_path / "data", db=pg_db, name="dask-events")
+    parallel = ingest_landing.with_options(task_runner=DaskTaskRunner(address=cluster_with_events.scheduler.address))
+    dumps = tmp_path / "stacks"
+    dumps.mkdir()
+    pids = list(cluster_with_events.run(_arm_stack_dumps, str(dumps)).values())
+    with _Watchdog(pids, dumps) as watchdog:
+        try:
+            parallel(str(landing), instance="dask-events", batch_size=30)
+        except BaseException:
+            if watchdog.fired:
+                pytest.fail(f"the Dask ingest hung for {HANG_AFTER:.0f} s; worker stacks:\n{watchdog.report()}")
+            raise
+    assert len(ln.File.select(key__startswith="landing/").all()) == n
+    saved = ln.File.select(is_latest__in=[True, False]).count()  # the landing files and the ingest's report
+    deadline = time.monotonic() + 60  # the workers send in the background, in batches
+    while (seen := _saved_events(prefect_api, "dask-events")) < saved and time.monotonic() < deadline:
+        time.sleep(1)
+    assert seen == saved, f"{seen} lamin.file.saved events for {saved} Files"
