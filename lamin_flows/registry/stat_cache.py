@@ -114,7 +114,7 @@ def problems(rows: Iterable[FileRow]) -> dict[str, str]:
     found: dict[str, str] = {}
     fresh: list[tuple[str, int, int]] = []
     backends: dict[str, Any] = {}
-    for row in rows:
+    for row in {row.id: row for row in rows}.values():
         backend = backends.get(row.storage_id)
         if backend is None:
             backend = backends[row.storage_id] = backend_for_storage_id(row.storage_id)
