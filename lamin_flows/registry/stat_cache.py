@@ -31,7 +31,7 @@ from lamin_flows.storage.keys import storage_key
 HASHABLE = ("md5", "blake3")
 
 
-@dataclass
+@dataclass(slots=True)
 class FileRow:
     """The columns of a File row a content check needs, with its stat cache entry."""
 
@@ -64,11 +64,10 @@ def _select(conn: Any) -> Any:
 
 
 def _row(raw: Any) -> FileRow:
-    stat = None if raw.st_size is None else (int(raw.st_size), int(raw.st_mtime))
-    return FileRow(
-        raw.id, raw.storage_id, raw.key, raw.suffix or "", bool(raw.is_latest), raw.size, raw.hash, raw.hash_type,
-        raw.version, stat,
-    )
+    # positional: attribute access on SQLAlchemy rows costs more than the rest of a check
+    file_id, storage_id, key, suffix, is_latest, size, digest, hash_type, version, st_size, st_mtime = raw
+    stat = None if st_size is None else (int(st_size), int(st_mtime))
+    return FileRow(file_id, storage_id, key, suffix or "", bool(is_latest), size, digest, hash_type, version, stat)
 
 
 def rows_by_id(ids: Sequence[str]) -> dict[str, FileRow]:
@@ -81,7 +80,8 @@ def rows_by_id(ids: Sequence[str]) -> dict[str, FileRow]:
         query, table = _select(conn)
         for batch in chunks(list(dict.fromkeys(ids))):
             for raw in conn.execute(query.where(one_of(conn, table.c.id, batch))):
-                found[raw.id] = _row(raw)
+                row = _row(raw)
+                found[row.id] = row
     return found
 
 
@@ -97,8 +97,9 @@ def latest_by_key(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Fil
         query, table = _select(conn)
         for batch in chunks(keys):
             for raw in conn.execute(query.where(table.c.is_latest, one_of(conn, table.c.key, batch))):
-                if (raw.storage_id, raw.key) in wanted:
-                    found[(raw.storage_id, raw.key)] = _row(raw)
+                row = _row(raw)
+                if (row.storage_id, row.key) in wanted:
+                    found[(row.storage_id, row.key)] = row
     return found
 
 
@@ -120,7 +121,8 @@ def problems(rows: Iterable[FileRow]) -> dict[str, str]:
             backend = backends[row.storage_id] = backend_for_storage_id(row.storage_id)
         location = storage_key(row.key, row.id, row.suffix, row.is_latest)
         if isinstance(backend, LocalBackend):
-            problem = _check_local(row, backend.path(location), fresh)
+            # keys in the registry passed validate_key when registered: joined as text, no Path per file
+            problem = _check_local(row, os.path.join(backend.root, location), fresh)
         else:
             problem = _check_remote(row, backend, location)
         if problem is not None:
