@@ -412,3 +412,28 @@ def test_a_second_process_reuses_what_the_first_completed(ln, data, tmp_path) ->
     _edit(ln, data, "raw/a.txt", "changed\n")
     third = run()
     assert "BODY RAN" in third.stdout and "input File 'raw/a.txt' (version 2)" in third.stderr
+
+
+def test_cli_and_lineage_show_what_was_reused(ln, data, lamin_home) -> None:
+    import json
+
+    from _cli import run_cli  # tests/_cli.py
+
+    calls: list[int] = []
+    concat = _pipeline(ln, calls)
+    made = concat(["raw/a.txt"])["file"]
+    concat(["raw/a.txt"])
+    original = ln.Run.select(status="completed").one()
+    cached = ln.Run.select(status="cached").one()
+    listed = json.loads(run_cli("runs", "--cached", "--json", home=lamin_home).stdout)
+    assert listed == [
+        {"transform": "concat", "status": "cached", "id": cached.id, "reused_id": original.id,
+         "started_at": listed[0]["started_at"]}
+    ]
+    assert "reused_id" in ln.Run.select().df().columns
+    graph = made.view_lineage()
+    assert [(e.source, e.target) for e in graph.reuses] == [(f"run:{cached.id}", f"run:{original.id}")]
+    assert f"reuses run {original.id[:8]}" in graph.nodes[f"run:{cached.id}"].detail
+    assert "-. reuses .->" in graph.to_mermaid() and "reused by concat (cached" in str(graph)
+    assert json.loads(graph.to_json())["reuses"] == [{"cached": cached.id, "reused": original.id}]
+    assert "stroke-dasharray" in graph.to_svg()
