@@ -204,5 +204,5 @@ def current_hash(path: str) -> str | None:
     if os.path.exists(path):
         from lamin_flows.storage.hashing import hash_file
 
-        return "changed:" + hash_file(path).hash
+        return hash_file(path).hash  # the scheme registering it would use: the same key once it is
     return "missing"
