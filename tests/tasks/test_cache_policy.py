@@ -125,3 +125,58 @@ def test_tracked_flow_with_cache_skips_its_body(ln, tmp_path) -> None:
     original = ln.Run.select(status="completed", transform__name="report").one()
     assert cached.reused_id == original.id and cached.reference_type == "prefect-flow-run"
     assert cached.reference != original.reference  # another flow run, which did not run the body
+
+
+FLOW_SCRIPT = '''
+import sys
+from pathlib import Path
+
+from prefect import flow
+
+import lamin_flows as ln
+
+
+@flow
+@ln.tracked(cache=True)
+def nightly_report(key: str) -> ln.File:
+    print("BODY RAN")
+    text = ln.File.select(key=key).one().open().read().decode()
+    out = Path(str(ln.settings.storage)) / "reports" / "nightly.txt"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(text[::-1])
+    return ln.File(out).save()
+
+
+if __name__ == "__main__":
+    print("RESULT", nightly_report(sys.argv[1]).id)
+'''
+
+
+def test_a_flow_run_in_another_process_reuses_the_first(ln, tmp_path, lamin_home) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    root = Path(str(ln.settings.storage))
+    (root / "raw").mkdir(parents=True)
+    (root / "raw" / "a.txt").write_text("alpha\n")
+    ln.File(root / "raw" / "a.txt").save()
+    script = tmp_path / "nightly.py"
+    script.write_text(FLOW_SCRIPT)
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}  # the test server, as a worker has it
+
+    def run() -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, str(script), "raw/a.txt"], capture_output=True, text=True, env=env,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    first, second = run(), run()
+    assert "BODY RAN" in first.stdout and "BODY RAN" not in second.stdout
+    ids = {line.split()[1] for out in (first, second) for line in out.stdout.splitlines() if line.startswith("RESULT")}
+    assert len(ids) == 1
+    cached = ln.Run.select(status="cached").one()
+    original = ln.Run.select(status="completed", transform__name="nightly_report").one()
+    assert cached.reused_id == original.id and cached.reference_type == "prefect-flow-run"
