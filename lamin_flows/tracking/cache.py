@@ -337,6 +337,9 @@ def record_hit(hit: Hit, transform: Transform, call: Call, params: dict[str, Any
             insert = dialect_insert(conn, link).on_conflict_do_nothing()
             conn.execute(insert, [{"run_id": run.id, "file_id": file_id} for file_id in batch])
     run._mark_saved()
+    from lamin_flows.registry import hooks
+
+    hooks.run_ended(run)  # its lamin.run.cached event, where Prefect events are on
     return run
 
 
