@@ -172,14 +172,23 @@ def remember(entries: Sequence[tuple[str, int, int]]) -> None:
     """Record (file id, size, mtime_ns) of files just verified (one transaction)."""
     from lamin_flows.registry import db, instance
     from lamin_flows.registry.models import FileStat
-    from lamin_flows.registry.persist import chunks, one_of
+    from lamin_flows.registry.persist import chunks, dialect_insert
 
     table = FileStat.__table__
-    with db.write(instance.current().engine) as conn:
-        for batch in chunks(list(entries)):
-            ids = [file_id for file_id, _, _ in batch]
-            conn.execute(table.delete().where(one_of(conn, table.c.file_id, ids)))
-            conn.execute(table.insert(), [{"file_id": i, "size": s, "mtime_ns": m} for i, s, m in batch])
+    rows = list({file_id: (file_id, size, mtime) for file_id, size, mtime in entries}.values())
+    try:
+        with db.write(instance.current().engine) as conn:
+            for batch in chunks(rows):
+                # an upsert: another process may record the same files at the same moment
+                insert = dialect_insert(conn, table)
+                upsert = insert.on_conflict_do_update(
+                    index_elements=[table.c.file_id], set_={"size": insert.excluded.size, "mtime_ns": insert.excluded.mtime_ns}
+                )
+                conn.execute(upsert, [{"file_id": i, "size": s, "mtime_ns": m} for i, s, m in batch])
+    except Exception as exc:  # the cache only saves work: failing to fill it must not fail the caller
+        from lamin_flows import _logging
+
+        _logging.hint(f"could not record {len(rows)} entries of the stat cache: {exc}")
 
 
 def current_hash(path: str) -> str | None:

@@ -101,9 +101,7 @@ def call_of(spec: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | 
     for name, value in raw.items():
         try:
             params[name] = _normalize(value, name, files)
-        except Unstorable as exc:
-            if name in ("self", "cls"):
-                continue
+        except Unstorable as exc:  # also a method's instance: its state cannot be compared either
             _logging.warning(
                 f"{label}: cache=True, but parameter {name!r} ({exc}) cannot be compared with earlier calls,"
                 " so this call runs. Pass a saved File, a path or a plain value to make it cacheable."

@@ -401,14 +401,23 @@ def test_a_second_process_reuses_what_the_first_completed(ln, data, tmp_path) ->
         assert done.returncode == 0, done.stderr
         return done
 
-    first, second = run(), run()
+    first = run()
+    # three processes at once, each the first to check (cold stat cache: all write it)
+    command = [sys.executable, str(script), "raw/a.txt"]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+             for _ in range(3)]
+    outs = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], [err for _, err in outs]
+    assert all("BODY RAN" not in out and "cache hit, reusing run" in err for out, err in outs)
+    assert ln.Run.select(status="cached").count() == 3
+    second = run()
     assert "BODY RAN" in first.stdout and "BODY RAN" not in second.stdout
     assert "cache hit, reusing run" in second.stderr
     ids = [line.split()[1] for out in (first, second) for line in out.stdout.splitlines() if line.startswith("RESULT")]
     assert ids[0] == ids[1]
     original = ln.Run.select(status="completed", transform__name="summarize").one()
-    cached = ln.Run.select(status="cached").one()
-    assert cached.reused_id == original.id and ln.File.select(id=ids[0]).one().run_id == original.id
+    assert {r.reused_id for r in ln.Run.select(status="cached").all()} == {original.id}
+    assert ln.File.select(id=ids[0]).one().run_id == original.id
     _edit(ln, data, "raw/a.txt", "changed\n")
     third = run()
     assert "BODY RAN" in third.stdout and "input File 'raw/a.txt' (version 2)" in third.stderr
@@ -472,3 +481,30 @@ def test_on_s3_outputs_are_checked_by_etag(s3_endpoint, s3_bucket, tmp_path, cap
     with pytest.raises(FileNotFoundError):
         shout("raw/in.txt")  # the input's data is gone: a miss, and the body fails reading it
     assert "its data is missing" in capsys.readouterr().err
+
+
+def test_a_method_is_not_cached_on_an_instance_it_cannot_compare(ln, data, capsys) -> None:
+    class Counter:
+        def __init__(self, start: int) -> None:
+            self.start = start
+
+        @ln.tracked(cache=True)
+        def add(self, n: int) -> int:
+            return self.start + n
+
+    assert Counter(1).add(1) == 2 and Counter(5).add(1) == 6  # never the other instance's result
+    assert "parameter 'self' (Counter) cannot be compared" in capsys.readouterr().err
+
+
+def test_stat_cache_entries_are_upserted_and_stale_ones_refreshed(ln, data) -> None:
+    from lamin_flows.registry import stat_cache
+
+    rows = stat_cache.rows_by_id([f.id for f in ln.File.select(key__startswith="raw/").all()])
+    assert all(row.stat is None for row in rows.values())
+    assert stat_cache.problems(rows.values()) == {}
+    stat_cache.remember([(row.id, 1, 2) for row in rows.values()])  # an entry written again: an upsert
+    again = stat_cache.rows_by_id(list(rows))
+    assert {row.stat for row in again.values()} == {(1, 2)}
+    assert stat_cache.problems(again.values()) == {}  # a stale entry: rehashed, matches, refreshed
+    fresh = stat_cache.rows_by_id(list(rows))
+    assert all(row.stat is not None and row.stat != (1, 2) for row in fresh.values())
