@@ -55,6 +55,7 @@ class Call:
     key: str
     params: dict[str, Any]
     file_args: dict[str, Any] = field(default_factory=dict)  # parameter path -> File
+    warned: set[tuple[str, ...]] = field(default_factory=set)  # the function's warnings so far
 
 
 @dataclass
@@ -64,6 +65,13 @@ class Hit:
     run_id: str
     value: Any
     input_ids: list[str]
+
+
+def _warn_once(warned: set[tuple[str, ...]], what: tuple[str, ...], message: str) -> None:
+    """Warn once per tracked function and cause (a loop of calls would repeat it)."""
+    if what not in warned:
+        warned.add(what)
+        _logging.warning(message)
 
 
 def _is_file(value: Any) -> bool:
@@ -86,6 +94,7 @@ def _normalize(value: Any, path: str, files: dict[str, Any], depth: int = 0) -> 
 def call_of(spec: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
     """The cache key of a call, or None (logged) where a parameter cannot be compared."""
     label = f"@ln.tracked {spec.name}"
+    warned = spec.cache_warned
     signature = spec.binder.signature
     if signature is None:
         raw: dict[str, Any] = {"args": list(args), "kwargs": kwargs}
@@ -102,14 +111,16 @@ def call_of(spec: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | 
         try:
             params[name] = _normalize(value, name, files)
         except Unstorable as exc:  # also a method's instance: its state cannot be compared either
-            _logging.warning(
+            _warn_once(
+                warned,
+                ("param", name),
                 f"{label}: cache=True, but parameter {name!r} ({exc}) cannot be compared with earlier calls,"
-                " so this call runs. Pass a saved File, a path or a plain value to make it cacheable."
+                " so calls run every time. Pass a saved File, a path or a plain value to make it cacheable.",
             )
             return None
     source = spec.source_hash
     text = json.dumps({"source": source, "params": params}, sort_keys=True, separators=(",", ":"))
-    return Call(label, source, hashlib.sha256(text.encode()).hexdigest(), params, files)
+    return Call(label, source, hashlib.sha256(text.encode()).hexdigest(), params, files, warned)
 
 
 # ---- return values ------------------------------------------------------------------------
@@ -293,7 +304,10 @@ def _check(run_id: str, manifest: dict[str, Any], call: Call) -> tuple[str | Non
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         return f"{role} File {by_id[file_id].label} of run {run_id} fails its check: {problem}{more}", [], {}
     wanted = file_ids_in(manifest.get("value"))
-    return None, list(dict.fromkeys(input_ids)), _files(wanted)
+    files = _files(wanted)
+    if len(files) < len(set(wanted)):  # deleted since the check a moment ago
+        return f"a File that run {run_id} returned was deleted", [], {}
+    return None, list(dict.fromkeys(input_ids)), files
 
 
 def _files(ids: list[str]) -> dict[str, Any]:
@@ -348,9 +362,11 @@ def completion_values(frame: Frame, call: Call, result: Any) -> dict[str, Any]:
         manifest["value"] = encode(result)
     except Unstorable as exc:
         manifest["unstorable"] = str(exc)
-        _logging.warning(
+        _warn_once(
+            call.warned,
+            ("value", str(exc)),
             f"{call.label}: cache=True, but its return value ({exc}) cannot be stored, so later calls run"
-            " again. Return Files (e.g. ln.File(df, key=...).save()) or plain values to make it reusable."
+            " again. Return Files (e.g. ln.File(df, key=...).save()) or plain values to make it reusable.",
         )
         return {"cache_key": call.key, "cache": manifest}
     manifest["args"] = {path: [f.id, f.hash] for path, f in call.file_args.items()}

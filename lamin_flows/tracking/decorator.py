@@ -45,6 +45,7 @@ class _Spec:
     ) -> None:
         self.fn = fn
         self.cache = cache
+        self.cache_warned: set[tuple[str, ...]] = set()  # what cache=True already warned about
         self.name = name or getattr(fn, "__name__", None) or repr(fn)
         self.version = version
         self.kind = kind

@@ -508,3 +508,13 @@ def test_stat_cache_entries_are_upserted_and_stale_ones_refreshed(ln, data) -> N
     assert stat_cache.problems(again.values()) == {}  # a stale entry: rehashed, matches, refreshed
     fresh = stat_cache.rows_by_id(list(rows))
     assert all(row.stat is not None and row.stat != (1, 2) for row in fresh.values())
+
+
+def test_a_warning_about_what_cannot_be_cached_comes_once_per_function(ln, data, capsys) -> None:
+    @ln.tracked(cache=True)
+    def takes(thing: object) -> int:
+        return 1
+
+    for _ in range(3):
+        takes(object())
+    assert capsys.readouterr().err.count("cannot be compared") == 1
