@@ -5,6 +5,9 @@ the Runs that made those, and so on. Each level is three batched queries (runs w
 transforms and parents, input links, input files), never one query per record.
 
 The graph renders as Mermaid text, as a tree in a terminal, and as an SVG or HTML file.
+Runs with status "cached" (``@ln.tracked(cache=True)``) that reused a Run of the graph are
+shown next to it, pointing at it (``graph.reuses``; the latest three per Run): they made no
+Files themselves, the reused Run's outputs are what they returned.
 """
 
 from __future__ import annotations
