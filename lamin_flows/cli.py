@@ -282,7 +282,35 @@ def _listing_command(registry: str, doc: str) -> None:
 
 
 _listing_command("File", "List registered Files, latest first (e.g. --filter key__startswith=raw/ --json).")
-_listing_command("Run", "List Runs with their Transform's name, latest first (e.g. --filter status=failed).")
+
+CACHED_COLUMNS = ["transform", "status", "id", "reused_id", "started_at"]
+
+
+@app.command(name="runs")
+def runs_command(
+    filter: Optional[list[str]] = FILTER,
+    columns: Optional[list[str]] = COLUMNS,
+    limit: int = LIMIT,
+    order_by: str = ORDER,
+    cached: bool = typer.Option(
+        False, "--cached", help="Only Runs that reused an earlier Run (status cached), with the Run each reused."
+    ),
+    width: Optional[int] = WIDTH,
+    as_json: bool = JSON,
+    as_csv: bool = CSV,
+) -> None:
+    """List Runs with their Transform's name, latest first (e.g. --filter status=failed, --cached)."""
+    try:
+        if cached:
+            filter = [*(filter or []), "status=cached"]
+            columns = columns or CACHED_COLUMNS
+        _list_records("Run", filter or [], columns, limit, order_by, _output(as_json, as_csv), width)
+    except typer.BadParameter:
+        raise
+    except Exception as exc:
+        _fail(exc)
+
+
 _listing_command("Transform", "List Transforms (functions, flows), latest first.")
 
 

@@ -82,7 +82,7 @@ def test_df_prints_to_fit(registry, width):
     text = df.render(width)
     headers = assert_fits(text, width)
     assert "status" in headers and "started_at" in " ".join(headers)
-    assert isinstance(df, pd.DataFrame) and len(df.columns) == 13  # the data keeps every column
+    assert isinstance(df, pd.DataFrame) and len(df.columns) == 16  # the data keeps every column (with reused_id, cache_key, cache)
     files = registry.File.select().df()
     assert "key" in assert_fits(files.render(width), width)
 

@@ -9,6 +9,7 @@ from benchmarks.steps import (  # noqa: F401
     tracking,
     openlineage,
     versions,
+    cache,
     prefect_events,
     s3,
     postgres,

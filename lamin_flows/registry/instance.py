@@ -18,7 +18,7 @@ from typing import Any
 from lamin_flows.errors import InstanceNotFoundError
 from lamin_flows.config import get_settings
 
-SCHEMA_HEAD = "0005"  # the newest migration; a database at another version is upgraded on connect
+SCHEMA_HEAD = "0006"  # the newest migration; a database at another version is upgraded on connect
 
 
 @dataclass

@@ -182,7 +182,9 @@ class Run(Record, table=True):
     __tablename__ = "run"
     id: str = Field(default_factory=id20, primary_key=True, max_length=20)
     transform_id: str = Field(foreign_key="transform.id", max_length=12, index=True)
-    status: str = Field(default="started", max_length=16, description="started, completed, failed, crashed, cancelled")
+    status: str = Field(
+        default="started", max_length=16, description="started, completed, failed, crashed, cancelled, cached"
+    )
     params: dict | None = Field(default=None, sa_column=Column(JSON))
     started_at: datetime | None = Field(default=None, sa_column=Column(sa.DateTime(timezone=True)))
     finished_at: datetime | None = Field(default=None, sa_column=Column(sa.DateTime(timezone=True)))
@@ -196,11 +198,29 @@ class Run(Record, table=True):
         description="Where the run ran, kept apart from params: for a Prefect flow run its flow run name, tags, deployment",
     )
     created_by_id: str | None = Field(default=None, foreign_key="user.id", max_length=12)
+    reused_id: str | None = Field(
+        default=None,
+        foreign_key="run.id",
+        max_length=20,
+        index=True,
+        ondelete="SET NULL",
+        description="For a Run with status 'cached': the completed Run whose result it reused",
+    )
+    cache_key: str | None = Field(
+        default=None, max_length=64, description="Hash of the source and parameters of a cache=True call"
+    )
+    cache: dict | None = Field(
+        default=None,
+        sa_column=Column(JSON),
+        description="What a cache=True call recorded to be reused: return value, parameters, inputs, outputs",
+    )
 
+    __table_args__ = (sa.Index("ix_run_transform_cache_key", "transform_id", "cache_key"),)
     _foreign_keys: ClassVar = {
         "transform": ("transform_id", "Transform"),
         "parent": ("parent_id", "Run"),
         "created_by": ("created_by_id", "User"),
+        "reused": ("reused_id", "Run"),
     }
     _many_to_many: ClassVar = {"inputs": ("run_input", "run_id", "file_id", "File")}
     _display: ClassVar = ("id", "status", "transform_id", "started_at", "finished_at")
@@ -210,6 +230,8 @@ class Run(Record, table=True):
     inputs = _link("inputs")
     outputs = _reverse("File", "run_id")
     children = _reverse("Run", "parent_id")
+    reused = _fk("reused")
+    reused_by = _reverse("Run", "reused_id")
 
 
 class Tag(Record, table=True):
@@ -269,3 +291,16 @@ class FileProjectLink(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_file_project_project_id_file_id", "project_id", "file_id"),)  # migration 0005
     file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
     project_id: str = Field(foreign_key="project.id", primary_key=True, max_length=12, ondelete="CASCADE")
+
+
+class FileStat(SQLModel, table=True):
+    """The stat cache: size and mtime (ns) of a local File's data when it last matched the File's hash.
+
+    Written by the ``cache=True`` check (:mod:`lamin_flows.tracking.cache`); while a file's size
+    and mtime are unchanged, its content is taken as verified and not hashed again.
+    """
+
+    __tablename__ = "file_stat"
+    file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
+    size: int = Field(sa_type=sa.BigInteger)
+    mtime_ns: int = Field(sa_type=sa.BigInteger)

@@ -1,6 +1,8 @@
 """Tracking: which code made which data. ``@ln.tracked``, the run context, lineage.
 
 * :func:`tracked` turns every call of a function or Prefect flow into a Run of its Transform;
+  with ``cache=True`` it skips calls whose code, parameters and input content are unchanged
+  (:mod:`lamin_flows.tracking.cache`; the stat cache is :mod:`lamin_flows.registry.stat_cache`);
 * :func:`track` and :func:`finish` (``ln.track()``, ``ln.finish()``) make a script or notebook a Run;
 * :data:`context` (``ln.context``) gives the current Run and Transform;
 * :func:`lineage_of` (``file.view_lineage()``) walks a File's lineage upstream.

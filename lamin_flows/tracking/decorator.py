@@ -40,8 +40,12 @@ class _Decorator(Protocol):
 class _Spec:
     """What a tracked function knows about itself: names, signature, its Transform per instance."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None, version: str | None, kind: str) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], name: str | None, version: str | None, kind: str, cache: bool = False
+    ) -> None:
         self.fn = fn
+        self.cache = cache
+        self.cache_warned: set[tuple[str, ...]] = set()  # what cache=True already warned about
         self.name = name or getattr(fn, "__name__", None) or repr(fn)
         self.version = version
         self.kind = kind
@@ -95,7 +99,14 @@ class _Spec:
         )
 
 
-def _begin(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> runs.Frame:
+class _Cached:
+    """A cache hit: the body does not run, ``value`` is what the reused Run returned."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _begin(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> runs.Frame | _Cached:
     from lamin_flows.registry.context import current_run_ref
 
     parent = runs.current_frame()
@@ -123,6 +134,17 @@ def _begin(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> runs.F
     options: dict[str, Any] = dict(
         parent_id=parent_id, reference=reference, reference_type=reference_type, meta=meta, flow_run_id=flow_run_id
     )
+    call = None
+    if spec.cache:
+        from lamin_flows.tracking import cache
+
+        call = cache.call_of(spec, args, kwargs)
+        if call is not None:
+            transform = spec.transform(kind)  # a stale one finds no earlier Runs: a miss
+            hit = cache.lookup(transform, call)
+            if hit is not None:
+                cache.record_hit(hit, transform, call, params, **options)
+                return _Cached(hit.value)
     try:
         frame = runs.start_run(spec.transform(kind), params, **options)
     except Exception as exc:
@@ -130,6 +152,7 @@ def _begin(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> runs.F
             raise
         spec.forget()  # the cached Transform is gone (instance deleted and re-created): look it up again
         frame = runs.start_run(spec.transform(kind), params, **options)
+    frame.cache_call = call
     if body:
         from lamin_flows.tracking import resolvers
 
@@ -155,6 +178,7 @@ def _status_of(exc: BaseException) -> str:
 
 def _end(frame: runs.Frame, result: Any = None, exc: BaseException | None = None) -> bool:
     """Record how the call ended; True if it is a flow run's Run that publishes an artifact."""
+    extra = None
     if exc is not None:
         status, error = _status_of(exc), runs.error_text(exc)
     else:
@@ -163,8 +187,12 @@ def _end(frame: runs.Frame, result: Any = None, exc: BaseException | None = None
             from lamin_flows.tracking import prefect_runs
 
             status, error = prefect_runs.status_of_result(result, status)
+        if status == "completed" and frame.cache_call is not None:
+            from lamin_flows.tracking import cache
+
+            extra = cache.completion_values(frame, frame.cache_call, result)
     try:
-        runs.finish_run(frame, status, error)
+        runs.finish_run(frame, status, error, extra)
     except Exception as end_exc:
         if exc is None:
             raise
@@ -174,14 +202,16 @@ def _end(frame: runs.Frame, result: Any = None, exc: BaseException | None = None
     return frame.run.reference is not None and frame.flow_run_id is not None and not crashed
 
 
-def _wrap(fn: Callable[P, R], *, name: str | None, version: str | None, kind: str) -> Callable[P, R]:
-    spec = _Spec(fn, name, version, kind)
+def _wrap(fn: Callable[P, R], *, name: str | None, version: str | None, kind: str, cache: bool = False) -> Callable[P, R]:
+    spec = _Spec(fn, name, version, kind, cache)
     if inspect.iscoroutinefunction(fn):
         async_fn: Callable[P, Awaitable[Any]] = fn  # type: ignore[assignment]
 
         @functools.wraps(fn)
         async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
             frame = _begin(spec, args, kwargs)
+            if isinstance(frame, _Cached):
+                return frame.value
             try:
                 result = await async_fn(*args, **kwargs)
             except BaseException as exc:
@@ -198,6 +228,8 @@ def _wrap(fn: Callable[P, R], *, name: str | None, version: str | None, kind: st
         @functools.wraps(fn)
         def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             frame = _begin(spec, args, kwargs)
+            if isinstance(frame, _Cached):
+                return frame.value  # type: ignore[no-any-return]
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
@@ -236,11 +268,13 @@ def _is_task(obj: Any) -> bool:
     return tasks is not None and isinstance(obj, tasks.Task)
 
 
-def _decorate(target: Any, name: str | None, version: str | None) -> Any:
+def _decorate(target: Any, name: str | None, version: str | None, cache: bool = False) -> Any:
     if _is_flow(target):
         from lamin_flows.tracking import prefect_runs
 
-        return prefect_runs.track_flow(target, lambda fn: _wrap(fn, name=name, version=version, kind="flow"))
+        return prefect_runs.track_flow(
+            target, lambda fn: _wrap(fn, name=name, version=version, kind="flow", cache=cache)
+        )
     if _is_task(target):
         raise TypeError(
             f"@ln.tracked cannot wrap the Prefect task {target.name!r} (it would lose .submit() and .map());"
@@ -254,7 +288,7 @@ def _decorate(target: Any, name: str | None, version: str | None) -> Any:
             f"@ln.tracked cannot track the generator function {getattr(target, '__name__', target)!r}:"
             " track the function that consumes it, or return a list"
         )
-    return _wrap(target, name=name, version=version, kind="function")
+    return _wrap(target, name=name, version=version, kind="function", cache=cache)
 
 
 @overload
@@ -262,10 +296,10 @@ def tracked(fn: Flow[P, R], /) -> Flow[P, R]: ...
 @overload
 def tracked(fn: Callable[P, R], /) -> Callable[P, R]: ...
 @overload
-def tracked(*, name: str | None = None, version: str | None = None) -> _Decorator: ...
+def tracked(*, name: str | None = None, version: str | None = None, cache: bool = False) -> _Decorator: ...
 
 
-def tracked(fn: Any = None, /, *, name: str | None = None, version: str | None = None) -> Any:
+def tracked(fn: Any = None, /, *, name: str | None = None, version: str | None = None, cache: bool = False) -> Any:
     """Record every call of a function or Prefect flow as a Run of its Transform.
 
     The code is a Transform (name, version from the source hash, ``module:qualname``); each call is
@@ -282,6 +316,10 @@ def tracked(fn: Any = None, /, *, name: str | None = None, version: str | None =
         fn: the function or flow (when used as ``@ln.tracked`` without parentheses).
         name: the Transform's name; default: the function's ``__name__``.
         version: the Transform's version; default: the first 12 hex characters of the source hash.
+        cache: skip the body when a completed Run of the same code, with equal parameters, read
+            Files whose content is unchanged and its outputs are intact: a Run with status
+            "cached" (``run.reused`` is the Run reused) is recorded and that Run's return value
+            returned (:mod:`lamin_flows.tracking.cache`). Default False: every call runs.
 
     Returns:
         The tracked function (same signature), or a Flow for a Flow.
@@ -297,7 +335,10 @@ def tracked(fn: Any = None, /, *, name: str | None = None, version: str | None =
         >>> @ln.tracked(version="2")
         ... def clean(key: str) -> ln.File:
         ...     ...
+        >>> @ln.tracked(cache=True)      # a second call on unchanged data returns at once
+        ... def summarize(raw: ln.File, top: int = 10) -> ln.File:
+        ...     ...
     """
     if fn is not None:
-        return _decorate(fn, name, version)
-    return lambda target: _decorate(target, name, version)
+        return _decorate(fn, name, version, cache)
+    return lambda target: _decorate(target, name, version, cache)

@@ -5,6 +5,9 @@ the Runs that made those, and so on. Each level is three batched queries (runs w
 transforms and parents, input links, input files), never one query per record.
 
 The graph renders as Mermaid text, as a tree in a terminal, and as an SVG or HTML file.
+Runs with status "cached" (``@ln.tracked(cache=True)``) that reused a Run of the graph are
+shown next to it, pointing at it (``graph.reuses``; the latest three per Run): they made no
+Files themselves, the reused Run's outputs are what they returned.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from lamin_flows.registry.file import File
 
 MAX_DEPTH = 50
+REUSES_SHOWN = 3  # cached Runs shown per reused Run (the latest)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class LineageGraph:
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
     truncated: bool = False  # the walk stopped at the maximum depth
+    # A cached Run (source) pointing at the Run whose result it reused (target); not data flow
+    reuses: list[Edge] = field(default_factory=list)
 
     def add(self, node: Node) -> None:
         self.nodes.setdefault(node.id, node)
@@ -103,6 +109,8 @@ class LineageGraph:
             lines.append(f"    {names[node.id]}{shape}")
         for edge in self.edges:
             lines.append(f"    {names[edge.source]} --> {names[edge.target]}")
+        for edge in self.reuses:
+            lines.append(f"    {names[edge.source]} -. reuses .-> {names[edge.target]}")
         lines.append("    classDef file fill:#e8f1fb,stroke:#3d7cc9")
         lines.append("    classDef run fill:#fdf0e0,stroke:#d08a2e")
         lines.append("    classDef root stroke-width:3px")
@@ -128,6 +136,9 @@ class LineageGraph:
         shown: set[str] = {self.root}
 
         def grow(branch: Any, node_id: str) -> None:
+            for edge in self.reuses:
+                if edge.target == node_id:
+                    branch.add("[dim]reused by[/dim] " + label(self.nodes[edge.source]).removeprefix("made by "))
             sources = self.upstream(node_id)
             if self.nodes[node_id].kind == "run" and sources:
                 branch = branch.add("[dim]read[/dim]")
@@ -208,8 +219,9 @@ class LineageGraph:
         import json
 
         edges = [{"source": e.source.split(":", 1)[1], "target": e.target.split(":", 1)[1]} for e in self.edges]
+        reuses = [{"cached": e.source.split(":", 1)[1], "reused": e.target.split(":", 1)[1]} for e in self.reuses]
         root = self.root.split(":", 1)[1]
-        document = {"root": root, "nodes": self.records(), "edges": edges, "truncated": self.truncated}
+        document = {"root": root, "nodes": self.records(), "edges": edges, "reuses": reuses, "truncated": self.truncated}
         return json.dumps(document, indent=2)
 
     def to_csv(self) -> str:
@@ -299,6 +311,22 @@ def _run_node(run: Any, transform: Any, parent_name: str | None) -> Node:
     return Node(f"run:{run.id}", "run", name, detail)
 
 
+def _add_reuses(graph: LineageGraph, run_ids: list[str], transforms: dict[str, Any]) -> None:
+    """The latest cached Runs that reused each of ``run_ids`` (one query per batch), pointing at them."""
+    from lamin_flows.registry.models import Run
+    from lamin_flows.registry.persist import chunks
+
+    shown: dict[str, int] = {}
+    for batch in chunks(run_ids):
+        for run in Run.select(reused_id__in=list(batch)).order_by("-started_at").all():
+            shown[run.reused_id] = shown.get(run.reused_id, 0) + 1
+            if shown[run.reused_id] > REUSES_SHOWN:
+                continue
+            node = _run_node(run, transforms.get(run.transform_id), None)
+            graph.add(Node(node.id, "run", node.label, f"{node.detail}, reuses run {run.reused_id[:8]}"))
+            graph.reuses.append(Edge(node.id, f"run:{run.reused_id}"))
+
+
 def lineage_of(file: File, *, max_depth: int = MAX_DEPTH) -> LineageGraph:
     """Walk upstream from ``file`` and return its lineage graph.
 
@@ -350,6 +378,7 @@ def lineage_of(file: File, *, max_depth: int = MAX_DEPTH) -> LineageGraph:
             parent = parents.get(run.parent_id) if run.parent_id else None
             parent_name = transforms[parent.transform_id].name if parent is not None and parent.transform_id in transforms else None
             graph.add(_run_node(run, transforms.get(run.transform_id), parent_name))
+        _add_reuses(graph, run_ids, transforms)
         pairs: list[tuple[str, str]] = []
         with db.read(instance.current().engine) as conn:
             for batch in chunks(run_ids):

@@ -43,6 +43,9 @@ def _columns(graph: LineageGraph) -> dict[str, int]:
                     changed = True
         if not changed:
             break
+    for edge in graph.reuses:  # a cached Run stands next to the Run it reused
+        if edge.target in depth:
+            depth[edge.source] = depth[edge.target]
     for node_id in graph.nodes:
         depth.setdefault(node_id, 0)
     return depth
@@ -96,6 +99,16 @@ def render_svg(graph: LineageGraph) -> str:
             f'<path d="M {x1:.1f} {y1:.1f} C {mid:.1f} {y1:.1f}, {mid:.1f} {y2:.1f}, {x2:.1f} {y2:.1f}"'
             ' fill="none" stroke="#666" stroke-width="1.2" marker-end="url(#arrow)"/>'
         )
+    for edge in graph.reuses:  # dashed, from the cached Run to the Run it reused
+        if edge.source in boxes and edge.target in boxes:
+            sx, sy, sw = boxes[edge.source]
+            tx, ty, tw = boxes[edge.target]
+            x1, y1 = sx + sw / 2, sy + (0 if ty < sy else NODE_H)
+            x2, y2 = tx + tw / 2, ty + (NODE_H if ty < sy else 0)
+            parts.append(
+                f'<path d="M {x1:.1f} {y1:.1f} L {x2:.1f} {y2:.1f}" fill="none" stroke="#d08a2e"'
+                ' stroke-width="1.2" stroke-dasharray="4 3" marker-end="url(#arrow)"><title>reuses</title></path>'
+            )
     for node in graph.nodes.values():
         bx, by, bw = boxes[node.id]
         fill, stroke, radius = _STYLE[node.kind]

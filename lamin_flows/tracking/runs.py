@@ -36,6 +36,7 @@ class Frame:
     transform: Transform
     engine: Any
     flow_run_id: str | None = None  # the Prefect flow run this call runs in, if any
+    cache_call: Any = None  # a cache=True call: its tracking.cache.Call, recorded when it completes
     tokens: tuple[object, object] | None = field(default=None, repr=False)
 
 
@@ -148,15 +149,15 @@ def start_run(
     return frame
 
 
-def finish_run(frame: Frame, status: str, error: str | None = None) -> None:
-    """End a Run (one UPDATE) and restore the run that was current before it."""
+def finish_run(frame: Frame, status: str, error: str | None = None, extra: dict[str, Any] | None = None) -> None:
+    """End a Run (one UPDATE, which also sets the columns in ``extra``) and restore the run that was current before it."""
     from lamin_flows.registry import db
     from lamin_flows.registry.models import Run
     from lamin_flows.registry.record import utcnow
 
     try:
         now = utcnow()
-        values = {"status": status, "finished_at": now, "error": error, "updated_at": now}
+        values = {"status": status, "finished_at": now, "error": error, "updated_at": now, **(extra or {})}
         table = Run.__table__
         with db.write(frame.engine) as conn:
             conn.execute(table.update().where(table.c.id == frame.run.id).values(**values))

@@ -1,0 +1,82 @@
+"""What a cache hit of ``@ln.tracked(cache=True)`` costs next to running, and the check per input File."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.data import init_instance
+from benchmarks.harness import Context, median, step, timed
+
+
+def _inputs(ctx: Context, ln: Any, n: int) -> str:
+    """``n`` small files registered in place under ``inputs/``; returns the key prefix."""
+    folder = ctx.work / "bench-storage" / "inputs"
+    folder.mkdir(parents=True)
+    for i in range(n):
+        (folder / f"{i:06d}.txt").write_text(f"{i}\n")
+    ln.save(ln.File.from_dir(folder))
+    return "inputs/"
+
+
+def _reader(ln: Any, cache: bool) -> Any:
+    def read_inputs(prefix: str) -> int:
+        """Reads every File under ``prefix`` through the registry (so each is a run input)."""
+        return sum(int(f.open().read()) for f in ln.File.select(key__startswith=prefix).all())
+
+    return ln.tracked(cache=cache, name=f"read_inputs_{'cached' if cache else 'plain'}")(read_inputs)
+
+
+def _hits(ln: Any, fn: Any, prefix: str, expected: int, reps: int) -> tuple[float, list[float]]:
+    """(seconds of the first hit, which hashes every input once; seconds of the warm hits)."""
+    before = ln.Run.select(status="cached").count()
+    first, value = timed(lambda: fn(prefix))
+    warm = [timed(lambda: fn(prefix))[0] for _ in range(reps)]
+    if ln.Run.select(status="cached").count() != before + 1 + reps or value != expected:
+        raise AssertionError("a call expected to hit the cache ran its body")
+    return first, warm
+
+
+@step("cache_hit", "@ln.tracked(cache=True) hit on 1,000 input Files, next to a cold run that reads them",
+      "≤ 5 % of the cold run")
+def cache_hit(ctx: Context) -> None:
+    """One function reading 1,000 small local Files: cold runs (cache=False) and warm cache hits, taking turns."""
+    ln = init_instance(ctx)
+    n = ctx.size(1000, 50)
+    prefix = _inputs(ctx, ln, n)
+    expected = sum(range(n))
+    plain, cached = _reader(ln, False), _reader(ln, True)
+    if cached(prefix) != expected:  # the run a hit reuses
+        raise AssertionError("wrong sum")
+    first_hit, _ = _hits(ln, cached, prefix, expected, 0)
+    cold, warm = [], []
+    for _ in range(ctx.size(5, 2)):
+        cold.append(timed(lambda: plain(prefix))[0])
+        warm.append(timed(lambda: cached(prefix))[0])
+    if ln.Run.select(status="cached").count() != 1 + len(warm):
+        raise AssertionError("a call expected to hit the cache ran its body")
+    ratio = median(warm) / median(cold)
+    ctx.check(f"cache hit / cold run, {n} input Files", ratio * 100, "%", "<=", 5,
+              detail=f"median cold run {median(cold) * 1000:.1f} ms, warm hit {median(warm) * 1000:.1f} ms,"
+                     f" first hit (hashes every input once) {first_hit * 1000:.1f} ms")
+    ctx.metric("cold_s", cold)
+    ctx.metric("hit_s", warm)
+    ctx.metric("first_hit_s", first_hit)
+
+
+@step("cache_check", "per input File cost of a cache check with 10,000 input Files (warm stat cache)", "≤ 1 ms")
+def cache_check(ctx: Context) -> None:
+    """A cache hit of a function that read 10,000 local Files: lookup, latest versions, stat of each file."""
+    ln = init_instance(ctx)
+    n = ctx.size(10_000, 100)
+    prefix = _inputs(ctx, ln, n)
+    cached = _reader(ln, True)
+    expected = sum(range(n))
+    cold = timed(lambda: cached(prefix))[0]
+    first_hit, warm = _hits(ln, cached, prefix, expected, ctx.size(5, 2))
+    per_file = median(warm) / n * 1000
+    ctx.check(f"cache check per input File, {n} Files", per_file, "ms", "<=", 1,
+              detail=f"warm hit {median(warm) * 1000:.0f} ms in all; first hit (rehash, fills the stat cache)"
+                     f" {first_hit * 1000:.0f} ms; the run itself {cold:.2f} s")
+    ctx.metric("hit_s", warm)
+    ctx.metric("first_hit_s", first_hit)
+    ctx.metric("cold_run_s", cold)
