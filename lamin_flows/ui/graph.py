@@ -242,8 +242,8 @@ def to_svg(drawing: dict[str, Any], expand_href: Any) -> str:
             f' data-node="{escape(box.id)}"><title>{escape(title)}</title>'
             f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{NODE_H}" rx="{radius}"'
             f' fill="{fill}" stroke="{stroke}" stroke-width="{3 if box.root else 1.5}"{dash}/>'
-            f'<text x="{box.x + 12:.1f}" y="{box.y + 17:.1f}" font-weight="bold">{escape(box.label)}</text>'
-            f'<text x="{box.x + 12:.1f}" y="{box.y + 32:.1f}" fill="#555">{escape(box.detail)}</text></a>'
+            f'<text class="name" x="{box.x + 12:.1f}" y="{box.y + 17:.1f}" font-weight="bold">{escape(box.label)}</text>'
+            f'<text class="detail" x="{box.x + 12:.1f}" y="{box.y + 32:.1f}" fill="#555">{escape(box.detail)}</text></a>'
         )
     parts.append("</g></svg>")
     return "".join(parts)

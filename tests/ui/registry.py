@@ -1,6 +1,6 @@
 """Builds the registry the UI tests browse: a tracked pipeline and 10,000 Files.
 
-Run as a script in its own process (``python registry.py HOME STORAGE N``) so the module-scoped
+Run as a script in its own process (``LAMIN_HOME=... python registry.py STORAGE N``) so the module-scoped
 server and browser share one registry without the per-test LAMIN_HOME of tests/conftest.py.
 It prints one JSON line: the ids the tests look for.
 """
@@ -96,4 +96,4 @@ def build(storage: Path, n_files: int) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(build(Path(sys.argv[2]), int(sys.argv[3]))))
+    print(json.dumps(build(Path(sys.argv[1]), int(sys.argv[2]))))
