@@ -37,7 +37,14 @@ def _duration(seconds: float | None) -> str:
 
 
 templates.env.filters["duration"] = _duration
-templates.env.filters["when"] = lambda value: (value or "").replace("T", " ").replace("+00:00", " UTC")
+def _when(value: str | None) -> str:
+    """``2026-12-02 16:43:38 UTC`` from the JSON form (people need no microseconds)."""
+    if not value:
+        return ""
+    return value[:19].replace("T", " ") + " UTC"
+
+
+templates.env.filters["when"] = _when
 
 
 def _params(request: Request) -> dict[str, str]:

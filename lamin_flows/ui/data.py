@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from lamin_flows.errors import ValidationError
 from lamin_flows.registry.listing import human_size
+from lamin_flows.registry.query import _python_type
 
 PAGE = 50
 MAX_PAGE = 500
@@ -25,12 +26,12 @@ RELATED_MAX = 200  # inputs and outputs shown on a Run's page
 
 
 def iso(value: Any) -> str | None:
-    """A date-time as ISO text in UTC (the JSON form), None for None."""
+    """A date-time as ISO text in UTC with microseconds (the JSON form; page cursors need them), None for None."""
     if value is None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return value.astimezone(timezone.utc).isoformat()
 
 
 def _encode(value: Any, record_id: str) -> str:
@@ -41,7 +42,7 @@ def _encode(value: Any, record_id: str) -> str:
 def _decode(cursor: str, column: Any) -> tuple[Any, str]:
     try:
         value, record_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if value is not None and isinstance(column.type, sa.DateTime):
+        if value is not None and _python_type(column) is datetime:
             value = datetime.fromisoformat(value)
         return value, str(record_id)
     except Exception as exc:
@@ -251,7 +252,7 @@ def transform_detail(transform_id: str) -> dict[str, Any] | None:
         return None
     versions = ln.Transform.select(name=transform.name).order_by("created_at").all()
     runs = ln.Run.select(transform_id=transform.id).order_by("-started_at").limit(RELATED_MAX).all()
-    listing = _transforms_of([transform])
+    listing = {transform.id: transform}
     return {
         "transform": {"id": transform.id, "name": transform.name, "version": transform.version, "type": transform.type,
                       "reference": transform.reference, "source_hash": transform.source_hash},
