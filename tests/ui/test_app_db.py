@@ -48,3 +48,20 @@ def test_pages_render_on_both_databases(ln) -> None:
         response = client.get(path)
         assert response.status_code == 200, (path, response.text[:300])
     assert client.get("/files?q=nothing-matches").text.count("no files match") == 1
+
+
+def test_a_prefect_flow_run_links_to_the_prefect_ui(ln, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lamin_flows.tracking.prefect_runs import REFERENCE_TYPE
+
+    transform = ln.Transform(name="nightly", version="1", type="flow").save()
+    run = ln.Run(transform=transform, status="completed", reference="0f1e2d3c", reference_type=REFERENCE_TYPE).save()
+    plain = ln.Run(transform=transform, status="failed", error="boom").save()
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_UI_URL", "https://prefect.example.org/")
+    client = _client()
+    link = "https://prefect.example.org/runs/flow-run/0f1e2d3c"
+    assert client.get(f"/api/runs/{run.id}").json()["run"]["prefect_url"] == link
+    assert client.get(f"/api/runs/{plain.id}").json()["run"]["prefect_url"] is None
+    assert f'href="{link}"' in client.get(f"/runs/{run.id}").text and f'href="{link}"' in client.get("/runs").text
+    monkeypatch.delenv("PREFECT_UI_URL")
+    assert client.get(f"/api/runs/{run.id}").json()["run"]["prefect_url"] is None  # nothing known: no link
