@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import start_ui  # tests/ui/conftest.py
+from _ui import start_ui  # tests/ui/_ui.py
 
 
 def get(url: str, path: str, **params: Any) -> Any:

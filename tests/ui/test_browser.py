@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conftest import screenshot  # tests/ui/conftest.py
-
 import pytest
+from _ui import screenshot  # tests/ui/_ui.py
 
 pytestmark = pytest.mark.slow
 
