@@ -65,3 +65,15 @@ def test_a_prefect_flow_run_links_to_the_prefect_ui(ln, monkeypatch: pytest.Monk
     assert f'href="{link}"' in client.get(f"/runs/{run.id}").text and f'href="{link}"' in client.get("/runs").text
     monkeypatch.delenv("PREFECT_UI_URL")
     assert client.get(f"/api/runs/{run.id}").json()["run"]["prefect_url"] is None  # nothing known: no link
+
+
+def test_keys_and_descriptions_are_escaped_on_every_page(ln_sqlite) -> None:
+    ln = ln_sqlite
+    storage_id = ln.Storage.select().one().id
+    file = ln.File(key="odd/<img src=x onerror=alert(1)>.txt", storage_id=storage_id, suffix=".txt", size=1,
+                   hash="h" * 22, hash_type="md5", description="<script>alert('x')</script>").save()
+    client = _client()
+    for path in ("/files", f"/files/{file.id}", f"/lineage/file/{file.id}"):
+        text = client.get(path).text
+        assert "<script>alert" not in text and "<img src=x" not in text, path
+        assert "&lt;img src=x onerror=alert(1)&gt;" in text, path
