@@ -77,3 +77,22 @@ def test_keys_and_descriptions_are_escaped_on_every_page(ln_sqlite) -> None:
         text = client.get(path).text
         assert "<script>alert" not in text and "<img src=x" not in text, path
         assert "&lt;img src=x onerror=alert(1)&gt;" in text, path
+
+
+def test_preview_and_download_from_a_bucket(s3_bucket: str, tmp_path) -> None:
+    import pandas as pd
+
+    import lamin_flows as ln
+
+    ln.setup.init(storage=f"s3://{s3_bucket}/project")
+    source = tmp_path / "table.csv"
+    source.write_text("a,b\n1,2\n3,4\n")
+    csv = ln.File(source, key="tables/table.csv").save()
+    parquet = ln.File(pd.DataFrame({"x": [1, 2, 3]}), key="tables/x.parquet").save()
+    client = _client()
+    download = client.get(f"/files/{csv.id}/download")
+    assert download.status_code == 200 and download.text == "a,b\n1,2\n3,4\n"
+    assert client.get(f"/files/{csv.id}/preview").json()["rows"] == [["1", "2"], ["3", "4"]]
+    assert client.get(f"/files/{parquet.id}/preview").json()["total_rows"] == 3
+    detail = client.get(f"/api/files/{csv.id}").json()["file"]
+    assert detail["path"] == f"s3://{s3_bucket}/project/tables/table.csv"
