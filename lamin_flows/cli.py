@@ -9,6 +9,7 @@ Example:
     $ lamin lineage reports/nightly.parquet
     $ lamin lineage export --openlineage --since 2026-01-01
     $ lamin verify --fix
+    $ lamin ui --open              # a web page over the registry and its lineage
     $ lamin list
     $ lamin close
     $ lamin delete mydata          # without a terminal (a notebook's !lamin): moves the registry aside
@@ -438,6 +439,40 @@ def _emit_report(report: Any, fmt: str) -> None:
     rows = [{"status": "found", **asdict(f)} for f in report.findings]
     rows += [{"status": "fixed", **asdict(f)} for f in report.fixed]
     _emit(Listing("", ["status", "kind", "storage", "key", "file_id", "detail"], rows), fmt)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+def ui(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback exposes the registry."),
+    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the page in the default web browser."),
+) -> None:
+    """Serve a read-only web page over the current instance: Files, Runs, Transforms, lineage."""
+    try:
+        from lamin_flows.ui import create_app
+
+        app_ = create_app()
+    except Exception as exc:
+        _fail(exc)
+    import uvicorn
+
+    if host not in LOOPBACK and not host.startswith("127."):
+        typer.echo(
+            f"warning: listening on {host}: the page has no authentication, so anyone who can reach this"
+            " address can read the registry and download its files; use --host 127.0.0.1 to keep it local",
+            err=True,
+        )
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    typer.echo(f"lamin ui: {url} (Ctrl+C to stop)")
+    if open_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @app.command("list")

@@ -91,8 +91,8 @@ class Settings(BaseSettings):
     ui_url: str | None = Field(
         default=None,
         description=(
-            "Base URL of a web page per File; Prefect artifacts then link each File to <ui_url>/files/<id>"
-            " (e.g. https://lamin.example.org)."
+            "Base URL of `lamin ui` (e.g. http://127.0.0.1:8765); Prefect artifacts then link the run to"
+            " <ui_url>/runs/<id> and each File to <ui_url>/files/<id>."
         ),
     )
 
@@ -135,6 +135,26 @@ def openlineage_configured() -> bool:
 def prefect_api_url_from_env() -> str | None:
     """``PREFECT_API_URL`` as set in the environment (a cheap look that imports no Prefect)."""
     return os.environ.get("PREFECT_API_URL") or None
+
+
+def prefect_ui_url() -> str | None:
+    """The Prefect UI's base URL: ``PREFECT_UI_URL``, else ``PREFECT_API_URL`` without its ``/api``.
+
+    ``lamin ui`` links a Run started by a Prefect flow run to ``<this>/runs/flow-run/<id>``;
+    None (no link) when neither is set.
+
+    Example:
+        >>> prefect_ui_url()   # with PREFECT_API_URL=http://127.0.0.1:4200/api
+        'http://127.0.0.1:4200'
+    """
+    ui = os.environ.get("PREFECT_UI_URL")
+    if ui:
+        return ui.rstrip("/")
+    api = prefect_api_url_from_env()
+    if not api:
+        return None
+    api = api.rstrip("/")
+    return api[: -len("/api")] if api.endswith("/api") else api
 
 
 def temporary_prefect_server_notice(timeout_seconds: int = 120) -> str | None:

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-HEAVY = ("prefect", "pandas", "pyarrow", "anndata", "s3fs", "sqlalchemy", "sqlmodel", "openlineage")
+HEAVY = ("prefect", "pandas", "pyarrow", "anndata", "s3fs", "sqlalchemy", "sqlmodel", "openlineage",
+         "lamin_flows.ui", "starlette", "uvicorn", "jinja2")  # lamin ui: imported by the command only
 
 
 def test_import_is_cheap():

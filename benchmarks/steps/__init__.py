@@ -14,4 +14,5 @@ from benchmarks.steps import (  # noqa: F401
     s3,
     postgres,
     memory,
+    ui,
 )

@@ -4,7 +4,7 @@ Two artifacts per Run, both keyed by the Transform's name so the UI groups a flo
 
 * ``lamin-<name>``, markdown: a summary line per role and a table of the Files (key, size in
   human units, version, hash, storage path, and a link to the File page when
-  ``LAMIN_UI_URL`` is set);
+  ``LAMIN_UI_URL`` is set, where a link to the run's page (``lamin ui``) heads the artifact);
 * ``lamin-<name>-files``, Prefect's table type: one row per File with its role, and the size
   in bytes, so the UI sorts it.
 
@@ -42,6 +42,12 @@ def file_url(file: File) -> str | None:
     """The File's page under ``LAMIN_UI_URL`` (``<ui_url>/files/<id>``), or None when unset."""
     base = get_settings().ui_url
     return f"{base.rstrip('/')}/files/{file.id}" if base else None
+
+
+def run_url(run: Run) -> str | None:
+    """The Run's page under ``LAMIN_UI_URL`` (``<ui_url>/runs/<id>``), or None when unset."""
+    base = get_settings().ui_url
+    return f"{base.rstrip('/')}/runs/{run.id}" if base else None
 
 
 def _cell(value: Any) -> str:
@@ -99,6 +105,7 @@ def artifact_markdown(run: Run, transform: Transform) -> str:
         "",
         f"Transform `{transform.id}` version `{transform.version}`, status **{run.status}**.",
         "",
+        *([f"[Open this run, its files and its lineage in lamin ui]({url})", ""] if (url := run_url(run)) else []),
         f"## Outputs ({n_out})",
         "",
     ]

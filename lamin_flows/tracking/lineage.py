@@ -340,58 +340,11 @@ def lineage_of(file: File, *, max_depth: int = MAX_DEPTH) -> LineageGraph:
     Example:
         >>> lineage_of(ln.File.select(key="reports/nightly.parquet").one()).to_mermaid()
     """
-    import sqlalchemy as sa
-
-    from lamin_flows.registry import db, instance
-    from lamin_flows.registry.file import File
-    from lamin_flows.registry.models import Run, Transform
-    from lamin_flows.registry.persist import chunks
+    from lamin_flows.tracking.lineage_walk import walk_upstream
 
     if not file.is_saved:
         raise ValidationError(f"{file!r} is not saved yet: save it first, then ask for its lineage")
     graph = LineageGraph(root=f"file:{file.id}")
     graph.add(_file_node(file))
-    frontier: list[Any] = [file]
-    seen_runs: set[str] = set()
-    transforms: dict[str, Any] = {}
-    link = Run.metadata.tables["run_input"]
-    for depth in range(max_depth + 1):
-        run_ids = sorted({f.run_id for f in frontier if f.run_id} - seen_runs)
-        for f in frontier:
-            if f.run_id:
-                graph.link(f"run:{f.run_id}", f"file:{f.id}")
-        if not run_ids:
-            break
-        if depth == max_depth:
-            graph.truncated = True
-            for run_id in run_ids:
-                graph.add(Node(f"run:{run_id}", "run", "…", "not followed"))
-            break
-        seen_runs.update(run_ids)
-        level_runs = [r for batch in chunks(run_ids) for r in Run.select(id__in=batch).all()]
-        parent_ids = {r.parent_id for r in level_runs if r.parent_id}
-        parents = {r.id: r for batch in chunks(list(parent_ids)) for r in Run.select(id__in=batch).all()}
-        missing = {r.transform_id for r in [*level_runs, *parents.values()]} - set(transforms)
-        for batch in chunks(list(missing)):
-            transforms.update({t.id: t for t in Transform.select(id__in=batch).all()})
-        for run in level_runs:
-            parent = parents.get(run.parent_id) if run.parent_id else None
-            parent_name = transforms[parent.transform_id].name if parent is not None and parent.transform_id in transforms else None
-            graph.add(_run_node(run, transforms.get(run.transform_id), parent_name))
-        _add_reuses(graph, run_ids, transforms)
-        pairs: list[tuple[str, str]] = []
-        with db.read(instance.current().engine) as conn:
-            for batch in chunks(run_ids):
-                pairs += [tuple(row) for row in conn.execute(sa.select(link.c.run_id, link.c.file_id).where(link.c.run_id.in_(batch)))]
-        file_ids = sorted({file_id for _, file_id in pairs})
-        inputs = {f.id: f for batch in chunks(file_ids) for f in File.select(id__in=batch).order_by("key").all()}
-        frontier = []
-        for file_id in sorted(inputs, key=lambda i: inputs[i].key or ""):
-            node = _file_node(inputs[file_id])
-            if node.id not in graph.nodes:
-                frontier.append(inputs[file_id])
-            graph.add(node)
-        for run_id, file_id in sorted(pairs):
-            if file_id in inputs:
-                graph.link(f"file:{file_id}", f"run:{run_id}")
+    walk_upstream(graph, [file], max_depth=max_depth)
     return graph

@@ -57,7 +57,7 @@ def test_lists_every_step() -> None:
     assert names == [
         "import", "cold_start", "register_outside", "register_inside", "large_file", "dataframe", "query",
         "tracked", "prefect_flow", "openlineage", "versions_small", "versions_large", "versions_query",
-        "cache_hit", "cache_check", "prefect_events", "s3", "postgres", "peak_rss",
+        "cache_hit", "cache_check", "prefect_events", "s3", "postgres", "peak_rss", "ui_pages",
     ]
 
 
@@ -70,7 +70,8 @@ def test_unknown_step_is_named() -> None:
 def test_local_steps_run_at_tiny_sizes(tmp_path: Path) -> None:
     document = run_benchmark(tmp_path, "--skip", ",".join(SLOW_STEPS))
     names = {"import", "cold_start", "register_outside", "register_inside", "large_file", "dataframe", "query",
-             "tracked", "openlineage", "versions_small", "versions_large", "versions_query", "cache_hit", "cache_check", "peak_rss"}
+             "tracked", "openlineage", "versions_small", "versions_large", "versions_query", "cache_hit", "cache_check",
+             "peak_rss", "ui_pages"}
     assert_steps_ran(document, names)
     assert document["steps"]["large_file"]["checks"][0]["label"].endswith("copied in + hashed in full")
 

@@ -279,6 +279,8 @@ def test_a_flow_run_publishes_an_artifact_of_its_outputs_and_inputs(ln_sqlite, m
     ]
     assert table[0]["url"] == f"https://lamin.example.org/files/{output.id}" and table[0]["size_human"]
     assert f"](https://lamin.example.org/files/{source.id})" in artifact.data  # the key links to the File page
+    run = ln.Run.select(transform__name="report").one()
+    assert f"](https://lamin.example.org/runs/{run.id})" in artifact.data  # and the run to its page in lamin ui
     assert "not Files until registered" in artifact.data
     assert str(output.path()).replace("|", "\\|") in artifact.data
     assert source.key in artifact.data and source.hash in artifact.data

@@ -109,3 +109,24 @@ def test_lamin_lineage_command(ln_sqlite, tmp_path) -> None:
     assert mermaid.exit_code == 0 and mermaid.stdout.startswith("flowchart LR") and out.exists()
     missing = runner.invoke(app, ["lineage", "no/such.csv"])
     assert missing.exit_code == 1 and "no File with key or id 'no/such.csv'" in missing.output
+
+
+def test_lineage_of_a_run_and_downstream_of_a_file(ln) -> None:
+    from lamin_flows.tracking.lineage_walk import lineage_of_file, lineage_of_run
+
+    _pipeline(ln)
+    clean = ln.Run.select(transform__name="clean").one()
+    graph = lineage_of_run(clean)
+    assert graph.root == f"run:{clean.id}"
+    assert sorted(n.label for n in graph.nodes.values()) == ["clean", "clean/ab.parquet", "ingest", "raw/a.parquet",
+                                                             "raw/b.parquet"]
+    down = lineage_of_run(clean, downstream=True)
+    assert {"inner_report", "reports/summary.parquet"} <= {n.label for n in down.nodes.values()}
+    raw = ln.File.select(key="raw/a.parquet").one()
+    assert [n.label for n in lineage_of_file(raw).nodes.values()] == ["raw/a.parquet", "ingest"]
+    below = lineage_of_file(raw, downstream=True)
+    labels = {n.id: n.label for n in below.nodes.values()}
+    edges = {(labels[e.source], labels[e.target]) for e in below.edges}
+    assert {("raw/a.parquet", "clean"), ("clean", "clean/ab.parquet"), ("clean/ab.parquet", "inner_report"),
+            ("inner_report", "reports/summary.parquet")} <= edges
+    assert "raw/b.parquet" not in labels.values()  # downstream only: clean's other input is not walked
