@@ -557,7 +557,7 @@ def delete(file: File, storage: bool | None) -> None:
 
 
 def _warn_if_read(file: File) -> None:
-    """Say which Runs read a File about to be deleted: their lineage loses this input."""
+    """Say which Runs read a File about to be deleted: their lineage will show this input as deleted."""
     link = File.metadata.tables["run_input"]
     with db.read(instance.current().engine) as conn:
         runs = [r.run_id for r in conn.execute(sa.select(link.c.run_id).where(link.c.file_id == file.id).limit(4))]
@@ -565,7 +565,7 @@ def _warn_if_read(file: File) -> None:
         shown = ", ".join(runs[:3]) + (", ..." if len(runs) > 3 else "")
         _logging.warning(
             f"File {file.id} ({file.key or file.name}) was read by {'more than 3' if len(runs) > 3 else len(runs)}"
-            f" run(s) ({shown}); deleting it removes it from their inputs"
+            f" run(s) ({shown}); their lineage will show it as a deleted input"
             f" (see them first with ln.File.select(id={file.id!r}).one().input_of.df())"
         )
 

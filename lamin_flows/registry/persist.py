@@ -252,8 +252,40 @@ def _commit_failed(engine: Any, inserted: list[Any], exc: BaseException) -> bool
     return False
 
 
+DELETED_INPUTS = "deleted_inputs"  # the run.meta entry naming the inputs of a Run that were deleted since
+
+
+def remember_deleted_inputs(conn: Any, file_ids: Sequence[str]) -> None:
+    """Runs that read Files about to be deleted note them in ``run.meta["deleted_inputs"]`` (id, key,
+    version, hash), in the caller's transaction, so their lineage shows the input as deleted instead
+    of silently dropping it. One query per batch of Files; one UPDATE per Run that read one."""
+    from lamin_flows.registry.file import File
+    from lamin_flows.registry.models import Run
+
+    link, file, run = File.metadata.tables["run_input"], File.__table__, Run.__table__
+    notes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for batch in chunks(list(file_ids)):
+        stmt = (
+            sa.select(link.c.run_id, file.c.id, file.c.key, file.c.name, file.c.version, file.c.hash)
+            .join(file, file.c.id == link.c.file_id)
+            .where(link.c.file_id.in_(batch))
+        )
+        for row in conn.execute(stmt):
+            notes[row.run_id].append(
+                {"id": row.id, "key": row.key or row.name, "version": row.version, "hash": row.hash}
+            )
+    for batch in chunks(sorted(notes)):
+        metas = dict(conn.execute(sa.select(run.c.id, run.c.meta).where(run.c.id.in_(batch))).all())
+        for run_id in batch:
+            meta = dict(metas.get(run_id) or {})
+            meta[DELETED_INPUTS] = [*meta.get(DELETED_INPUTS, []), *notes[run_id]]
+            conn.execute(run.update().where(run.c.id == run_id).values(meta=meta))
+
+
 def delete_rows(conn: Any, cls: Any, ids: list[str]) -> None:
     """Delete the rows ``ids`` of a registry and their link rows, in the caller's transaction."""
+    if cls.__name__ == "File":
+        remember_deleted_inputs(conn, ids)
     for link_table, own_column, _, _ in cls._many_to_many.values():
         link = cls.metadata.tables[link_table]
         for batch in chunks(ids):

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def _add_runs(graph: LineageGraph, run_ids: list[str], transforms: dict[str, Any]) -> list[Any]:
     """Query the Runs (with their parents and Transforms) and add them as nodes; returns the Runs."""
     from lamin_flows.registry.models import Run, Transform
-    from lamin_flows.registry.persist import chunks
+    from lamin_flows.registry.persist import DELETED_INPUTS, chunks
 
     level_runs = [r for batch in chunks(run_ids) for r in Run.select(id__in=batch).all()]
     parent_ids = {r.parent_id for r in level_runs if r.parent_id}
@@ -34,6 +34,10 @@ def _add_runs(graph: LineageGraph, run_ids: list[str], transforms: dict[str, Any
         parent = parents.get(run.parent_id) if run.parent_id else None
         parent_name = transforms[parent.transform_id].name if parent is not None and parent.transform_id in transforms else None
         graph.add(_run_node(run, transforms.get(run.transform_id), parent_name))
+        for gone in (run.meta or {}).get(DELETED_INPUTS, []):  # inputs deleted since the Run read them
+            version = f", version {gone['version']}" if gone.get("version") else ""
+            graph.add(Node(f"file:{gone['id']}", "file", gone.get("key") or gone["id"], f"deleted{version}"))
+            graph.link(f"file:{gone['id']}", f"run:{run.id}")
     _add_reuses(graph, run_ids, transforms)  # cached Runs that reused these, pointing at them
     return level_runs
 

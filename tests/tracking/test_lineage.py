@@ -130,3 +130,30 @@ def test_lineage_of_a_run_and_downstream_of_a_file(ln) -> None:
     assert {("raw/a.parquet", "clean"), ("clean", "clean/ab.parquet"), ("clean/ab.parquet", "inner_report"),
             ("inner_report", "reports/summary.parquet")} <= edges
     assert "raw/b.parquet" not in labels.values()  # downstream only: clean's other input is not walked
+
+
+def test_a_deleted_input_stays_in_lineage_marked_deleted(ln, tmp_path, capsys):  # noqa: ANN001
+    """Deleting a File that a Run read: a warning says so, and the Run's lineage keeps it, marked deleted."""
+    src = tmp_path / "in.csv"
+    src.write_text("x\n1\n")
+    data = ln.File(src, key="raw/in.csv").save()
+    src.write_text("x\n2\n")
+    newer = ln.File(src, key="raw/in.csv").save()  # version 2; the run reads version 1
+
+    @ln.tracked
+    def summarize() -> None:
+        ln.File.select(id=data.id).one().load()
+        ln.File(pd.DataFrame({"n": [1]}), key="out/summary.parquet").save()
+
+    summarize()
+    capsys.readouterr()
+    ln.File.select(id=data.id).one().delete(storage=True)
+    assert "their lineage will show it as a deleted input" in capsys.readouterr().err
+    newer.delete(storage=True)  # never read: nothing to remember
+    run = ln.Run.select(transform__name="summarize").one()
+    assert [g["id"] for g in run.meta["deleted_inputs"]] == [data.id]
+    graph = ln.File.select(key="out/summary.parquet").one().view_lineage()
+    node = graph.nodes[f"file:{data.id}"]
+    assert (node.label, node.detail) == ("raw/in.csv", "deleted, version 1")
+    assert (f"file:{data.id}", f"run:{run.id}") in {(e.source, e.target) for e in graph.edges}
+    assert "deleted, version 1" in graph.to_mermaid()
