@@ -328,6 +328,26 @@ class _LineageGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
+deploy_app = typer.Typer(help="Run the ready-made Prefect deployments (their prefect.yaml ships with the package).",
+                         no_args_is_help=True)
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command(
+    "serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+)
+def deploy_serve(ctx: typer.Context) -> None:
+    """Serve the deployments of prefect.yaml (schedules and event triggers included) from this process.
+
+    Every option goes to the server script: --deployment NAME, --interval SECONDS, --cron EXPR,
+    --no-schedule, --param KEY=VALUE, --instance NAME, --limit N, --file PATH; `lamin deploy serve --help`
+    lists them. Needs a real Prefect server (PREFECT_API_URL): its temporary server does not schedule runs.
+    """
+    from lamin_flows.tasks.serve import main as serve_main
+
+    raise typer.Exit(serve_main(list(ctx.args), prog="lamin deploy serve"))
+
+
 lineage_app = typer.Typer(
     cls=_LineageGroup,
     help="Where Files came from (lamin lineage KEY), and exporting lineage (lamin lineage export).",

@@ -86,3 +86,16 @@ def test_unknown_names_are_refused_with_the_known_ones(serve: ModuleType) -> Non
     (entry, *_) = serve.read_deployments(args.file, [])
     with pytest.raises(SystemExit, match="landing"):
         serve.to_deployment(entry, args, {"landng": "/typo"})
+
+
+def test_the_installed_command_serves_the_packaged_prefect_yaml(tmp_path: Path) -> None:
+    """`lamin deploy serve` is the same script from an installed package: the yaml ships inside it."""
+    from lamin_flows.tasks import serve as packaged
+
+    assert packaged.DEFAULT_FILE.is_file() and packaged.DEFAULT_FILE.parent.name == "tasks"
+    assert (DEPLOYMENTS / "prefect.yaml").resolve() == packaged.DEFAULT_FILE.resolve()  # one file, not a copy
+    out = subprocess.run(["lamin", "deploy", "serve", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("usage: lamin deploy serve") and "--deployment" in out.stdout
+    out = subprocess.run(["lamin", "deploy", "serve", "--interval", "5"], env=child_env(None, tmp_path / "ph"),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "prefect server start" in out.stderr
