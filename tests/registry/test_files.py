@@ -297,3 +297,17 @@ def test_the_next_version_number_is_one_above_the_highest_whole_number(ln, tmp_p
     # "v99", dates and a 30-digit label are names, not numbers; 10 is the highest whole number
     assert labels[-2:] == ["11", "12"]
     assert [f.version for f in ln.File.select(key="k.txt").one().versions] == labels
+
+
+def test_known_content_without_a_key_returns_the_keyed_file_with_a_warning(ln, tmp_path, capsys):
+    a, b = tmp_path / "a.csv", tmp_path / "copy.csv"
+    a.write_text("x\n1\n")
+    b.write_text("x\n1\n")
+    original = ln.File(a, key="tables/a.csv").save()
+    capsys.readouterr()
+    again = ln.File(b)  # no key: the content is known, so that File stands for it
+    assert again.id == original.id
+    assert "this content is registered already as version 1 of 'tables/a.csv': returning that File" in capsys.readouterr().err
+    mine = ln.File(b, key="tables/copy.csv").save()  # an explicit key is honoured: a File of its own
+    assert mine.id != original.id and mine.key == "tables/copy.csv" and mine.hash == original.hash
+    assert "returning that File" not in capsys.readouterr().err
