@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from lamin_flows import _logging
 from lamin_flows._parallel import map_batched
 from lamin_flows.config import get_settings
-from lamin_flows.errors import KeyConflictError, StorageNotFoundError, ValidationError
+from lamin_flows.errors import KeyConflictError, StaleRecordError, StorageNotFoundError, ValidationError
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, suffix_of
 from lamin_flows.registry.files_io import Candidate, discard_staged, existing_matches
@@ -191,6 +191,7 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
             if row is not None:
                 f._adopt(row)
                 continue
+            _check_revises(f, previous)
             line = ("key", f.storage_id, f.key) if f.key is not None else ("line", f.stem_id, None)
             if line[1] is not None:
                 if line in keys_seen:
@@ -257,6 +258,29 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
     update_records(conn, File, saved)
 
 
+def _check_revises(file: File, previous: Any) -> None:
+    """A new version of a File (``replace()``, ``revises=``) follows that File, or nothing is saved.
+
+    Checked under the write lock: if another process deleted it, or saved a newer version (or a
+    new File under its key) since it was loaded, this File would otherwise become a version of
+    someone else's data.
+    """
+    revises = file._lf.extra.get("revises")
+    if revises is None or (previous is not None and previous.id == revises):
+        return
+    what = f"{file.key!r}" if file.key is not None else f"the version line of File {file.stem_id}"
+    now = (
+        f"File {previous.id} (version {previous.version}) is the latest version of {what} now"
+        if previous is not None
+        else f"no File holds {what} now"
+    )
+    raise StaleRecordError(
+        f"File {revises} was deleted or replaced since it was loaded ({now}); nothing was saved and no data"
+        f" was touched. Load the latest version (ln.File.select(key={file.key!r}).one()) and replace that,"
+        " or save the data as a new File."
+    )
+
+
 def _renamed_latest(conn: Any, file: File) -> Any:
     """For a File that ``replace()`` moves to a key with another suffix: the latest version it follows."""
     renames = file._lf.extra.get("renames")
@@ -265,7 +289,7 @@ def _renamed_latest(conn: Any, file: File) -> Any:
     table = File.__table__
     row = conn.execute(sa.select(table).where(table.c.id == renames)).first()
     if row is None or not row.is_latest:
-        raise ValidationError(
+        raise StaleRecordError(
             f"File {renames} is no longer the latest version of {file.key!r} (deleted, or replaced meanwhile);"
             " nothing was saved. Load the latest version and replace that."
         )

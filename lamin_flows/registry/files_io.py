@@ -330,6 +330,15 @@ def construct(
     revises: Any = None,
 ) -> File:
     """``ln.File(data, key=..., name=..., version=..., revises=...)`` (see :class:`File`)."""
+    file = _construct(cls, data, key=key, name=name, description=description, version=version, revises=revises)
+    if revises is not None and not file._lf.saved:
+        file._lf.extra["revises"] = revises.id  # checked again at save, under the write lock: still the latest?
+    return file
+
+
+def _construct(
+    cls: Any, data: Any, *, key: str | None, name: str | None, description: str | None, version: Any, revises: Any
+) -> File:
     from lamin_flows.storage import get_backend, hash_file, is_cloud, suffix_for, write_object
 
     inst = instance.current()
