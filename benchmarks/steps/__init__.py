@@ -11,6 +11,7 @@ from benchmarks.steps import (  # noqa: F401
     versions,
     prefect_events,
     s3,
+    s3_lock,
     postgres,
     memory,
 )

@@ -23,6 +23,7 @@ from lamin_flows.config import get_settings
 from lamin_flows.errors import KeyConflictError, StaleRecordError, StorageNotFoundError, ValidationError
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, suffix_of
+from lamin_flows.registry.file_precommit import is_precommitted
 from lamin_flows.registry.files_io import Candidate, discard_staged, existing_matches
 from lamin_flows.registry.record import utcnow
 from lamin_flows.registry.persist import chunks, delete_records, delete_rows, insert_records, update_records
@@ -85,8 +86,9 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
         if backend.info(final).hash == file.hash:
             return
         raise KeyConflictError(
-            f"{backend.path(final)} holds a file that no record points to, with other content than File"
-            f" {file.id}. Nothing was saved and that file was not touched. Register it first"
+            f"{backend.path(final)} holds a file that no record points to (or that a save of another process"
+            f" is putting there), with other content than File {file.id}. Nothing was saved and that file was"
+            " not touched. Register it first"
             f" (ln.File({str(backend.path(final))!r}).save()) so that this save becomes its next version,"
             " or choose another key."
         )
@@ -191,6 +193,11 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
             if row is not None:
                 f._adopt(row)
                 continue
+            if previous is not None and is_precommitted(f):
+                raise KeyConflictError(
+                    f"{f.key!r} was saved by another process while this save copied its data; nothing was saved."
+                    " Save again: this File then becomes the key's next version."
+                )
             _check_revises(f, previous)
             line = ("key", f.storage_id, f.key) if f.key is not None else ("line", f.stem_id, None)
             if line[1] is not None:
@@ -219,6 +226,7 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
         swapped = {f.id for f, p in swaps if "staged" in f._lf.extra}
         in_place = [(f, p) for f, p in swaps if f.id not in swapped]
         failures: list[str] = []
+        to_commit = [f for f in to_commit if not is_precommitted(f)]  # copied before the lock (cloud)
         if to_commit:
             _write_journals(to_commit, undo, failures, {f.id: p for f, p in swaps})
         plain = [f for f in to_commit if f.id not in swapped]
@@ -398,9 +406,14 @@ def _refuse_data_changes(files: list[File]) -> None:
 def after_save(files: list[File]) -> None:
     """After the commit: drop the staged copies (the data is under its final key, or the File
     turned out to exist already) and the save journals, which are temporary keys too."""
+    from lamin_flows.registry.file_precommit import discard_unused
+
+    discard_unused(files)
     temps: list[tuple[Any, str]] = []
     for file in files:
         extra = file._lf.extra
+        if "pre_journal" in extra:
+            temps.append(extra.pop("pre_journal"))
         vacate = extra.pop("vacate", None)
         if vacate is not None:  # replace() moved the line to another key: the old key is empty now
             try:

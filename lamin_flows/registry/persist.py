@@ -211,6 +211,10 @@ def save_records(records: Iterable[Any]) -> None:
     inserted: list[Any] = []
     statements_done = False  # an error after every statement ran came from COMMIT
     try:
+        for group in by_class.values():  # slow storage work that is safe before the lock (cloud copies)
+            before_write = getattr(type(group[0]), "_before_write", None)
+            if before_write is not None:
+                before_write(group, undo)
         with db.write(engine) as conn:
             for name in ORDER:
                 for record, column, other in parents:  # parents were written first, maybe adopting an existing id
