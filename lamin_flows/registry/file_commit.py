@@ -20,7 +20,13 @@ import sqlalchemy as sa
 from lamin_flows import _logging
 from lamin_flows._parallel import map_batched
 from lamin_flows.config import get_settings
-from lamin_flows.errors import KeyConflictError, StaleRecordError, StorageNotFoundError, ValidationError
+from lamin_flows.errors import (
+    KeyConflictError,
+    StaleRecordError,
+    StorageNotFoundError,
+    StoragePermissionError,
+    ValidationError,
+)
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, suffix_of
 from lamin_flows.registry.file_precommit import is_precommitted
@@ -518,30 +524,18 @@ def delete(file: File, storage: bool | None) -> None:
     if not file._lf.saved:
         return
     _warn_if_read(file)
-    if file.is_latest and file.stem_id is not None and _promote(file, storage):
-        return
-    backend, key = file._backend(), file.storage_key
-    delete_records([file])
+    from lamin_flows.registry.file_delete import _refused, delete_with_data
+
+    if file.is_latest and file.stem_id is not None:
+        try:
+            if _promote(file, storage):
+                return
+        except StoragePermissionError as error:  # refused before anything changed (the journal, or a copy)
+            raise _refused(file, location, error) from error
     if storage:
-        # Under the key's lock, and only if no record took the key since: a save of the same key
-        # that committed in between must not lose its data.
-        with db.write(instance.current().engine) as conn:
-            lock_names(conn, [lock_name(file.storage_id, key)])
-            table = File.__table__
-            taken = key == file.key and conn.execute(
-                sa.select(table.c.id).where(
-                    table.c.storage_id == file.storage_id, table.c.key == file.key, table.c.is_latest == sa.true()
-                )
-            ).first()
-            if taken:
-                _logging.warning(f"kept the data at {location}: File {taken.id} was saved under this key meanwhile")
-                return
-            try:
-                backend.delete(key)
-            except FileNotFoundError:
-                _logging.warning(f"there was no data at {location} to delete")
-                return
-        _logging.success(f"deleted {location}")
+        delete_with_data(file, location)  # data and record together, journaled (see file_delete)
+    else:
+        delete_records([file])
 
 
 def _warn_if_read(file: File) -> None:
