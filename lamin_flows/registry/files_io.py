@@ -282,6 +282,23 @@ def user_key(key: str) -> str:
     return key
 
 
+def refuse_managed(rel: str, given: str) -> None:
+    """In-place registration of a path inside the storage's own ``.lamindb/`` area is refused.
+
+    Those are lamin_flows' own objects (Files without a key, older versions, staged copies):
+    a second record for one of them would be deleted by ``lamin verify --fix`` or would delete the
+    first record's data when it is deleted.
+    """
+    from lamin_flows.storage import MANAGED_PREFIX
+
+    if rel == MANAGED_PREFIX.rstrip("/") or rel.startswith(MANAGED_PREFIX):
+        raise ValidationError(
+            f"{given!r} lies inside {MANAGED_PREFIX!r} of its storage, which lamin_flows manages (the data of"
+            " Files without a key, older versions, staged copies); it cannot be registered in place. Find its"
+            " record with ln.File.select(...), or copy the file elsewhere and register the copy."
+        )
+
+
 def _key_suffix(key: str | None, suffix: str) -> str:
     if key is None:
         return suffix
@@ -354,6 +371,7 @@ def _construct(
         text = os.fspath(data)
         if is_cloud(text):
             storage, rel = locate(text) or _register_bucket(text)
+            refuse_managed(rel, text)
             if key is not None and key != rel:
                 raise ValidationError(
                     f"{text!r} is registered in place with key {rel!r}; it cannot take key {key!r}."
@@ -371,6 +389,7 @@ def _construct(
         found = locate(str(path))
         if found is not None and (key is None or key == found[1]):
             storage, rel = found
+            refuse_managed(rel, text)
             info = hash_file(path)
             candidate = Candidate(storage.id, rel, suffix_of(rel), name or path.name, info.size, info.hash, info.hash_type)
             return resolve([candidate], description, version)[0]
@@ -465,6 +484,7 @@ def from_dir(cls: Any, path: str | os.PathLike, *, key: str | None = None) -> li
     if found is None:
         return copy_in(folder, rels, user_key(key.rstrip("/")) if key else folder.name)
     storage, rel_dir = found  # inside a storage: registered in place, hashed, not copied
+    refuse_managed(rel_dir, os.fspath(path))
     infos = hash_many([full for _, full in listing])
     candidates = [
         Candidate(storage.id, k, suffix_of(k), r.rpartition("/")[2], i.size, i.hash, i.hash_type)
