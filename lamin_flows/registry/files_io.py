@@ -266,7 +266,47 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
                 new_by_hash.setdefault(c.hash, file)
         out.append(file)
     _discard(duplicates)
+    _warn_case_twins([(f.storage_id, f.key) for f in out if not f._lf.saved and f.key is not None])
     return out
+
+
+def _warn_case_twins(keys: list[tuple[str, str]]) -> None:
+    """Warn when a new key differs only in case from a registered one, or from another new one.
+
+    ``Report.csv`` and ``report.csv`` are two keys here and on S3, but one file on a
+    case-insensitive filesystem (macOS, Windows): a checkout or sync there silently keeps one.
+    """
+    if not keys:
+        return
+    twins: list[tuple[str, str]] = []
+    seen: dict[tuple[str, str], str] = {}
+    for storage_id, key in keys:
+        other = seen.setdefault((storage_id, key.lower()), key)
+        if other != key:
+            twins.append((key, other))
+    table = File.__table__
+    by_storage: dict[str, dict[str, str]] = {}
+    for storage_id, key in keys:
+        by_storage.setdefault(storage_id, {})[key.lower()] = key
+    with db.read(instance.current().engine) as conn:
+        for storage_id, lowered in by_storage.items():
+            names = sorted(lowered)
+            for batch in chunks(names):
+                stmt = sa.select(table.c.key).where(
+                    table.c.storage_id == storage_id, table.c.is_latest == sa.true(),
+                    one_of(conn, sa.func.lower(table.c.key), batch),
+                )
+                for (registered,) in conn.execute(stmt):
+                    new = lowered.get(registered.lower())
+                    if new is not None and new != registered:
+                        twins.append((new, registered))
+    if twins:
+        new, other = twins[0]
+        more = f" (and {len(twins) - 1} more such keys)" if len(twins) > 1 else ""
+        _logging.warning(
+            f"key {new!r} differs from {other!r} only in case{more}: two keys here and on S3, but one file on a"
+            " case-insensitive filesystem (macOS, Windows), where one would overwrite the other. Use one spelling."
+        )
 
 
 def user_key(key: str) -> str:
