@@ -151,7 +151,10 @@ def discard_unused(files: list[File]) -> None:
         key, owned = f._lf.extra.pop("precommitted", (None, False))
         if key is None or key == f.storage_key or not owned:
             continue
-        backend = f._lf.extra["staged"][0]
+        staged = f._lf.extra.get("staged")
+        if staged is None:
+            continue
+        backend = staged[0]
         try:
             backend.delete(key)
         except FileNotFoundError:

@@ -24,9 +24,11 @@ from reliability.helpers import journals, kill_when_stopped, temp_files
 _DELETE_CHILD = """
 import os, signal, sys
 import lamin_flows as ln
+from lamin_flows.storage.cloud import FsspecBackend
 from lamin_flows.storage.local import LocalBackend
 when, method = sys.argv[2].split(":")
-original = getattr(LocalBackend, method)
+Backend = FsspecBackend if sys.argv[3] == "cloud" else LocalBackend
+original = getattr(Backend, method)
 def frozen(self, *args, **kwargs):
     if when == "before":
         os.kill(os.getpid(), signal.SIGSTOP)
@@ -34,7 +36,7 @@ def frozen(self, *args, **kwargs):
     if when == "after":
         os.kill(os.getpid(), signal.SIGSTOP)
     return result
-setattr(LocalBackend, method, frozen)
+setattr(Backend, method, frozen)
 ln.File.select(id=sys.argv[1]).one().delete(storage=True)
 """
 
@@ -45,9 +47,9 @@ def _saved(ln, tmp_path: Path, text: str = "precious bytes"):  # noqa: ANN001, A
     return ln.File(source, key="results/summary.txt").save()
 
 
-def _kill_during_delete(file_id: str, moment: str) -> None:
+def _kill_during_delete(file_id: str, moment: str, backend: str = "local") -> None:
     env = {**os.environ, "LAMIN_INSTANCE": "test", "LAMIN_VERBOSITY": "1"}
-    child = subprocess.Popen([sys.executable, "-c", _DELETE_CHILD, file_id, moment], env=env,
+    child = subprocess.Popen([sys.executable, "-c", _DELETE_CHILD, file_id, moment, backend], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     kill_when_stopped(child)
 
@@ -113,4 +115,27 @@ def test_a_delete_killed_after_commit_leaves_a_named_leftover_that_fix_removes(l
     fixed = verify(fix=True, min_age=0)
     assert any(file.id in f.detail and "removed the copy" in f.detail for f in fixed.fixed), fixed.fixed
     assert temp_files(root) == [] and journals(root) == []
+    assert verify(min_age=0).ok
+
+
+def _s3_keys(endpoint: str, bucket: str) -> list[str]:
+    import _s3  # tests/_s3.py
+
+    listing = _s3.s3_client(endpoint).list_objects_v2(Bucket=bucket)
+    return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def test_on_s3_a_delete_leaves_nothing_and_a_killed_one_is_settled(s3_bucket, s3_endpoint, db_url, tmp_path) -> None:
+    import lamin_flows as ln
+
+    ln.setup.init(storage=f"s3://{s3_bucket}/p", db=db_url, name="test")
+    gone = _saved(ln, tmp_path, "deleted normally")
+    gone.delete(storage=True)
+    assert _s3_keys(s3_endpoint, s3_bucket) == []  # no copy, no journal
+    file = _saved(ln, tmp_path, "deleted by a killed process")
+    _kill_during_delete(file.id, "after:delete", "cloud")  # the object deleted, COMMIT not sent
+    assert ln.File.select(id=file.id).one() and "p/results/summary.txt" not in _s3_keys(s3_endpoint, s3_bucket)
+    fixed = verify(fix=True, min_age=0)
+    assert any("rolled back a delete" in f.detail for f in fixed.fixed), fixed.fixed
+    assert _s3_keys(s3_endpoint, s3_bucket) == ["p/results/summary.txt"]
     assert verify(min_age=0).ok

@@ -63,7 +63,15 @@ time.sleep(600)
 
 @pytest.fixture
 def bucket(s3_bucket: str) -> str:
+    """S3 storage with a SQLite registry: the case whose write lock blocks every other writer."""
     ln.setup.init(storage=f"s3://{s3_bucket}/project", name="lock")
+    return s3_bucket
+
+
+@pytest.fixture
+def any_bucket(s3_bucket: str, db_url: str | None) -> str:
+    """S3 storage with a SQLite or a PostgreSQL registry."""
+    ln.setup.init(storage=f"s3://{s3_bucket}/project", db=db_url, name="lock")
     return s3_bucket
 
 
@@ -134,48 +142,48 @@ def test_a_large_save_holds_the_lock_for_its_sql_only_while_another_process_writ
     assert verify().ok
 
 
-def test_a_save_that_fails_after_its_copies_removes_them(bucket, s3_endpoint, tmp_path):
+def test_a_save_that_fails_after_its_copies_removes_them(any_bucket, s3_endpoint, tmp_path):
     (tmp_path / "a.txt").write_text("one")
     (tmp_path / "b.txt").write_text("two")
     first, second = ln.File(tmp_path / "a.txt", key="same/key.txt"), ln.File(tmp_path / "b.txt", key="same/key.txt")
     with pytest.raises(ValidationError, match="two Files in one save"):  # found under the lock, after the copies
         ln.save([first, second])
-    assert "project/same/key.txt" not in keys_in(s3_endpoint, bucket)
-    assert not [k for k in keys_in(s3_endpoint, bucket) if k.endswith(".lamin-journal")]
+    assert "project/same/key.txt" not in keys_in(s3_endpoint, any_bucket)
+    assert not [k for k in keys_in(s3_endpoint, any_bucket) if k.endswith(".lamin-journal")]
     assert ln.File.select().count() == 0
     first.save()  # nothing left in the way
     assert ln.File.select(key="same/key.txt").one().hash == first.hash
 
 
-def test_a_save_that_uses_content_another_save_put_at_the_key_keeps_it(bucket, s3_endpoint, tmp_path):
+def test_a_save_that_uses_content_another_save_put_at_the_key_keeps_it(any_bucket, s3_endpoint, tmp_path):
     (tmp_path / "a.txt").write_text("same")
     one = ln.File(tmp_path / "a.txt", key="shared/a.txt")
     two = ln.File(tmp_path / "a.txt", key="shared/a.txt")
     one.save()
     two.save()  # the same content at the same key: the existing record
     assert two.id == one.id
-    assert "project/shared/a.txt" in keys_in(s3_endpoint, bucket)
+    assert "project/shared/a.txt" in keys_in(s3_endpoint, any_bucket)
     assert verify().ok
 
 
-def test_verify_leaves_a_save_that_is_still_copying_alone_then_rolls_it_back(bucket, s3_endpoint, tmp_path):
+def test_verify_leaves_a_save_that_is_still_copying_alone_then_rolls_it_back(any_bucket, s3_endpoint, tmp_path):
     source = tmp_path / "half.txt"
     source.write_text("half-saved content")
     child = subprocess.Popen([sys.executable, "-c", _HALF_SAVE, str(source)], env=_child_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "copied", child.stderr.read()
-        assert "project/half/saved.txt" in keys_in(s3_endpoint, bucket)
+        assert "project/half/saved.txt" in keys_in(s3_endpoint, any_bucket)
         report = verify(fix=True, min_age=0)
         assert [f.kind for f in report.findings] == ["in_progress"]
         assert "may still be running" in report.findings[0].detail
-        assert "project/half/saved.txt" in keys_in(s3_endpoint, bucket)  # not rolled back under its feet
+        assert "project/half/saved.txt" in keys_in(s3_endpoint, any_bucket)  # not rolled back under its feet
     finally:
         child.send_signal(signal.SIGKILL)
         child.communicate(timeout=60)
     fixed = verify(fix=True, min_age=0)
     assert any(f.kind == "interrupted" and "rolled back" in f.detail for f in fixed.fixed)
-    assert "project/half/saved.txt" not in keys_in(s3_endpoint, bucket)
+    assert "project/half/saved.txt" not in keys_in(s3_endpoint, any_bucket)
     assert verify(min_age=0).ok
 
 
