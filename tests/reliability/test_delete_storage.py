@@ -47,6 +47,11 @@ def _saved(ln, tmp_path: Path, text: str = "precious bytes"):  # noqa: ANN001, A
     return ln.File(source, key="results/summary.txt").save()
 
 
+def _write_text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
 def _kill_during_delete(file_id: str, moment: str, backend: str = "local") -> None:
     env = {**os.environ, "LAMIN_INSTANCE": "test", "LAMIN_VERBOSITY": "1"}
     child = subprocess.Popen([sys.executable, "-c", _DELETE_CHILD, file_id, moment, backend], env=env,
@@ -69,6 +74,9 @@ def test_read_only_storage_keeps_record_and_data(tmp_path: Path, db_url, small_d
     disk = small_disk("size=4m")
     ln.setup.init(storage=disk / "data", db=db_url, name="test")
     file = _saved(ln, tmp_path)
+    (tmp_path / "v.txt").write_text("version 1")
+    versioned = ln.File(tmp_path / "v.txt", key="lines/v.txt").save()
+    versioned.replace(_write_text(tmp_path / "v2.txt", "version 2"))
     done = subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot remount read-only: {done.stderr.strip()}")
@@ -78,6 +86,10 @@ def test_read_only_storage_keeps_record_and_data(tmp_path: Path, db_url, small_d
         assert "results/summary.txt" in str(info.value) and "storage=False" in str(info.value)
         assert ln.File.select(id=file.id).one().key == "results/summary.txt"  # the record stays
         assert (disk / "data" / "results" / "summary.txt").read_text() == "precious bytes"  # and its data
+        with pytest.raises(StoragePermissionError, match="Nothing was deleted"):  # the latest of two versions
+            versioned.delete(storage=True)
+        latest = ln.File.select(key="lines/v.txt", is_latest=True).one()
+        assert latest.version == "2" and Path(latest.path()).read_text() == "version 2"
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
     ln.File.select(id=file.id).one().delete(storage=True)  # writable again: it works
