@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -216,4 +215,3 @@ def test_a_writer_that_waits_too_long_gets_our_error(ln_sqlite, tmp_path, monkey
         holder.wait(timeout=30)
     ln_sqlite.Tag(name="after").save()  # the lock is free again
     assert [t.name for t in ln_sqlite.Tag.select(name="blocked").all()] == []
-    _ = sqlite3  # the holder uses the sqlite3 module directly: a writer that is not lamin_flows
