@@ -46,6 +46,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Threads for parallel copies, uploads and downloads.",
     )
+    sqlite_busy_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Seconds a write to a SQLite registry waits for another process's write lock before it gives up"
+            " with RegistryBusyError."
+        ),
+    )
     large_file_threshold: int = Field(
         default=16 * 1024 * 1024,
         ge=0,

@@ -6,13 +6,15 @@ would naturally catch, so ``except FileNotFoundError`` keeps working::
     LaminFlowsError
     ├── InvalidKeyError (ValueError)            a key that is absolute, has "..", NUL, ...
     ├── ValidationError (ValueError)            a bad argument or field value
-    │   └── UnknownFieldError                   a field, lookup or keyword the registry lacks
+    │   ├── UnknownFieldError                   a field, lookup or keyword the registry lacks
+    │   └── StaleRecordError                    a handle whose record was deleted or replaced meanwhile
     ├── UnsupportedObjectError (TypeError)      ln.File(<an object we cannot store>)
     ├── KeyConflictError (FileExistsError)      a key already holds other content
     ├── NoResultError (LookupError)             .one() found no record
     ├── MultipleResultsError (LookupError)      .one() found several records
     ├── InstanceNotFoundError (LookupError)     no instance set up / unknown instance name
     ├── TrackingError (RuntimeError)            ln.track()/ln.finish() called where they cannot work
+    ├── RegistryBusyError (TimeoutError)        another process held the registry's write lock too long
     ├── StorageError (OSError)                  the storage refused or failed an operation
     │   ├── StorageNotFoundError (FileNotFoundError)
     │   ├── StoragePermissionError (PermissionError)  denied, or a read-only filesystem
@@ -60,6 +62,14 @@ class MultipleResultsError(LaminFlowsError, LookupError):
 
 class InstanceNotFoundError(LaminFlowsError, LookupError):
     """No lamin_flows instance is set up, or the named one does not exist."""
+
+
+class StaleRecordError(ValidationError):
+    """A record was deleted, or is no longer the latest version, since this handle was loaded."""
+
+
+class RegistryBusyError(LaminFlowsError, TimeoutError):
+    """Another process held the registry's write lock longer than we wait for it; nothing was written."""
 
 
 class TrackingError(LaminFlowsError, RuntimeError):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _pg import empty_pg_schema  # tests/_pg.py
 
 PG_SERVER = os.environ.get("LAMIN_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 
@@ -133,29 +134,6 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def empty_pg_schema(url: str) -> None:
-    """Drop every table of a test database.
-
-    Connections another test left open (a killed child, an abandoned transaction) would block
-    DROP SCHEMA forever, so they are terminated first and the drop waits at most 30 s.
-    """
-    from lamin_flows.registry.db import dispose_all
-
-    dispose_all()
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(
-            sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-        conn.execute(sa.text("SET lock_timeout = '30s'"))
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 @pytest.fixture

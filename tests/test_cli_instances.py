@@ -153,7 +153,7 @@ def test_in_a_terminal_delete_without_a_name_asks_which(tmp_path) -> None:
 
 
 def test_a_postgresql_registry_is_not_dropped_without_force(tmp_path, pg_url) -> None:
-    from conftest import empty_pg_schema
+    from _pg import empty_pg_schema
 
     empty_pg_schema(pg_url)
     home = tmp_path / "home"

@@ -95,7 +95,7 @@ def test_cli_round_trip(tmp_path):
 
 
 def test_delete_postgres_instance(tmp_path, pg_url):
-    from conftest import empty_pg_schema
+    from _pg import empty_pg_schema
 
     empty_pg_schema(pg_url)
     ln.setup.init(storage=tmp_path / "pg", db=pg_url, name="pg")

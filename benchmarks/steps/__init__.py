@@ -12,6 +12,7 @@ from benchmarks.steps import (  # noqa: F401
     cache,
     prefect_events,
     s3,
+    s3_lock,
     postgres,
     memory,
     ui,

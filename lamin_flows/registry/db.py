@@ -24,7 +24,6 @@ from lamin_flows import _logging
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
-SQLITE_BUSY_TIMEOUT_S = 60.0
 
 
 def normalize_url(url: str) -> str:
@@ -48,6 +47,12 @@ def redact(url: str) -> str:
         return "<database url>"
 
 
+def _busy_timeout_s() -> float:
+    from lamin_flows.config import get_settings
+
+    return get_settings().sqlite_busy_timeout
+
+
 def _setup_sqlite(engine: Engine) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -58,7 +63,7 @@ def _setup_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA case_sensitive_like=ON")  # LIKE "prefix%" is case-sensitive and uses the key index
-        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.execute(f"PRAGMA busy_timeout={int(_busy_timeout_s() * 1000)}")
         cur.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -75,7 +80,7 @@ def get_engine(url: str) -> Engine:
         if engine is None:
             if url.startswith("sqlite"):
                 engine = sa.create_engine(
-                    url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+                    url, connect_args={"timeout": _busy_timeout_s(), "check_same_thread": False}
                 )
                 _setup_sqlite(engine)
             else:
@@ -107,9 +112,28 @@ def write(engine: Engine) -> Iterator[Connection]:
 
     On SQLite it holds the database write lock from its first statement (``BEGIN IMMEDIATE``).
     """
-    with engine.connect().execution_options(lamin_write=True) as conn:
-        with conn.begin():
-            yield conn
+    try:
+        with engine.connect().execution_options(lamin_write=True) as conn:
+            with conn.begin():
+                yield conn
+    except sa.exc.OperationalError as exc:
+        if not _is_lock_timeout(exc):
+            raise
+        from lamin_flows.errors import RegistryBusyError
+
+        waited = f" {_busy_timeout_s():g} s" if engine.dialect.name == "sqlite" else ""
+        raise RegistryBusyError(
+            f"the registry {redact(str(engine.url))} is being written by another process: this write waited{waited}"
+            " for that writer's lock and gave up; nothing was written. Run it again when the other writer (a large"
+            " save, `lamin verify --fix`, ...) has finished."
+        ) from exc
+
+
+def _is_lock_timeout(exc: sa.exc.OperationalError) -> bool:
+    """SQLite's busy timeout ran out, or PostgreSQL's lock_timeout (SQLSTATE 55P03)."""
+    if getattr(exc.orig, "sqlstate", None) == "55P03":
+        return True
+    return "database is locked" in str(exc.orig)
 
 
 def refresh_statistics(engine: Engine, table: str) -> None:

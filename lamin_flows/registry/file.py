@@ -397,6 +397,13 @@ class File(Record, table=True):
                 f.run_id, f.transform_id = ref.run_id, ref.transform_id
 
     @classmethod
+    def _before_write(cls, files: list[File], undo: list[Callable[[], None]]) -> None:
+        """Before the write transaction: cloud copies, so that the write lock is held for the SQL only."""
+        from lamin_flows.registry import file_precommit
+
+        file_precommit.commit_before_lock(files, undo)
+
+    @classmethod
     def _write(cls, conn: Any, files: list[File], undo: list[Callable[[], None]]) -> None:
         from lamin_flows.registry import file_commit
 

@@ -20,9 +20,16 @@ import sqlalchemy as sa
 from lamin_flows import _logging
 from lamin_flows._parallel import map_batched
 from lamin_flows.config import get_settings
-from lamin_flows.errors import KeyConflictError, StorageNotFoundError, ValidationError
+from lamin_flows.errors import (
+    KeyConflictError,
+    StaleRecordError,
+    StorageNotFoundError,
+    StoragePermissionError,
+    ValidationError,
+)
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, suffix_of
+from lamin_flows.registry.file_precommit import is_precommitted
 from lamin_flows.registry.files_io import Candidate, discard_staged, existing_matches
 from lamin_flows.registry.record import utcnow
 from lamin_flows.registry.persist import chunks, delete_records, delete_rows, insert_records, update_records
@@ -85,8 +92,9 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
         if backend.info(final).hash == file.hash:
             return
         raise KeyConflictError(
-            f"{backend.path(final)} holds a file that no record points to, with other content than File"
-            f" {file.id}. Nothing was saved and that file was not touched. Register it first"
+            f"{backend.path(final)} holds a file that no record points to (or that a save of another process"
+            f" is putting there), with other content than File {file.id}. Nothing was saved and that file was"
+            " not touched. Register it first"
             f" (ln.File({str(backend.path(final))!r}).save()) so that this save becomes its next version,"
             " or choose another key."
         )
@@ -191,6 +199,12 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
             if row is not None:
                 f._adopt(row)
                 continue
+            if previous is not None and is_precommitted(f):
+                raise KeyConflictError(
+                    f"{f.key!r} was saved by another process while this save copied its data; nothing was saved."
+                    " Save again: this File then becomes the key's next version."
+                )
+            _check_revises(f, previous)
             line = ("key", f.storage_id, f.key) if f.key is not None else ("line", f.stem_id, None)
             if line[1] is not None:
                 if line in keys_seen:
@@ -218,6 +232,7 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
         swapped = {f.id for f, p in swaps if "staged" in f._lf.extra}
         in_place = [(f, p) for f, p in swaps if f.id not in swapped]
         failures: list[str] = []
+        to_commit = [f for f in to_commit if not is_precommitted(f)]  # copied before the lock (cloud)
         if to_commit:
             _write_journals(to_commit, undo, failures, {f.id: p for f, p in swaps})
         plain = [f for f in to_commit if f.id not in swapped]
@@ -256,6 +271,29 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
     update_records(conn, File, saved)
 
 
+def _check_revises(file: File, previous: Any) -> None:
+    """A new version of a File (``replace()``, ``revises=``) follows that File, or nothing is saved.
+
+    Checked under the write lock: if another process deleted it, or saved a newer version (or a
+    new File under its key) since it was loaded, this File would otherwise become a version of
+    someone else's data.
+    """
+    revises = file._lf.extra.get("revises")
+    if revises is None or (previous is not None and previous.id == revises):
+        return
+    what = f"{file.key!r}" if file.key is not None else f"the version line of File {file.stem_id}"
+    now = (
+        f"File {previous.id} (version {previous.version}) is the latest version of {what} now"
+        if previous is not None
+        else f"no File holds {what} now"
+    )
+    raise StaleRecordError(
+        f"File {revises} was deleted or replaced since it was loaded ({now}); nothing was saved and no data"
+        f" was touched. Load the latest version (ln.File.select(key={file.key!r}).one()) and replace that,"
+        " or save the data as a new File."
+    )
+
+
 def _renamed_latest(conn: Any, file: File) -> Any:
     """For a File that ``replace()`` moves to a key with another suffix: the latest version it follows."""
     renames = file._lf.extra.get("renames")
@@ -264,7 +302,7 @@ def _renamed_latest(conn: Any, file: File) -> Any:
     table = File.__table__
     row = conn.execute(sa.select(table).where(table.c.id == renames)).first()
     if row is None or not row.is_latest:
-        raise ValidationError(
+        raise StaleRecordError(
             f"File {renames} is no longer the latest version of {file.key!r} (deleted, or replaced meanwhile);"
             " nothing was saved. Load the latest version and replace that."
         )
@@ -423,9 +461,14 @@ def _refuse_data_changes(files: list[File]) -> None:
 def after_save(files: list[File]) -> None:
     """After the commit: drop the staged copies (the data is under its final key, or the File
     turned out to exist already) and the save journals, which are temporary keys too."""
+    from lamin_flows.registry.file_precommit import discard_unused
+
+    discard_unused(files)
     temps: list[tuple[Any, str]] = []
     for file in files:
         extra = file._lf.extra
+        if "pre_journal" in extra:
+            temps.append(extra.pop("pre_journal"))
         vacate = extra.pop("vacate", None)
         if vacate is not None:  # replace() moved the line to another key: the old key is empty now
             try:
@@ -530,30 +573,18 @@ def delete(file: File, storage: bool | None) -> None:
     if not file._lf.saved:
         return
     _warn_if_read(file)
-    if file.is_latest and file.stem_id is not None and _promote(file, storage):
-        return
-    backend, key = file._backend(), file.storage_key
-    delete_records([file])
+    from lamin_flows.registry.file_delete import _refused, delete_with_data
+
+    if file.is_latest and file.stem_id is not None:
+        try:
+            if _promote(file, storage):
+                return
+        except StoragePermissionError as error:  # refused before anything changed (the journal, or a copy)
+            raise _refused(file, location, error) from error
     if storage:
-        # Under the key's lock, and only if no record took the key since: a save of the same key
-        # that committed in between must not lose its data.
-        with db.write(instance.current().engine) as conn:
-            lock_names(conn, [lock_name(file.storage_id, key)])
-            table = File.__table__
-            taken = key == file.key and conn.execute(
-                sa.select(table.c.id).where(
-                    table.c.storage_id == file.storage_id, table.c.key == file.key, table.c.is_latest == sa.true()
-                )
-            ).first()
-            if taken:
-                _logging.warning(f"kept the data at {location}: File {taken.id} was saved under this key meanwhile")
-                return
-            try:
-                backend.delete(key)
-            except FileNotFoundError:
-                _logging.warning(f"there was no data at {location} to delete")
-                return
-        _logging.success(f"deleted {location}")
+        delete_with_data(file, location)  # data and record together, journaled (see file_delete)
+    else:
+        delete_records([file])
 
 
 def _warn_if_read(file: File) -> None:

@@ -266,7 +266,47 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
                 new_by_hash.setdefault(c.hash, file)
         out.append(file)
     _discard(duplicates)
+    _warn_case_twins([(f.storage_id, f.key) for f in out if not f._lf.saved and f.key is not None])
     return out
+
+
+def _warn_case_twins(keys: list[tuple[str, str]]) -> None:
+    """Warn when a new key differs only in case from a registered one, or from another new one.
+
+    ``Report.csv`` and ``report.csv`` are two keys here and on S3, but one file on a
+    case-insensitive filesystem (macOS, Windows): a checkout or sync there silently keeps one.
+    """
+    if not keys:
+        return
+    twins: list[tuple[str, str]] = []
+    seen: dict[tuple[str, str], str] = {}
+    for storage_id, key in keys:
+        other = seen.setdefault((storage_id, key.lower()), key)
+        if other != key:
+            twins.append((key, other))
+    table = File.__table__
+    by_storage: dict[str, dict[str, str]] = {}
+    for storage_id, key in keys:
+        by_storage.setdefault(storage_id, {})[key.lower()] = key
+    with db.read(instance.current().engine) as conn:
+        for storage_id, lowered in by_storage.items():
+            names = sorted(lowered)
+            for batch in chunks(names):
+                stmt = sa.select(table.c.key).where(
+                    table.c.storage_id == storage_id, table.c.is_latest == sa.true(),
+                    one_of(conn, sa.func.lower(table.c.key), batch),
+                )
+                for (registered,) in conn.execute(stmt):
+                    new = lowered.get(registered.lower())
+                    if new is not None and new != registered:
+                        twins.append((new, registered))
+    if twins:
+        new, other = twins[0]
+        more = f" (and {len(twins) - 1} more such keys)" if len(twins) > 1 else ""
+        _logging.warning(
+            f"key {new!r} differs from {other!r} only in case{more}: two keys here and on S3, but one file on a"
+            " case-insensitive filesystem (macOS, Windows), where one would overwrite the other. Use one spelling."
+        )
 
 
 def user_key(key: str) -> str:
@@ -280,6 +320,23 @@ def user_key(key: str) -> str:
             " (or pass no key to let lamin_flows place the data there)"
         )
     return key
+
+
+def refuse_managed(rel: str, given: str) -> None:
+    """In-place registration of a path inside the storage's own ``.lamindb/`` area is refused.
+
+    Those are lamin_flows' own objects (Files without a key, older versions, staged copies):
+    a second record for one of them would be deleted by ``lamin verify --fix`` or would delete the
+    first record's data when it is deleted.
+    """
+    from lamin_flows.storage import MANAGED_PREFIX
+
+    if rel == MANAGED_PREFIX.rstrip("/") or rel.startswith(MANAGED_PREFIX):
+        raise ValidationError(
+            f"{given!r} lies inside {MANAGED_PREFIX!r} of its storage, which lamin_flows manages (the data of"
+            " Files without a key, older versions, staged copies); it cannot be registered in place. Find its"
+            " record with ln.File.select(...), or copy the file elsewhere and register the copy."
+        )
 
 
 def _key_suffix(key: str | None, suffix: str) -> str:
@@ -330,6 +387,15 @@ def construct(
     revises: Any = None,
 ) -> File:
     """``ln.File(data, key=..., name=..., version=..., revises=...)`` (see :class:`File`)."""
+    file = _construct(cls, data, key=key, name=name, description=description, version=version, revises=revises)
+    if revises is not None and not file._lf.saved:
+        file._lf.extra["revises"] = revises.id  # checked again at save, under the write lock: still the latest?
+    return file
+
+
+def _construct(
+    cls: Any, data: Any, *, key: str | None, name: str | None, description: str | None, version: Any, revises: Any
+) -> File:
     from lamin_flows.storage import get_backend, hash_file, is_cloud, suffix_for, write_object
 
     inst = instance.current()
@@ -345,6 +411,7 @@ def construct(
         text = os.fspath(data)
         if is_cloud(text):
             storage, rel = locate(text) or _register_bucket(text)
+            refuse_managed(rel, text)
             if key is not None and key != rel:
                 raise ValidationError(
                     f"{text!r} is registered in place with key {rel!r}; it cannot take key {key!r}."
@@ -362,6 +429,7 @@ def construct(
         found = locate(str(path))
         if found is not None and (key is None or key == found[1]):
             storage, rel = found
+            refuse_managed(rel, text)
             info = hash_file(path)
             candidate = Candidate(storage.id, rel, suffix_of(rel), name or path.name, info.size, info.hash, info.hash_type)
             return resolve([candidate], description, version)[0]
@@ -456,6 +524,7 @@ def from_dir(cls: Any, path: str | os.PathLike, *, key: str | None = None) -> li
     if found is None:
         return copy_in(folder, rels, user_key(key.rstrip("/")) if key else folder.name)
     storage, rel_dir = found  # inside a storage: registered in place, hashed, not copied
+    refuse_managed(rel_dir, os.fspath(path))
     infos = hash_many([full for _, full in listing])
     candidates = [
         Candidate(storage.id, k, suffix_of(k), r.rpartition("/")[2], i.size, i.hash, i.hash_type)

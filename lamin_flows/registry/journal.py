@@ -34,11 +34,13 @@ def is_journal_key(key: str) -> bool:
     return key.endswith(JOURNAL_SUFFIX)
 
 
-def write(backend: Any, storage_id: str, entries: list[dict[str, Any]]) -> str:
+def write(backend: Any, storage_id: str, entries: list[dict[str, Any]], *, unlocked: bool = False) -> str:
     """Write a journal listing ``entries`` and return its key.
 
     Each entry names a final ``key``, the File ``id``, the ``size``, ``hash`` and ``hash_type`` of
-    the content about to be moved there, and the ``temp`` key it is moved from.
+    the content about to be moved there, and the ``temp`` key it is moved from. ``unlocked``: the
+    moves run before the write lock is taken (see :mod:`.file_precommit`), so holding the lock
+    does not prove that the save is over; ``lamin verify`` asks whether its process is alive.
     """
     document = {
         "format": FORMAT,
@@ -46,6 +48,7 @@ def write(backend: Any, storage_id: str, entries: list[dict[str, Any]]) -> str:
         "created_at": datetime.now(timezone.utc).isoformat(),
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        "unlocked": unlocked,
         "files": entries,
     }
     text = json.dumps(document, separators=(",", ":"))
@@ -76,3 +79,37 @@ def read(backend: Any, key: str) -> dict[str, Any] | None:
 def remove(backend: Any, key: str) -> None:
     """Remove a journal (no error if it is already gone)."""
     backend.discard(key)
+
+
+def writer_may_be_running(document: dict[str, Any], min_age: float) -> bool:
+    """Whether the save that wrote an ``unlocked`` journal may still be running.
+
+    Such a save copies data before it takes the write lock, so holding the lock proves nothing.
+    On this host: its process is alive (and is not this one). On another host, which cannot be
+    asked: the journal is younger than ``min_age`` seconds.
+    """
+    if not document.get("unlocked"):
+        return False
+    pid = document.get("pid")
+    if document.get("host") == socket.gethostname() and isinstance(pid, int):
+        return pid != os.getpid() and _alive(pid)
+    try:
+        created = datetime.fromisoformat(str(document.get("created_at")))
+    except ValueError:
+        return False
+    return (datetime.now(timezone.utc) - created).total_seconds() < min_age
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    try:  # a killed child its parent has not reaped yet is a zombie: gone for our purposes
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+

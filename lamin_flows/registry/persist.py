@@ -93,6 +93,8 @@ def update_records(conn: Any, cls: Any, records: list[Any]) -> None:
         changes["updated_at"] = now
         columns = tuple(sorted(changes))
         groups[columns].append({"_id": record.id, **{f"v_{c}": changes[c] for c in columns}})
+    if groups:
+        _check_still_there(conn, cls, [p["_id"] for params in groups.values() for p in params])
     for columns, params in groups.items():
         stmt = (
             table.update()
@@ -100,6 +102,31 @@ def update_records(conn: Any, cls: Any, records: list[Any]) -> None:
             .values({c: sa.bindparam(f"v_{c}") for c in columns})
         )
         conn.execute(stmt, params)
+
+
+def _check_still_there(conn: Any, cls: Any, ids: list[str]) -> None:
+    """Refuse to update records another process deleted since they were loaded.
+
+    An UPDATE of a deleted row changes nothing and says nothing: the user's edit would be lost
+    silently. The rows are locked (PostgreSQL; SQLite holds its write lock already) so that they
+    cannot be deleted between this check and the UPDATE.
+    """
+    from lamin_flows.errors import StaleRecordError
+
+    table = cls.__table__
+    found: set[str] = set()
+    for batch in chunks(ids):
+        stmt = sa.select(table.c.id).where(one_of(conn, table.c.id, batch))
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        found.update(conn.execute(stmt).scalars())
+    gone = [i for i in ids if i not in found]
+    if gone:
+        more = f" (and {len(gone) - 1} more)" if len(gone) > 1 else ""
+        raise StaleRecordError(
+            f"{cls.__name__} {gone[0]}{more} was deleted since it was loaded (by another process, or through"
+            f" another handle); nothing was saved. Look it up again (ln.{cls.__name__}.select(...)) or create it anew."
+        )
 
 
 def write_group(conn: Any, cls: Any, records: list[Any], undo: list[Callable[[], None]]) -> None:
@@ -187,6 +214,10 @@ def save_records(records: Iterable[Any]) -> None:
     inserted: list[Any] = []
     statements_done = False  # an error after every statement ran came from COMMIT
     try:
+        for group in by_class.values():  # slow storage work that is safe before the lock (cloud copies)
+            before_write = getattr(type(group[0]), "_before_write", None)
+            if before_write is not None:
+                before_write(group, undo)
         with db.write(engine) as conn:
             for name in ORDER:
                 for record, column, other in parents:  # parents were written first, maybe adopting an existing id

@@ -35,6 +35,7 @@ def _escape_like(value: str) -> str:
 _TEXT_LOOKUPS = ("startswith", "endswith", "contains", "icontains", "iexact")
 
 
+_INT64 = (-(2**63), 2**63 - 1)  # SQLite's INTEGER and PostgreSQL's bigint
 _KINDS = ((sa.String, str), (sa.DateTime, datetime), (sa.Integer, int), (sa.JSON, dict))
 
 
@@ -52,6 +53,12 @@ def _coerce(column: Any, kind: type | None, value: Any, field: str) -> Any:
     Without this a mismatch reaches the database driver and comes back as a raw error
     ("'str' object has no attribute 'utcoffset'", or PostgreSQL's "operator does not exist").
     """
+    if kind is int and isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+        shown = f"{value!r}" if abs(value) < 10**40 else f"a number of {len(str(abs(value)))} digits"
+        raise ValidationError(
+            f"{field}={shown}: {column.name} holds 64-bit integers (at most {_INT64[1]:,});"
+            " pass a value in that range (no stored value is beyond it)"
+        )
     if value is None or kind is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         if isinstance(value, datetime) and value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)  # naive date-times are read as UTC, like stored ones
@@ -68,10 +75,10 @@ def _coerce(column: Any, kind: type | None, value: Any, field: str) -> Any:
             f"{field}={value!r}: {column.name} holds date-times; pass a datetime or an ISO date such as '2026-11-26'"
         )
     if kind is int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value.strip()) < 100:
+            return _coerce(column, kind, int(value), field)
         if isinstance(value, float) and value.is_integer():  # size__lt=1e4
-            return int(value)
+            return _coerce(column, kind, int(value), field)
         raise ValidationError(f"{field}={value!r}: {column.name} holds whole numbers; pass an int such as 1024")
     if kind is str:
         raise ValidationError(f"{field}={value!r}: {column.name} holds text; pass a string")
@@ -82,12 +89,13 @@ def _coerce(column: Any, kind: type | None, value: Any, field: str) -> Any:
 
 def _apply(column: Any, lookup: str, value: Any, field: str) -> Any:
     value = _plain(value)
+    base = field[: -len(lookup) - 2] if field.endswith("__" + lookup) else field  # "key" of "key__in"
     kind = _python_type(column)
     if lookup in _TEXT_LOOKUPS and kind not in (str, None):
         raise ValidationError(f"{field}: __{lookup} works on text fields, and {column.name} is not one; use __gt, __lt, ...")
     if lookup == "in":
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-            raise ValidationError(f"{field}__in takes a list, got {value!r}")
+            raise ValidationError(f"{base}__in takes a list, got {value!r}; e.g. {base}__in=[{value!r}]")
         value = [_coerce(column, kind, v, field) for v in value]
     elif lookup != "isnull" and lookup not in _TEXT_LOOKUPS:
         value = _coerce(column, kind, value, field)
@@ -101,9 +109,9 @@ def _apply(column: Any, lookup: str, value: Any, field: str) -> Any:
     if value is None:
         if lookup == "exact":
             return column.is_(None)
-        raise ValidationError(f"{field}__{lookup} cannot compare with None; use {field}__isnull=True")
+        raise ValidationError(f"{base}__{lookup} cannot compare with None; use {base}__isnull=True")
     if lookup in _TEXT_LOOKUPS and not isinstance(value, str):
-        raise ValidationError(f"{field}__{lookup} takes a string, got {type(value).__name__} {value!r}")
+        raise ValidationError(f"{base}__{lookup} takes a string, got {type(value).__name__} {value!r}")
     if lookup == "exact":
         return column == value
     if lookup == "iexact":
@@ -174,6 +182,11 @@ def _unknown_lookup(cls: Any, name: str, rest: list[str], expression: str) -> No
     from lamin_flows.registry.record import did_you_mean
 
     suffix = "__".join(rest)
+    if all(part in LOOKUPS for part in rest):  # key__in__in: one lookup too many
+        raise UnknownFieldError(
+            f"{expression}: one lookup per field, got __{expression[len(name) + 2:]}; write {name}__{rest[0]}=... (valid lookups:"
+            f" __{', __'.join(LOOKUPS)})."
+        )
     hint = did_you_mean(suffix, LOOKUPS).replace("'", "'__", 1) if len(rest) == 1 else ""
     raise UnknownFieldError(
         f"{expression}: {cls.__name__}.{name} has no lookup __{suffix}.{hint} Valid lookups: __{', __'.join(LOOKUPS)}."

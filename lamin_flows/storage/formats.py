@@ -89,11 +89,18 @@ def write_object(obj: Any, path: str | Path) -> None:
         _import("pyarrow")
         try:
             obj.to_parquet(path, engine="pyarrow")
-        except (ValueError, TypeError) as error:
-            # pyarrow's refusals (e.g. a column mixing ints and strs) are about the object, not the disk
+        except (ValueError, TypeError, NotImplementedError) as error:
+            # pyarrow's refusals (a column mixing ints and strs: ArrowInvalid, a ValueError; complex
+            # numbers: ArrowNotImplementedError, a NotImplementedError) are about the object, not the disk
+            hint = (
+                " Parquet has no complex numbers: store the real and imaginary parts as two columns"
+                " (np.real(df[col]), np.imag(df[col]))."
+                if "complex" in str(error)
+                else ""
+            )
             raise UnsupportedObjectError(
-                f"Cannot write this DataFrame to parquet: {error}. Give each column a single type"
-                " (e.g. df[col] = df[col].astype(str)) and make column names strings."
+                f"Cannot write this DataFrame to parquet: {error}.{hint} Give each column a single type parquet"
+                " can hold (e.g. df[col] = df[col].astype(str)) and make column names strings."
             ) from error
     else:
         obj.write_h5ad(path)

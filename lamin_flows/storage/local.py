@@ -195,7 +195,8 @@ class LocalBackend(StorageBackend):
                     sync_file(written.fileno())
             result = hash_file(path)
         except BaseException:
-            path.unlink(missing_ok=True)
+            with suppress(OSError):  # a read-only filesystem refuses even this: the first error is the one to raise
+                path.unlink(missing_ok=True)
             raise
         return Staged(key, result.size, result.hash, result.hash_type)
 

@@ -23,9 +23,25 @@ class Unstorable(Exception):
     """A value has no JSON form."""
 
 
-def to_json(value: Any, depth: int = 0) -> Any:
-    """The JSON form of ``value``; raises :class:`Unstorable` if it has none."""
-    if value is None or isinstance(value, (bool, int, str)):
+def to_json(value: Any, depth: int = 0, dropped: list[str] | None = None) -> Any:
+    """The JSON form of ``value``; raises :class:`Unstorable` if it has none.
+
+    Parts of a container that cannot be stored (a dict key that another key already stands
+    for in JSON, such as ``1`` next to ``"1"``) are left out and described in ``dropped``.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > 64 * 1024:  # str() of it is refused (or takes seconds): no JSON form
+            raise Unstorable(f"an integer of {value.bit_length():,} bits")
+        try:
+            str(value)  # beyond sys.get_int_max_str_digits() (4,300), json.dumps and SQL errors fail
+        except ValueError:
+            raise Unstorable(f"an integer of more than {_max_digits():,} digits") from None
+        return value
+    if isinstance(value, str):
+        if "\x00" in value:  # PostgreSQL's JSON (and text) cannot hold NUL
+            raise Unstorable("text containing a NUL character (\\x00)")
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)  # PostgreSQL JSON has no NaN/Infinity
@@ -40,18 +56,36 @@ def to_json(value: Any, depth: int = 0) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, enum.Enum):
-        return to_json(value.value, depth + 1)
+        return to_json(value.value, depth + 1, dropped)
     if isinstance(value, Mapping):
-        out = {}
+        out: dict[str, Any] = {}
+        origin: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise Unstorable(f"a key of type {type(key).__name__}")
-            out[str(key)] = to_json(item, depth + 1)
+            text = to_json(key, depth + 1) if not isinstance(key, str) else key
+            text = str(text)
+            if "\x00" in text:
+                if dropped is not None:
+                    dropped.append(f"the key {key!r} (it contains a NUL character)")
+                continue
+            if text in out:  # JSON keys are text: 1 and "1" would be one key, and one value lost silently
+                if dropped is not None:
+                    dropped.append(f"the key {key!r} (kept the key {origin[text]!r}; both are {text!r} in JSON)")
+                continue
+            out[text] = to_json(item, depth + 1, dropped)
+            origin[text] = key
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
-        return [to_json(item, depth + 1) for item in items]
+        return [to_json(item, depth + 1, dropped) for item in items]
     raise Unstorable(type(value).__name__)
+
+
+def _max_digits() -> int:
+    import sys
+
+    return sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 4300
 
 
 class ParamBinder:
@@ -78,11 +112,17 @@ class ParamBinder:
             raw = dict(bound.arguments)
         params: dict[str, Any] = {}
         for name, value in raw.items():
+            dropped: list[str] = []
             try:
-                params[name] = to_json(value)
+                params[name] = to_json(value, dropped=dropped)
             except Unstorable as exc:
                 if name not in ("self", "cls"):  # a method's instance or class is not a parameter worth naming
                     self._warn(name, value, exc)
+                continue
+            if dropped and name not in self._warned:
+                self._warned.add(name)
+                more = f" (and {len(dropped) - 1} more)" if len(dropped) > 1 else ""
+                _logging.warning(f"{self.label}: parameter {name!r}: {dropped[0]}{more} left out of run.params")
         return params
 
     def _warn(self, name: str, value: Any, exc: Unstorable) -> None:

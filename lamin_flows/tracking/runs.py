@@ -101,7 +101,12 @@ def save_transform(
 
 def error_text(exc: BaseException) -> str:
     """``"Type: message"`` of an exception, as stored in ``run.error``."""
-    message = str(exc)
+    try:
+        message = str(exc)
+    except Exception as error:  # a broken __str__ must not keep the Run from ending
+        message = f"<the message could not be read: {type(error).__name__}>"
+    # PostgreSQL's text cannot hold NUL: shown as \x00, so the Run still ends with its error
+    message = message.replace("\x00", "\\x00")
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return text if len(text) <= ERROR_MAX_CHARS else text[: ERROR_MAX_CHARS - 1] + "…"
 
@@ -121,6 +126,8 @@ def start_run(
 
     With ``make_current=False`` no context variable is set (the caller makes it current otherwise).
     """
+    import sqlalchemy as sa
+
     from lamin_flows.registry import db, instance
     from lamin_flows.registry.models import Run
     from lamin_flows.registry.record import utcnow
@@ -138,8 +145,19 @@ def start_run(
         meta=meta,
         created_by_id=inst.user_id(),
     )
-    with db.write(engine) as conn:
-        conn.execute(Run.__table__.insert(), [run._values()])
+    try:
+        with db.write(engine) as conn:
+            conn.execute(Run.__table__.insert(), [run._values()])
+    except (sa.exc.StatementError, ValueError) as exc:  # params the database refuses: the Run without them
+        if not params:
+            raise
+        _logging.warning(
+            f"the parameters of this run could not be stored ({type(exc).__name__}: {str(exc)[:200]}); the Run is"
+            f" recorded without them: {', '.join(sorted(params))[:200]}"
+        )
+        run.params = {}
+        with db.write(engine) as conn:
+            conn.execute(Run.__table__.insert(), [run._values()])
     run._mark_saved()
     run._lf.related["transform"] = transform
     frame = Frame(run=run, transform=transform, engine=engine, flow_run_id=flow_run_id)
@@ -151,6 +169,8 @@ def start_run(
 
 def finish_run(frame: Frame, status: str, error: str | None = None, extra: dict[str, Any] | None = None) -> None:
     """End a Run (one UPDATE, which also sets the columns in ``extra``) and restore the run that was current before it."""
+    import sqlalchemy as sa
+
     from lamin_flows.registry import db
     from lamin_flows.registry.models import Run
     from lamin_flows.registry.record import utcnow
@@ -159,8 +179,16 @@ def finish_run(frame: Frame, status: str, error: str | None = None, extra: dict[
         now = utcnow()
         values = {"status": status, "finished_at": now, "error": error, "updated_at": now, **(extra or {})}
         table = Run.__table__
-        with db.write(frame.engine) as conn:
-            conn.execute(table.update().where(table.c.id == frame.run.id).values(**values))
+        try:
+            with db.write(frame.engine) as conn:
+                conn.execute(table.update().where(table.c.id == frame.run.id).values(**values))
+        except (sa.exc.StatementError, ValueError) as exc:  # an error text the database refuses: end it all the same
+            if error is None:
+                raise
+            _logging.warning(f"run {frame.run.id}: its error text could not be stored ({type(exc).__name__}); stored as ASCII")
+            values["error"] = error.encode("ascii", "backslashreplace").decode("ascii").replace("\x00", "\\x00")
+            with db.write(frame.engine) as conn:
+                conn.execute(table.update().where(table.c.id == frame.run.id).values(**values))
         for name, value in values.items():
             setattr(frame.run, name, value)
         frame.run._mark_saved()

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from lamin_flows.errors import LaminFlowsError
 from lamin_flows.storage.keys import storage_key
+from lamin_flows.verify.deletes import is_delete_journal, settle_delete
 from lamin_flows.verify.objects import content_check, fresh_object, list_objects
 from lamin_flows.verify.report import Finding, Report
 
@@ -92,7 +93,29 @@ class StorageCheck:
             if document is None:
                 continue  # not a journal after all (or cut short before any data moved): a temporary file
             self.temps.pop(key)
+            if journal.writer_may_be_running(document, self.min_age):
+                self._in_progress(key, document)
+                continue
+            if is_delete_journal(document):
+                settle_delete(self, key, document)
+                continue
             self._settle(key, document)
+
+    def _in_progress(self, journal_key: str, document: dict[str, Any]) -> None:
+        """A save that copies its data before taking the lock and may still run: not touched."""
+        entries = [e for e in document["files"] if isinstance(e, dict) and isinstance(e.get("key"), str)]
+        self.explained.update(e["key"] for e in entries)
+        for e in entries:
+            self.temps.pop(e.get("temp") or "", None)
+            self.temps.pop(e.get("trash") or "", None)
+        what = "delete" if is_delete_journal(document) else "save"
+        self._add(
+            "in_progress",
+            journal_key,
+            None,
+            f"a {what} of {len(entries)} files from {document.get('host')} (pid {document.get('pid')},"
+            f" {document.get('created_at')}) that may still be running; left alone",
+        )
 
     def _settle(self, journal_key: str, document: dict[str, Any]) -> None:
         """Classify one journal under the save's own locks; with fix, roll it back or drop it."""

@@ -19,7 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # Prefect's temporary server and the S3 and PostgreSQL set-ups take the most time: a test of their own.
-SLOW_STEPS = ("prefect_flow", "prefect_events", "s3", "postgres")
+SLOW_STEPS = ("prefect_flow", "prefect_events", "s3", "s3_lock", "postgres")
 
 
 def run_benchmark(tmp_path: Path, *args: str) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def test_lists_every_step() -> None:
     assert names == [
         "import", "cold_start", "register_outside", "register_inside", "large_file", "dataframe", "query",
         "tracked", "prefect_flow", "openlineage", "versions_small", "versions_large", "versions_query",
-        "cache_hit", "cache_check", "prefect_events", "s3", "postgres", "peak_rss", "ui_pages",
+        "cache_hit", "cache_check", "prefect_events", "s3", "s3_lock", "postgres", "peak_rss", "ui_pages",
     ]
 
 

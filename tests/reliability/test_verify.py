@@ -162,20 +162,29 @@ def test_replace_with_another_format_leaves_nothing_behind(ln, tmp_path):
 
 
 def test_deleting_data_keeps_what_a_new_record_took_meanwhile(ln, tmp_path, monkeypatch):
-    """``file.delete(storage=True)`` between its metadata and its data: another save takes the key."""
-    from lamin_flows.registry import file_commit
+    """``file.delete(storage=True)`` before its transaction: another save makes a new version of the key.
+
+    The record and the data go in one transaction (see registry/file_delete.py); the last moment
+    another writer can take the key is before it, while the delete keeps a copy of the data.
+    """
+    from lamin_flows.storage.local import LocalBackend
 
     (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "b.txt").write_text("b")
     old = ln.File(tmp_path / "a.txt", key="k.txt").save()
-    real = file_commit.delete_records
+    real = LocalBackend.link
+    done = []
 
-    def and_then_another_writer(records):
-        real(records)
-        ln.File(tmp_path / "a.txt", key="k.txt").save()  # a writer that saves the same key right now
+    def and_then_another_writer(self, from_key, to_key):
+        real(self, from_key, to_key)
+        if to_key.startswith(".lamindb/_tmp/") and not done:  # the delete's copy of the data
+            done.append(ln.File(tmp_path / "b.txt", key="k.txt").save())  # a writer that saves the key right now
 
-    monkeypatch.setattr(file_commit, "delete_records", and_then_another_writer)
+    monkeypatch.setattr(LocalBackend, "link", and_then_another_writer)
     old.delete(storage=True)
-    assert (Path(str(ln.settings.storage)) / "k.txt").read_text() == "a"
+    assert done and done[0].version == "2"
+    assert (Path(str(ln.settings.storage)) / "k.txt").read_text() == "b"
+    assert ln.File.select(key="k.txt").one().id == done[0].id
     assert verify(min_age=0).ok
 
 
