@@ -82,7 +82,7 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
         # No record holds this key (checked under the write lock). The same content: data left by an
         # interrupted save of this File, which this save completes. Other content is someone's file
         # that was never registered (or kept by delete(storage=False)): never ours to overwrite.
-        if backend.info(final).hash == file.hash:
+        if _is_our_leftover(backend, final, file):
             return
         raise KeyConflictError(
             f"{backend.path(final)} holds a file that no record points to, with other content than File"
@@ -102,6 +102,24 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
             raise
 
     undo.append(remove)
+
+
+def _is_our_leftover(backend: Any, final: str, file: File) -> bool:
+    """Whether unregistered bytes at ``final`` are this File's own, left by an interrupted save.
+
+    Only in a storage no other instance writes to (there, the same bytes may be another
+    registry's File), and never on the strength of an MD5 alone (see :mod:`.identity`).
+    """
+    from lamin_flows.registry import journal
+    from lamin_flows.registry.identity import same_bytes
+    from lamin_flows.storage.owner import shares
+
+    if backend.info(final).hash != file.hash:
+        return False
+    me = journal.writer_id()
+    if me is not None and shares(backend, me):
+        return False
+    return same_bytes(backend, final, backend, file._lf.extra["staged"][1].temp_key, file.hash_type)
 
 
 def _write_journals(

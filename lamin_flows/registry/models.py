@@ -266,3 +266,12 @@ class FileProjectLink(SQLModel, table=True):
     __tablename__ = "file_project"
     file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
     project_id: str = Field(foreign_key="project.id", primary_key=True, max_length=12, ondelete="CASCADE", index=True)
+
+
+class InstanceRow(SQLModel, table=True):
+    """Which lamin_flows instance(s) use this registry database (see :mod:`lamin_flows.registry.ownership`)."""
+
+    __tablename__ = "lamin_instance"
+    id: str = Field(primary_key=True, max_length=12)
+    name: str = Field(sa_column=Column(sa.String(255), unique=True, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=Column(sa.DateTime(timezone=True)))

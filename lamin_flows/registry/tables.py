@@ -7,6 +7,7 @@ from lamin_flows.registry.file import File
 from lamin_flows.registry.models import (
     FileProjectLink,
     FileTagLink,
+    InstanceRow,
     Project,
     Run,
     RunInputLink,
@@ -20,5 +21,6 @@ metadata = SQLModel.metadata
 
 REGISTRIES = {cls.__name__: cls for cls in (Storage, User, Transform, Run, File, Tag, Project)}
 LINKS = (FileTagLink, FileProjectLink, RunInputLink)
+OWNERSHIP = InstanceRow  # not a registry: one row per instance using this database
 
 settle()  # the registry layer is loaded: keep the collector off its ~90,000 long-lived objects

@@ -55,7 +55,9 @@ class StorageCheck:
             self._add("unreachable", None, None, f"{exc} ({len(self.rows)} records not checked)")
             self.advance(len(self.rows))
             return
-        self.stored = {k: o for k, o in objects.items() if not is_temp_key(k)}
+        from lamin_flows.storage.owner import OWNER_KEY
+
+        self.stored = {k: o for k, o in objects.items() if not is_temp_key(k) and k != OWNER_KEY}
         self.rows = self._unreadable(objects.unreadable, self.rows)
         self.temps = {k: o for k, o in objects.items() if is_temp_key(k)}
         self.report.objects += len(self.stored)
@@ -87,12 +89,30 @@ class StorageCheck:
 
         self.explained: set[str] = set()  # final keys a pending journal accounts for
         self.swapping: set[str] = set()  # keys an interrupted new version or delete left changed
+        me = journal.writer_id()
         for key in sorted(k for k in self.temps if journal.is_journal_key(k)):
             document = journal.read(self.backend, key)
             if document is None:
                 continue  # not a journal after all (or cut short before any data moved): a temporary file
             self.temps.pop(key)
+            if journal.is_foreign(document, me):
+                self._foreign(key, document)
+                continue
             self._settle(key, document)
+
+    def _foreign(self, journal_key: str, document: dict[str, Any]) -> None:
+        """A journal of another instance sharing this storage: its save, its keys; never touched here."""
+        for entry in document["files"]:
+            if isinstance(entry, dict):
+                self.explained.update(k for k in (entry.get("key"), entry.get("source")) if isinstance(k, str))
+                if isinstance(entry.get("temp"), str):
+                    self.temps.pop(entry["temp"], None)
+        self._add(
+            "in_progress",
+            journal_key,
+            None,
+            f"save journal of instance {document.get('instance_id')}, which shares this storage: left to that instance",
+        )
 
     def _settle(self, journal_key: str, document: dict[str, Any]) -> None:
         """Classify one journal under the save's own locks; with fix, roll it back or drop it."""
