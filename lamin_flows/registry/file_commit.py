@@ -338,8 +338,11 @@ def _archive(file: File, previous: Any, undo: list[Callable[[], None]], failures
             file._lf.extra["archive"] = None
             return
         raise
-    except FileExistsError:  # left by an interrupted save: right if it holds the version's bytes
-        if backend.info(archive).hash != previous.hash:
+    except FileExistsError:  # left by an interrupted save: right if it holds the bytes at the key now
+        from lamin_flows.registry.identity import same_bytes
+
+        held = backend.info(archive)
+        if held.hash != previous.hash or not same_bytes(backend, previous.key, backend, archive, held.hash_type):
             backend.delete(archive)
             backend.link(previous.key, archive)
     file._lf.extra["archive"] = archive

@@ -225,8 +225,9 @@ def _same_content(c: Candidate, row: Any) -> bool:
         return False
     if not is_weak(c.hash_type):
         return True
+    backend, staged = c.staged if isinstance(c.staged, tuple) else (c.backend, c.staged)  # a save passes File.extra's pair
     stored = storage_key(row.key, row.id, row.suffix, row.is_latest)
-    return same_bytes(backend_for_storage_id(row.storage_id), stored, c.backend, c.staged.temp_key, c.hash_type, row.id)
+    return same_bytes(backend_for_storage_id(row.storage_id), stored, backend, staged.temp_key, c.hash_type, row.id)
 
 
 def resolve(candidates: list[Candidate], description: str | None = None, version: str | None = None) -> list[File]:

@@ -205,7 +205,7 @@ def _objects(endpoint: str, bucket: str) -> dict[str, bytes]:
     import _s3
 
     client = _s3.s3_client(endpoint)
-    listing = client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    listing = [o for o in client.list_objects_v2(Bucket=bucket).get("Contents", []) if not o["Key"].endswith("_owner.json")]
     return {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listing}
 
 
