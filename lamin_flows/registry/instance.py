@@ -29,7 +29,9 @@ class InstanceConfig:
     storage_root: str
     db_url: str | None = None  # None: a SQLite file under LAMIN_HOME
     storage_options: dict[str, Any] = field(default_factory=dict)
-    instance_id: str | None = None  # the lamin_instance row of this instance (set by ln.setup.init)
+    # the lamin_instance row of this instance (set by ln.setup.init; looked up by name when a
+    # deployment's block hands over a config without it): who the instance is, not how to reach it
+    instance_id: str | None = field(default=None, compare=False)
 
     @property
     def sqlite_path(self) -> Path:
