@@ -338,11 +338,11 @@ def _archive(file: File, previous: Any, undo: list[Callable[[], None]], failures
             file._lf.extra["archive"] = None
             return
         raise
-    except FileExistsError:  # left by an interrupted save: right if it holds the bytes at the key now
-        from lamin_flows.registry.identity import same_bytes
-
-        held = backend.info(archive)
-        if held.hash != previous.hash or not same_bytes(backend, previous.key, backend, archive, held.hash_type):
+    except FileExistsError:
+        # Left by an interrupted save, which archived the older version before it was killed: right if
+        # it holds that version's content. It may be the only copy left: the key may hold the crashed
+        # save's uncommitted bytes now, so the key is never compared with it (found by the kill campaign).
+        if backend.info(archive).hash != previous.hash:
             backend.delete(archive)
             backend.link(previous.key, archive)
     file._lf.extra["archive"] = archive

@@ -194,7 +194,12 @@ class StorageCheck:
             return []
         table = File.__table__
         ids = {str(e.get("id")) for e in swaps} | {str(e["previous"].get("id")) for e in swaps}
-        present = {r.id for r in conn.execute(sa.select(table.c.id).where(table.c.id.in_(sorted(ids))))}
+        rows = conn.execute(sa.select(table.c.id, table.c.is_latest).where(table.c.id.in_(sorted(ids)))).all()
+        present = {r.id for r in rows}
+        # The version the journal would put back must still be the key's latest: a save that committed
+        # after the crash owns the key now, and restoring would put older bytes under its record
+        # (found by the kill campaign, tests/reliability/test_kill_campaign.py).
+        self.latest_ids = {r.id for r in rows if r.is_latest}
         undone = []
         for e in swaps:
             if e.get("op") == "promote":
@@ -230,6 +235,8 @@ class StorageCheck:
         for e in undone:
             key, archive = e["key"], e["previous"].get("archive")
             prev = e["previous"]  # still the latest: the older version (new version), the deleted one (delete)
+            if prev.get("id") not in getattr(self, "latest_ids", set()):
+                continue  # superseded: another save committed at this key since; its bytes stay
             want = _EntryRow(prev.get("size"), prev.get("hash"), prev.get("hash_type"))
             obj = fresh_object(self.backend, key)
             right = obj is not None and content_check(self.backend, key, want, obj, True)[0] is None

@@ -4,7 +4,8 @@ Run as ``python _campaign_child.py SCRATCH SEED`` with LAMIN_HOME and LAMIN_INST
 prints ``ready`` once the instance is loaded, then picks operations with ``random.Random(SEED)``:
 saves (with and without a key, some onto keys that hold unregistered files), ``replace()``, a
 new version of a folder of files, deletes (keeping or removing the data), ``verify(fix=True)``
-and tracked runs that read one File and save another. The parent kills it (SIGKILL) at a
+and tracked runs that read one File and save another; each completed operation is appended to
+``SCRATCH/done.log`` ("<name> ok" or "<name> refused"). The parent kills it (SIGKILL) at a
 random moment. Refusals the registry is meant to give (a key holding unregistered bytes, a
 version that another process made meanwhile, ...) are expected; any other exception is written
 to stderr as ``UNEXPECTED`` and ends the child with exit code 3.
@@ -68,15 +69,20 @@ def main() -> None:
             rng.choice(inputs).load(is_run_input=True)
         ln.File(source("out.txt"), key=f"runs/out{n % 5}.txt").save()
 
-    operations = [save, save, replace, new_versions, delete, check, lambda: step(rng.randint(0, 99))]
+    def tracked_run() -> None:
+        step(rng.randint(0, 99))
+
+    operations = [save, save, replace, new_versions, delete, check, tracked_run]
+    log = open(scratch / "done.log", "a", buffering=1)  # what completed, for the parent to count
     ln.File.select().count()  # the instance is loaded and its schema checked
     print("ready", flush=True)
     while True:
         operation = rng.choice(operations)
         try:
             operation()
+            log.write(f"{operation.__name__} ok\n")
         except (LaminFlowsError, FileNotFoundError):
-            pass  # the registry refused, named the value and kept every byte: what it is meant to do
+            log.write(f"{operation.__name__} refused\n")  # named the value and kept every byte: as meant
         except Exception:
             sys.stderr.write("UNEXPECTED " + traceback.format_exc())
             sys.stderr.flush()
