@@ -1,6 +1,7 @@
 """A randomized kill campaign: at least 100 SIGKILLs at random moments, then nothing is lost.
 
-Two children at a time run random operations on one instance (``_campaign_child.py``: saves,
+Children (one at a time; ``LAMIN_TEST_CAMPAIGN_PARALLEL=2`` runs two at once on the same
+instance) run random operations on one instance (``_campaign_child.py``: saves,
 ``replace()``, new versions of a folder, deletes, ``verify(fix=True)``, tracked runs) and are
 killed after a random delay; 100 children in all. Then ``verify(fix=True)`` settles what the
 crashes left, and:
