@@ -102,12 +102,15 @@ def init(
     ),
     db: Optional[str] = typer.Option(None, "--db", metavar="URL", help="A PostgreSQL URL; default: SQLite under LAMIN_HOME."),
     name: Optional[str] = typer.Option(None, "--name", metavar="NAME", help="Instance name; default: the storage folder's name."),
+    share: bool = typer.Option(
+        False, "--share", help="Use a storage or database another instance owns, on purpose (see `lamin init --help`)."
+    ),
 ) -> None:
     """Create an instance and make it the current one."""
     from lamin_flows import setup
 
     try:
-        setup.init(storage=storage, db=db, name=name)
+        setup.init(storage=storage, db=db, name=name, share=share)
     except Exception as exc:
         _fail(exc)
 

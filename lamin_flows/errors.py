@@ -7,7 +7,9 @@ would naturally catch, so ``except FileNotFoundError`` keeps working::
     ├── InvalidKeyError (ValueError)            a key that is absolute, has "..", NUL, ...
     ├── ValidationError (ValueError)            a bad argument or field value
     │   ├── UnknownFieldError                   a field, lookup or keyword the registry lacks
-    │   └── StaleRecordError                    a handle whose record was deleted or replaced meanwhile
+    │   ├── StaleRecordError                    a handle whose record was deleted or replaced meanwhile
+    │   ├── StorageOwnedError                   the storage root belongs to another instance
+    │   └── InstanceConflictError               the registry database belongs to another instance
     ├── UnsupportedObjectError (TypeError)      ln.File(<an object we cannot store>)
     ├── KeyConflictError (FileExistsError)      a key already holds other content
     ├── NoResultError (LookupError)             .one() found no record
@@ -98,3 +100,11 @@ class SourceChangedError(StorageError):
 
 class MissingDependencyError(LaminFlowsError, ImportError):
     """An optional package needed for this operation is not installed."""
+
+
+class StorageOwnedError(ValidationError):
+    """A storage root (or a root around or inside it) belongs to another lamin_flows instance."""
+
+
+class InstanceConflictError(ValidationError):
+    """A registry database belongs to another lamin_flows instance."""

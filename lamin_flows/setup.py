@@ -71,8 +71,13 @@ def init(
     db: str | None = None,
     name: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    share: bool = False,
 ) -> InstanceConfig:
     """Create an instance (or load it again, if one with these settings exists) and use it.
+
+    A storage root and a registry database belong to one instance: the instance's id is written
+    into both (``.lamindb/_owner.json`` in the root, the table ``lamin_instance``), and a second
+    instance is refused there, as is a root inside or around a registered one.
 
     Args:
         storage: the default storage: a local folder (created if missing) or a bucket URL
@@ -81,12 +86,22 @@ def init(
         name: the instance name; default the storage folder's (or bucket's) name.
         storage_options: options for the cloud filesystem (e.g. ``{"endpoint_url": ...}``);
             kept in the instance settings file, readable by its owner only.
+        share: use a storage root or database that another instance owns, on purpose. Both
+            instances' saves still never overwrite bytes their own records do not point to,
+            and neither's ``lamin verify --fix`` touches the other's saves.
 
     Returns:
         The instance configuration.
 
+    Raises:
+        StorageOwnedError: another instance owns the storage (or a folder around it), and
+            ``share`` is not set.
+        InstanceConflictError: another instance owns the PostgreSQL database, and ``share`` is
+            not set.
+
     Example:
         >>> ln.setup.init(storage="./mydata")
+        >>> ln.setup.init(storage="/shared/lab", name="bob", share=True)   # a colleague's storage, on purpose
     """
     from lamin_flows.registry.db import dispose_engine, get_engine
     from lamin_flows.registry.migrate import ensure_schema
@@ -119,11 +134,23 @@ def init(
     except Exception as exc:
         dispose_engine(config.url)
         raise ValidationError(f"cannot set up the registry database of {config!r}: {exc}") from exc
-    _instance.write_config(config)
-    _instance.remember_current(name)
+    from lamin_flows.registry import ownership
+
+    claimed = config.instance_id is None
+    if claimed:
+        config.instance_id = ownership.claim_database(engine, name, share=share)
     _reset_caches()
     inst = _instance.activate(config)
     assert inst is not None
+    try:
+        ownership.claim_storage(inst, root, share=share)
+    except BaseException:
+        if claimed:
+            ownership.release_database(engine, config.instance_id)
+        _instance.activate(None)
+        raise
+    _instance.write_config(config)
+    _instance.remember_current(name)
     inst.storage_record()
     inst.user_id()
     _logging.success(f"instance {name!r}: storage {root}, registry {'SQLite' if db is None else 'PostgreSQL'}")
@@ -228,17 +255,48 @@ def delete(name: str, *, force: bool = False, keep_registry: bool = False) -> Pa
         if input(question).strip().lower() not in ("y", "yes"):
             _logging.info("nothing deleted")
             return None
+    _release(config)
     if config.db_url is None:
         from lamin_flows.registry.db import dispose_engine
 
         dispose_engine(config.url)
         for suffix in SQLITE_SUFFIXES:
             Path(str(config.sqlite_path) + suffix).unlink(missing_ok=True)
+    elif _shared_database(config):
+        pass  # the tables are the other instances' registry too: only this instance's row went
     else:
         _drop_tables(config)
     _forget_instance(name)
     _logging.success(f"deleted instance {name!r}; the data in {config.storage_root} was kept")
     return None
+
+
+def _release(config: InstanceConfig) -> None:
+    """Take a deleted instance off its storage roots' owner markers and out of its database."""
+    from lamin_flows.registry import ownership
+    from lamin_flows.registry.db import get_engine
+
+    try:
+        engine = get_engine(config.url)
+        ownership.release_storages(config, engine)
+        ownership.release_database(engine, config.instance_id)
+    except Exception as error:  # a registry that cannot be read any more is deleted all the same
+        _logging.warning(f"could not release the storage of instance {config.name!r}: {error}")
+
+
+def _shared_database(config: InstanceConfig) -> bool:
+    from lamin_flows.registry import ownership
+    from lamin_flows.registry.db import get_engine
+
+    try:
+        others = ownership.others_in_database(get_engine(config.url), config.instance_id)
+    except Exception:
+        return False
+    if others:
+        _logging.warning(
+            f"the registry database of {config.name!r} is shared with {', '.join(map(repr, others))}: its tables stay"
+        )
+    return bool(others)
 
 
 def _drop_tables(config: InstanceConfig) -> None:
@@ -261,6 +319,7 @@ def _move_aside(config: InstanceConfig) -> Path:
     from lamin_flows.registry.db import dispose_engine
 
     n_files = _n_files(config)
+    _release(config)
     dispose_engine(config.url)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = _instance.instances_dir() / "deleted" / f"{config.name}-{stamp}"
@@ -455,6 +514,9 @@ class UserSettings:
         inst = _instance.current()
         root = root_of(text)
         _check_reachable(get_backend(root, inst.config.storage_options or None))
+        from lamin_flows.registry import ownership
+
+        ownership.claim_storage(inst, root)
         inst.config.storage_root = root
         inst._storage_id = None
         inst.storage_record()

@@ -380,8 +380,16 @@ class File(Record, table=True):
         from lamin_flows.registry.links import write_links
         from lamin_flows.registry.models import Run
 
-        with db.write(instance.current().engine) as conn:
-            write_links(conn, Run, "inputs", [(ref.run_id, self.id)], add=True)
+        try:
+            with db.write(instance.current().engine) as conn:
+                write_links(conn, Run, "inputs", [(ref.run_id, self.id)], add=True)
+        except sa.exc.IntegrityError:  # another process deleted this File (or the Run) meanwhile
+            from lamin_flows import _logging
+
+            _logging.warning(
+                f"File {self.id} ({self.key or self.name}) was deleted by another process while this run read it;"
+                f" it is not recorded as an input of run {ref.run_id}"
+            )
 
     @classmethod
     def _before_save(cls, files: list[File]) -> None:

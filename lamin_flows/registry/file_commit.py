@@ -89,7 +89,7 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
         # No record holds this key (checked under the write lock). The same content: data left by an
         # interrupted save of this File, which this save completes. Other content is someone's file
         # that was never registered (or kept by delete(storage=False)): never ours to overwrite.
-        if backend.info(final).hash == file.hash:
+        if _is_our_leftover(backend, final, file):
             return
         raise KeyConflictError(
             f"{backend.path(final)} holds a file that no record points to (or that a save of another process"
@@ -110,6 +110,24 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
             raise
 
     undo.append(remove)
+
+
+def _is_our_leftover(backend: Any, final: str, file: File) -> bool:
+    """Whether unregistered bytes at ``final`` are this File's own, left by an interrupted save.
+
+    Only in a storage no other instance writes to (there, the same bytes may be another
+    registry's File), and never on the strength of an MD5 alone (see :mod:`.identity`).
+    """
+    from lamin_flows.registry import journal
+    from lamin_flows.registry.identity import same_bytes
+    from lamin_flows.storage.owner import shares
+
+    if backend.info(final).hash != file.hash:
+        return False
+    me = journal.writer_id()
+    if me is not None and shares(backend, me):
+        return False
+    return same_bytes(backend, final, backend, file._lf.extra["staged"][1].temp_key, file.hash_type)
 
 
 def _write_journals(
@@ -407,7 +425,10 @@ def _archive(file: File, previous: Any, undo: list[Callable[[], None]], failures
             file._lf.extra["archive"] = None
             return
         raise
-    except FileExistsError:  # left by an interrupted save: right if it holds the version's bytes
+    except FileExistsError:
+        # Left by an interrupted save, which archived the older version before it was killed: right if
+        # it holds that version's content. It may be the only copy left: the key may hold the crashed
+        # save's uncommitted bytes now, so the key is never compared with it (found by the kill campaign).
         if backend.info(archive).hash != previous.hash:
             backend.delete(archive)
             backend.link(previous.key, archive)

@@ -200,12 +200,34 @@ def existing_matches(conn: Any, candidates: list[Candidate]) -> list[tuple[Any, 
             previous = by_key.get((c.storage_id, c.key))
         else:
             previous = by_stem.get(c.stem_id) if c.stem_id is not None else None
-        if previous is not None and previous.hash == c.hash:
+        if previous is not None and previous.hash == c.hash and _same_content(c, previous):
             out.append((previous, None))
             continue
         row = by_hash.get(c.hash) if _dedups(c) else None
+        if row is not None and not _same_content(c, row):
+            row = None  # an MD5 collision: other bytes, a File of its own
         out.append((row, None) if row is not None else (None, previous))
     return out
+
+
+def _same_content(c: Candidate, row: Any) -> bool:
+    """Whether a candidate whose hash matches a registered row's holds that row's bytes.
+
+    Data registered in place is the registered copy itself; copied-in data is compared with it
+    unless the hash is strong (:mod:`lamin_flows.registry.identity`).
+    """
+    from lamin_flows.registry.identity import is_weak, same_bytes
+    from lamin_flows.storage.keys import storage_key
+
+    if c.staged is None:
+        return True
+    if row.hash_type != c.hash_type:
+        return False
+    if not is_weak(c.hash_type):
+        return True
+    backend, staged = c.staged if isinstance(c.staged, tuple) else (c.backend, c.staged)  # a save passes File.extra's pair
+    stored = storage_key(row.key, row.id, row.suffix, row.is_latest)
+    return same_bytes(backend_for_storage_id(row.storage_id), stored, backend, staged.temp_key, c.hash_type, row.id)
 
 
 def resolve(candidates: list[Candidate], description: str | None = None, version: str | None = None) -> list[File]:
@@ -236,9 +258,10 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
                 _logging.hint(f"returning the existing {where}: same content")
             out.append(File._from_row(row))
             continue
-        if _dedups(c) and c.hash in new_by_hash:
+        twin = new_by_hash.get(c.hash) if _dedups(c) else None
+        if twin is not None and _same_staged(c, twin):
             duplicates.append(c)
-            out.append(new_by_hash[c.hash])
+            out.append(twin)
             continue
         file = File._build(  # the fast path of File(id=..., ...): thousands are made at once
             {
@@ -307,6 +330,14 @@ def _warn_case_twins(keys: list[tuple[str, str]]) -> None:
             f"key {new!r} differs from {other!r} only in case{more}: two keys here and on S3, but one file on a"
             " case-insensitive filesystem (macOS, Windows), where one would overwrite the other. Use one spelling."
         )
+
+
+def _same_staged(c: Candidate, twin: File) -> bool:
+    """Whether a staged candidate holds the same bytes as an earlier new File of the same hash."""
+    from lamin_flows.registry.identity import same_bytes
+
+    backend, staged = twin._lf.extra["staged"]
+    return twin.hash_type == c.hash_type and same_bytes(backend, staged.temp_key, c.backend, c.staged.temp_key, c.hash_type)
 
 
 def user_key(key: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from lamin_flows.errors import InstanceNotFoundError
 from lamin_flows.config import get_settings
 
-SCHEMA_HEAD = "0006"  # the newest migration; a database at another version is upgraded on connect
+SCHEMA_HEAD = "0007"  # the newest migration; a database at another version is upgraded on connect
 
 
 @dataclass
@@ -29,6 +29,9 @@ class InstanceConfig:
     storage_root: str
     db_url: str | None = None  # None: a SQLite file under LAMIN_HOME
     storage_options: dict[str, Any] = field(default_factory=dict)
+    # the lamin_instance row of this instance (set by ln.setup.init; looked up by name when a
+    # deployment's block hands over a config without it): who the instance is, not how to reach it
+    instance_id: str | None = field(default=None, compare=False)
 
     @property
     def sqlite_path(self) -> Path:
@@ -137,7 +140,10 @@ class Instance:
                 root = self.config.storage_root
                 record = Storage.select(root=root).one_or_none()
                 if record is None:
+                    from lamin_flows.registry import ownership
+
                     get_backend(root, self.config.storage_options or None)
+                    ownership.claim_storage(self, root)
                     record = Storage(root=root, type=_storage_type(root) if is_cloud(root) else "local").save()
                 self._storage_id = record.id
                 return record

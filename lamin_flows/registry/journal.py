@@ -13,7 +13,9 @@ PostgreSQL advisory locks on the keys), so it never mistakes a save in progress 
 and ``lamin verify --fix`` rolls the crashed save back: data under a listed key is removed only if
 no record points to that key and the data is the content the journal names.
 
-A journal is one small object per save and per storage (one PUT on S3), not one per file.
+A journal is one small object per save and per storage (one PUT on S3), not one per file. It
+names the instance that wrote it: on a storage shared by several instances, each one's
+``lamin verify`` settles its own journals only.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def write(backend: Any, storage_id: str, entries: list[dict[str, Any]], *, unloc
     document = {
         "format": FORMAT,
         "storage_id": storage_id,
+        "instance_id": writer_id(),
         "created_at": datetime.now(timezone.utc).isoformat(),
         "host": socket.gethostname(),
         "pid": os.getpid(),
@@ -60,6 +63,25 @@ def write(backend: Any, storage_id: str, entries: list[dict[str, Any]], *, unloc
             os.fsync(handle.fileno())  # on disk before any data is moved: it must outlive a crash
 
     return backend.write_temp(writer, "-save" + JOURNAL_SUFFIX).temp_key
+
+
+def writer_id() -> str | None:
+    """The id of the instance this process writes for (journals name it: see :func:`is_foreign`)."""
+    from lamin_flows.registry import instance, ownership
+
+    try:  # never claims: journals are written inside the save's own write transaction
+        return ownership.known_instance_id(instance.current())
+    except Exception:  # no id can be had: the journal stays readable by every instance, as before
+        return None
+
+
+def is_foreign(document: dict[str, Any], instance_id: str | None) -> bool:
+    """Whether a journal was written by another instance sharing the storage (never ours to settle).
+
+    Journals written before instances had ids name none: they count as this instance's.
+    """
+    other = document.get("instance_id")
+    return isinstance(other, str) and instance_id is not None and other != instance_id
 
 
 def read(backend: Any, key: str) -> dict[str, Any] | None:

@@ -304,3 +304,12 @@ class FileStat(SQLModel, table=True):
     file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
     size: int = Field(sa_type=sa.BigInteger)
     mtime_ns: int = Field(sa_type=sa.BigInteger)
+
+
+class InstanceRow(SQLModel, table=True):
+    """Which lamin_flows instance(s) use this registry database (see :mod:`lamin_flows.registry.ownership`)."""
+
+    __tablename__ = "lamin_instance"
+    id: str = Field(primary_key=True, max_length=12)
+    name: str = Field(sa_column=Column(sa.String(255), unique=True, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=Column(sa.DateTime(timezone=True)))

@@ -210,6 +210,9 @@ def save_records(records: Iterable[Any]) -> None:
         before = getattr(type(group[0]), "_before_save", None)
         if before is not None:
             before(group)
+    from lamin_flows.registry.limits import check_lengths
+
+    check_lengths(records)  # before the database: PostgreSQL would raise a raw DataError, SQLite store it
     undo: list[Callable[[], None]] = []
     inserted: list[Any] = []
     statements_done = False  # an error after every statement ran came from COMMIT

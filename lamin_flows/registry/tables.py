@@ -8,6 +8,7 @@ from lamin_flows.registry.models import (
     FileProjectLink,
     FileStat,
     FileTagLink,
+    InstanceRow,
     Project,
     Run,
     RunInputLink,
@@ -22,5 +23,6 @@ metadata = SQLModel.metadata
 REGISTRIES = {cls.__name__: cls for cls in (Storage, User, Transform, Run, File, Tag, Project)}
 LINKS = (FileTagLink, FileProjectLink, RunInputLink)
 STAT_CACHE = FileStat
+OWNERSHIP = InstanceRow  # not a registry: one row per instance using this database
 
 settle()  # the registry layer is loaded: keep the collector off its ~90,000 long-lived objects

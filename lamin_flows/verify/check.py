@@ -56,7 +56,9 @@ class StorageCheck:
             self._add("unreachable", None, None, f"{exc} ({len(self.rows)} records not checked)")
             self.advance(len(self.rows))
             return
-        self.stored = {k: o for k, o in objects.items() if not is_temp_key(k)}
+        from lamin_flows.storage.owner import OWNER_KEY
+
+        self.stored = {k: o for k, o in objects.items() if not is_temp_key(k) and k != OWNER_KEY}
         self.rows = self._unreadable(objects.unreadable, self.rows)
         self.temps = {k: o for k, o in objects.items() if is_temp_key(k)}
         self.report.objects += len(self.stored)
@@ -88,11 +90,15 @@ class StorageCheck:
 
         self.explained: set[str] = set()  # final keys a pending journal accounts for
         self.swapping: set[str] = set()  # keys an interrupted new version or delete left changed
+        me = journal.writer_id()
         for key in sorted(k for k in self.temps if journal.is_journal_key(k)):
             document = journal.read(self.backend, key)
             if document is None:
                 continue  # not a journal after all (or cut short before any data moved): a temporary file
             self.temps.pop(key)
+            if journal.is_foreign(document, me):
+                self._foreign(key, document)
+                continue
             if journal.writer_may_be_running(document, self.min_age):
                 self._in_progress(key, document)
                 continue
@@ -100,6 +106,21 @@ class StorageCheck:
                 settle_delete(self, key, document)
                 continue
             self._settle(key, document)
+
+    def _foreign(self, journal_key: str, document: dict[str, Any]) -> None:
+        """A journal of another instance sharing this storage: its save, its keys; never touched here."""
+        for entry in document["files"]:
+            if isinstance(entry, dict):
+                self.explained.update(k for k in (entry.get("key"), entry.get("source")) if isinstance(k, str))
+                for name in ("temp", "trash"):
+                    if isinstance(entry.get(name), str):
+                        self.temps.pop(entry[name], None)
+        self._add(
+            "in_progress",
+            journal_key,
+            None,
+            f"journal of instance {document.get('instance_id')}, which shares this storage: left to that instance",
+        )
 
     def _in_progress(self, journal_key: str, document: dict[str, Any]) -> None:
         """A save that copies its data before taking the lock and may still run: not touched."""
@@ -197,7 +218,12 @@ class StorageCheck:
             return []
         table = File.__table__
         ids = {str(e.get("id")) for e in swaps} | {str(e["previous"].get("id")) for e in swaps}
-        present = {r.id for r in conn.execute(sa.select(table.c.id).where(table.c.id.in_(sorted(ids))))}
+        rows = conn.execute(sa.select(table.c.id, table.c.is_latest).where(table.c.id.in_(sorted(ids)))).all()
+        present = {r.id for r in rows}
+        # The version the journal would put back must still be the key's latest: a save that committed
+        # after the crash owns the key now, and restoring would put older bytes under its record
+        # (found by the kill campaign, tests/reliability/test_kill_campaign.py).
+        self.latest_ids = {r.id for r in rows if r.is_latest}
         undone = []
         for e in swaps:
             if e.get("op") == "promote":
@@ -233,6 +259,8 @@ class StorageCheck:
         for e in undone:
             key, archive = e["key"], e["previous"].get("archive")
             prev = e["previous"]  # still the latest: the older version (new version), the deleted one (delete)
+            if prev.get("id") not in getattr(self, "latest_ids", set()):
+                continue  # superseded: another save committed at this key since; its bytes stay
             want = _EntryRow(prev.get("size"), prev.get("hash"), prev.get("hash_type"))
             obj = fresh_object(self.backend, key)
             right = obj is not None and content_check(self.backend, key, want, obj, True)[0] is None

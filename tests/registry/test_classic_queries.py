@@ -185,3 +185,12 @@ def test_df_timestamps_are_the_records_own_in_utc(filled):
                     assert value is pd.NaT
                 else:
                     assert str(value.tz) == "UTC" and value.to_pydatetime() == want
+
+
+def test_tags_and_projects_meet_through_their_files(filled):
+    ln, _, _, tags, files = filled
+    project = ln.Project(name="atlas").save()
+    files[1].projects.add(project)
+    assert [p.name for p in ln.Project.select(files__tags=tags[1])] == ["atlas"]
+    assert sorted(t.name for t in ln.Tag.select(files__projects=project)) == ["Sample 0002", "qc failed"]
+    assert ln.Project.select(files__tags=tags[0]).count() == 0

@@ -81,4 +81,5 @@ def test_paths_are_path_objects_in_the_cloud(s3_bucket, moto_server):
     assert str(root / "t" / "a.parquet") == str(path) and (root / "t" / "a.parquet").exists()
     assert [p.name for p in (root / "t").iterdir()] == ["a.parquet"]
     assert path.fs.exists(str(path)) and not (root / "missing.csv").exists()
-    assert _s3.s3_client(moto_server).list_objects_v2(Bucket=s3_bucket)["KeyCount"] == 1
+    listing = _s3.s3_client(moto_server).list_objects_v2(Bucket=s3_bucket)["Contents"]
+    assert sorted(o["Key"] for o in listing) == ["project/.lamindb/_owner.json", "project/t/a.parquet"]

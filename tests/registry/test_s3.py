@@ -21,7 +21,7 @@ def bucket(s3_bucket: str) -> str:
 
 def keys_in(moto_server: str, bucket: str) -> list[str]:
     listing = _s3.s3_client(moto_server).list_objects_v2(Bucket=bucket)
-    return sorted(o["Key"] for o in listing.get("Contents", []))
+    return sorted(o["Key"] for o in listing.get("Contents", []) if not o["Key"].endswith(".lamindb/_owner.json"))
 
 
 def md5_b64(data: bytes) -> str:

@@ -59,7 +59,8 @@ def _run_writers(work: Path, n: int) -> list[dict]:
 def test_eight_writers_at_once(ln, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    config = ln.setup.init(storage=tmp_path / "race-data", db=ln.setup.settings.instance.db_url, name="race")
+    # a second instance on the fixture's database: on PostgreSQL that database is test's, so shared on purpose
+    config = ln.setup.init(storage=tmp_path / "race-data", db=ln.setup.settings.instance.db_url, name="race", share=True)
     root = Path(config.storage_root)
     results = _run_writers(work, N_WRITERS)
 

@@ -9,6 +9,7 @@ leftover (not as an unregistered file) and ``--fix`` removes. SQLite and Postgre
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -131,10 +132,11 @@ def test_a_delete_killed_after_commit_leaves_a_named_leftover_that_fix_removes(l
 
 
 def _s3_keys(endpoint: str, bucket: str) -> list[str]:
+    """The bucket's keys but the storage root's owner marker (``.lamindb/_owner.json``)."""
     import _s3  # tests/_s3.py
 
     listing = _s3.s3_client(endpoint).list_objects_v2(Bucket=bucket)
-    return sorted(o["Key"] for o in listing.get("Contents", []))
+    return sorted(o["Key"] for o in listing.get("Contents", []) if not o["Key"].endswith(".lamindb/_owner.json"))
 
 
 def test_on_s3_a_delete_leaves_nothing_and_a_killed_one_is_settled(s3_bucket, s3_endpoint, db_url, tmp_path) -> None:
@@ -151,3 +153,40 @@ def test_on_s3_a_delete_leaves_nothing_and_a_killed_one_is_settled(s3_bucket, s3
     assert any("rolled back a delete" in f.detail for f in fixed.fixed), fixed.fixed
     assert _s3_keys(s3_endpoint, s3_bucket) == ["p/results/summary.txt"]
     assert verify(min_age=0).ok
+
+
+# The same refusal for a folder its user may not change (EACCES): the tests run as root, which
+# ignores permission bits, so the child runs without CAP_DAC_OVERRIDE (util-linux setpriv).
+_FORBIDDEN_CHILD = """
+import sys
+import lamin_flows as ln
+from lamin_flows.errors import StoragePermissionError
+try:
+    ln.File.select(id=sys.argv[1]).one().delete(storage=True)
+    print("deleted")
+except StoragePermissionError as error:
+    print("StoragePermissionError:", error)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv to run a child without permission overrides")
+def test_a_forbidden_storage_folder_keeps_record_and_data(ln, tmp_path: Path) -> None:
+    file = _saved(ln, tmp_path)
+    folder = Path(str(ln.settings.storage)) / "results"
+    folder.chmod(0o555)  # its owner may read it, not change it
+    try:
+        out = subprocess.run(
+            ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--", sys.executable, "-c",
+             _FORBIDDEN_CHILD, file.id],
+            env={**os.environ, "LAMIN_INSTANCE": "test", "LAMIN_VERBOSITY": "1"},
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        folder.chmod(0o755)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("StoragePermissionError:"), out.stdout + out.stderr
+    assert "results/summary.txt" in out.stdout and "Nothing was deleted" in out.stdout
+    assert ln.File.select(id=file.id).one().key == "results/summary.txt"  # the record stays
+    assert (folder / "summary.txt").read_text() == "precious bytes"  # and its data
+    assert verify(min_age=0).ok  # no journal or copy left behind

@@ -62,7 +62,8 @@ def test_deleting_an_instance_asks_and_keeps_the_data(tmp_path, lamin_home):
     done = run_cli("delete", "keep", "--force", home=lamin_home)
     assert done.returncode == 0 and "kept" in done.stderr
     assert not (lamin_home / "instances" / "keep.json").exists()
-    assert _files_in(tmp_path / "data") == before == ["a.txt"]  # the stored data is all still there
+    assert before == [".lamindb/_owner.json", "a.txt"]
+    assert _files_in(tmp_path / "data") == ["a.txt"]  # the stored data is all still there; the owner marker released
 
 
 def test_deleting_a_storage_with_files_needs_force_and_keeps_the_data(ln, tmp_path):

@@ -66,7 +66,7 @@ def test_saving_to_a_full_disk_registers_nothing(small_disk, tmp_path: Path) -> 
     with pytest.raises(StorageFullError, match="big.bin"):
         ln.File(big, key="results/big.bin").save()
     assert len(ln.File.select()) == 0
-    assert [f for f in _all_files(disk) if not f.startswith(".lamindb/_save")] == []
+    assert [f for f in _all_files(disk) if not f.startswith(".lamindb/_save")] == [".lamindb/_owner.json"]
 
 
 def test_a_read_only_storage_names_the_users_file(small_disk, tmp_path: Path) -> None:  # noqa: ANN001

@@ -1,0 +1,76 @@
+"""Content identity that cannot be forged: "same content" never rests on an MD5 alone.
+
+Files below 16 MiB are hashed with MD5 (it matches S3's ETag), and MD5 collisions can be made
+at will: two different files with one MD5 exist in public. Wherever the registry would decide
+that new data *is* registered content (and so store nothing, or return another record), a
+match of a weak hash is confirmed by comparing the bytes with the registered copy. BLAKE3
+(``hash_type="blake3"``, files from 16 MiB) needs no such check.
+
+The comparison runs only when the hashes already match (a re-save of the same content), and
+its result is remembered per staged copy, so construction and the save under the write lock
+compare at most once.
+
+Example:
+    >>> same_bytes(backend, "reports/a.csv", backend, ".lamindb/_tmp/x1.csv", "md5")   # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+WEAK_HASH_TYPES = frozenset({"md5", "md5-n"})
+CHUNK = 1024 * 1024
+_confirmed: dict[tuple[int, str, int, str, str], bool] = {}
+_lock = threading.Lock()
+
+
+def is_weak(hash_type: str | None) -> bool:
+    """Whether equal hashes of this type leave the content open (MD5 and S3 multipart ETags)."""
+    return hash_type is None or hash_type in WEAK_HASH_TYPES
+
+
+def _equal_streams(a: Any, b: Any) -> bool:
+    while True:
+        left, right = a.read(CHUNK), b.read(CHUNK)
+        if left != right:
+            return False
+        if not left:
+            return True
+
+
+def same_bytes(
+    backend_a: Any, key_a: str, backend_b: Any, key_b: str, hash_type: str | None, tag: str = ""
+) -> bool:
+    """Whether two stored objects whose hashes (of ``hash_type``) match hold the same bytes.
+
+    Args:
+        backend_a: the storage of the first object (e.g. the registered copy).
+        key_a: its key.
+        backend_b: the storage of the second object (e.g. a staged copy).
+        key_b: its key.
+        hash_type: the type of the hash both objects share.
+        tag: what else the answer depends on (the registered record's id), for the memo.
+
+    Returns:
+        True for a strong hash without reading anything; otherwise the bytes are compared. An
+        object that cannot be read counts as different (nothing is then deduplicated).
+    """
+    if not is_weak(hash_type):
+        return True
+    memo = (id(backend_a), key_a, id(backend_b), key_b, tag)
+    with _lock:
+        known = _confirmed.get(memo)
+    if known is not None:
+        return known
+    try:
+        with backend_a.open(key_a, "rb") as a, backend_b.open(key_b, "rb") as b:
+            result = _equal_streams(a, b)
+    except OSError:
+        result = False
+    with _lock:
+        if len(_confirmed) > 100_000:
+            _confirmed.clear()
+        _confirmed[memo] = result
+    return result
