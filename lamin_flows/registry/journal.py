@@ -27,6 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lamin_flows.storage.base import read_document
+
 JOURNAL_SUFFIX = ".lamin-journal"
 FORMAT = "lamin_flows.save-journal/1"
 
@@ -86,16 +88,7 @@ def is_foreign(document: dict[str, Any], instance_id: str | None) -> bool:
 
 def read(backend: Any, key: str) -> dict[str, Any] | None:
     """The journal stored under ``key``, or None if it is gone or is not a journal (e.g. cut short by a crash)."""
-    try:
-        with backend.open(key, "rb") as handle:
-            document = json.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        return None
-    if not isinstance(document.get("files"), list):
-        return None
-    return document
+    return read_document(backend, key, FORMAT, "files")
 
 
 def remove(backend: Any, key: str) -> None:

@@ -26,8 +26,21 @@ def current_revision(engine: Any) -> str | None:
         return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def upgrade(engine: Any) -> None:
-    """Run every pending migration on ``engine``'s database."""
+def upgrade(engine: Any, revision: str = "head") -> None:
+    """Run every pending migration on ``engine``'s database (up to ``revision``)."""
+    _run(engine, "upgrade", revision)
+
+
+def downgrade(engine: Any, revision: str) -> None:
+    """Take ``engine``'s database back to schema ``revision`` (its next use upgrades it again).
+
+    Example:
+        >>> downgrade(instance.current().engine, "0004")  # the schema before migration 0005
+    """
+    _run(engine, "downgrade", revision)
+
+
+def _run(engine: Any, direction: str, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -35,7 +48,7 @@ def upgrade(engine: Any) -> None:
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.connect().execution_options(lamin_write=True) as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        getattr(command, direction)(config, revision)
         conn.commit()
 
 

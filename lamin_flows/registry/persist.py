@@ -292,7 +292,7 @@ DELETED_INPUTS = "deleted_inputs"  # the run.meta entry naming the inputs of a R
 def remember_deleted_inputs(conn: Any, file_ids: Sequence[str]) -> None:
     """Runs that read Files about to be deleted note them in ``run.meta["deleted_inputs"]`` (id, key,
     version, hash), in the caller's transaction, so their lineage shows the input as deleted instead
-    of silently dropping it. One query per batch of Files; one UPDATE per Run that read one."""
+    of silently dropping it. One query per batch of Files, one batched UPDATE per batch of Runs."""
     from lamin_flows.registry.file import File
     from lamin_flows.registry.models import Run
 
@@ -308,12 +308,15 @@ def remember_deleted_inputs(conn: Any, file_ids: Sequence[str]) -> None:
             notes[row.run_id].append(
                 {"id": row.id, "key": row.key or row.name, "version": row.version, "hash": row.hash}
             )
+    update = run.update().where(run.c.id == sa.bindparam("run_id")).values(meta=sa.bindparam("new_meta"))
     for batch in chunks(sorted(notes)):
         metas = dict(conn.execute(sa.select(run.c.id, run.c.meta).where(run.c.id.in_(batch))).all())
+        rows = []
         for run_id in batch:
             meta = dict(metas.get(run_id) or {})
             meta[DELETED_INPUTS] = [*meta.get(DELETED_INPUTS, []), *notes[run_id]]
-            conn.execute(run.update().where(run.c.id == run_id).values(meta=meta))
+            rows.append({"run_id": run_id, "new_meta": meta})
+        conn.execute(update, rows)  # one executemany per batch of Runs
 
 
 def delete_rows(conn: Any, cls: Any, ids: list[str]) -> None:

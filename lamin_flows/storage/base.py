@@ -79,6 +79,21 @@ def new_temp_key(name: str = "", *, kind: str = "", suffix: str = "") -> str:
     return TMP_PREFIX + stem + _UNSAFE.sub("_", suffix)[:50]
 
 
+def read_document(backend: Any, key: str, fmt: str, list_field: str) -> dict[str, Any] | None:
+    """The JSON document lamin_flows keeps at ``key`` (a save journal, an owner marker), or None if it
+    is gone, cut short, or not of format ``fmt`` with a list under ``list_field``."""
+    import json
+
+    try:
+        with backend.open(key, "rb") as handle:
+            document = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or document.get("format") != fmt:
+        return None
+    return document if isinstance(document.get(list_field), list) else None
+
+
 def check_source(src: str | os.PathLike[str]) -> Path:
     """Return ``src`` as a Path after checking it is an existing regular local file."""
     return Path(source_path(src))

@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lamin_flows.errors import StorageOwnedError
+from lamin_flows.storage.base import read_document
 from lamin_flows.storage.keys import MANAGED_PREFIX
 
 OWNER_KEY = f"{MANAGED_PREFIX}_owner.json"
@@ -36,16 +37,7 @@ FORMAT = "lamin_flows.owner/1"
 
 def read(backend: Any) -> dict[str, Any] | None:
     """The owner marker of ``backend``'s root, or None if there is none (or it is not one)."""
-    try:
-        with backend.open(OWNER_KEY, "rb") as handle:
-            document = json.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        return None
-    if not isinstance(document.get("instances"), list):
-        return None
-    return document
+    return read_document(backend, OWNER_KEY, FORMAT, "instances")
 
 
 def _read_local(path: Path) -> dict[str, Any] | None:

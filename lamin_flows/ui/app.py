@@ -88,11 +88,16 @@ def files_page(request: Request) -> Response:
     return _page(request, "files.html", {**listing, "choices": data.filter_choices(), "with_": lambda **c: _with(request, **c)})
 
 
-def file_page(request: Request) -> Response:
-    detail = files.file_detail(request.path_params["id"])
+def _detail_page(request: Request, kind: str, detail_of: Any, template: str) -> Response:
+    """The page of one record (``detail_of(id)``), or the "no such record" page."""
+    detail = detail_of(request.path_params["id"])
     if detail is None:
-        return _missing(request, "File", request.path_params["id"], api=False)
-    return _page(request, "file.html", detail)
+        return _missing(request, kind, request.path_params["id"], api=False)
+    return _page(request, template, detail)
+
+
+def file_page(request: Request) -> Response:
+    return _detail_page(request, "File", files.file_detail, "file.html")
 
 
 def file_preview(request: Request) -> Response:
@@ -119,10 +124,7 @@ def runs_page(request: Request) -> Response:
 
 
 def run_page(request: Request) -> Response:
-    detail = data.run_detail(request.path_params["id"])
-    if detail is None:
-        return _missing(request, "Run", request.path_params["id"], api=False)
-    return _page(request, "run.html", detail)
+    return _detail_page(request, "Run", data.run_detail, "run.html")
 
 
 def transforms_page(request: Request) -> Response:
@@ -130,10 +132,7 @@ def transforms_page(request: Request) -> Response:
 
 
 def transform_page(request: Request) -> Response:
-    detail = data.transform_detail(request.path_params["id"])
-    if detail is None:
-        return _missing(request, "Transform", request.path_params["id"], api=False)
-    return _page(request, "transform.html", detail)
+    return _detail_page(request, "Transform", data.transform_detail, "transform.html")
 
 
 def labels_page(request: Request) -> Response:

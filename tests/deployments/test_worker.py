@@ -7,6 +7,7 @@ The worker shares a PostgreSQL registry with the test and learns about it only f
 from __future__ import annotations
 
 import re
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,22 @@ from deployments.helpers import make_landing
 POOL = "lamin-process"  # the pool prefect.yaml names
 DEPLOYMENT = "ingest-landing/nightly"
 RUN_TIMEOUT = 240.0  # worker start, polling, a flow run subprocess: ~20 s here, far more on a busy CI machine
+
+
+def _run_deployment(server: PrefectServer, env: dict[str, str], name: str, worker: Any) -> Any:
+    """Start a run of deployment ``name`` and wait until the worker finished it; the final flow run."""
+    out = run([PREFECT, "deployment", "run", name], env)
+    match = re.search(r"UUID:\s*([0-9a-f-]{36})", out)
+    assert match, out
+    flow_run_id = match.group(1)
+    final = wait_for(
+        f"flow run {flow_run_id} to finish",
+        lambda: (fr := read_flow_run(server.url, flow_run_id)).state.is_final() and fr,
+        RUN_TIMEOUT,
+        watch=[worker],
+    )
+    assert final.state.is_completed(), f"{final.state}\n{worker.tail(120)}"
+    return final
 
 
 @pytest.mark.slow
@@ -51,17 +68,8 @@ def test_worker_runs_a_deployment_from_prefect_yaml(
         tmp_path / "logs",
     )
     try:
-        out = run([PREFECT, "deployment", "run", DEPLOYMENT], env)
-        match = re.search(r"UUID:\s*([0-9a-f-]{36})", out)
-        assert match, out
-        flow_run_id = match.group(1)
-        final = wait_for(
-            f"flow run {flow_run_id} to finish",
-            lambda: (fr := read_flow_run(server.url, flow_run_id)).state.is_final() and fr,
-            RUN_TIMEOUT,
-            watch=[worker],
-        )
-        assert final.state.is_completed(), f"{final.state}\n{worker.tail(120)}"
+        final = _run_deployment(server, env, DEPLOYMENT, worker)
+        flow_run_id = str(final.id)
     finally:
         worker.stop()
 
@@ -76,21 +84,6 @@ def test_worker_runs_a_deployment_from_prefect_yaml(
     report = ln.File.select(run=registry_run, key__startswith="reports/").one()
     assert len(report.load()) == 25
     assert not list(worker_home.rglob("*.json")), "the worker wrote no instance settings (no secrets on disk)"
-
-
-def _run_deployment(server: PrefectServer, env: dict[str, str], name: str, worker: object) -> str:
-    out = run([PREFECT, "deployment", "run", name], env)
-    match = re.search(r"UUID:\s*([0-9a-f-]{36})", out)
-    assert match, out
-    flow_run_id = match.group(1)
-    final = wait_for(
-        f"flow run {flow_run_id} to finish",
-        lambda: (fr := read_flow_run(server.url, flow_run_id)).state.is_final() and fr,
-        RUN_TIMEOUT,
-        watch=[worker],
-    )
-    assert final.state.is_completed(), f"{final.state}\n{worker.tail(120)}"  # type: ignore[attr-defined]
-    return flow_run_id
 
 
 @pytest.mark.slow
@@ -130,11 +123,11 @@ def test_a_worker_flow_run_reuses_the_run_an_earlier_one_completed(
         tmp_path / "logs",
     )
     try:
-        first = _run_deployment(server, env, "count-words/words", worker)
-        second = _run_deployment(server, env, "count-words/words", worker)  # nothing changed: reused
+        first = str(_run_deployment(server, env, "count-words/words", worker).id)
+        second = str(_run_deployment(server, env, "count-words/words", worker).id)  # nothing changed: reused
         notes.write_text("one two three four")
         ln.File(notes, key="raw/notes.txt").save()  # a new version of the input
-        third = _run_deployment(server, env, "count-words/words", worker)
+        third = str(_run_deployment(server, env, "count-words/words", worker).id)
     finally:
         worker.stop()
 

@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 
 from lamin_flows.registry import instance, migrate
-
-
-def _downgrade(engine, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
-    with engine.connect().execution_options(lamin_write=True) as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
-        conn.commit()
 
 
 def test_an_instance_from_before_caching_upgrades(ln) -> None:
@@ -29,7 +15,7 @@ def test_an_instance_from_before_caching_upgrades(ln) -> None:
     step(1)
     run = ln.Run.select().one()
     engine = instance.current().engine
-    _downgrade(engine, "0005")
+    migrate.downgrade(engine, "0005")
     inspector = sa.inspect(engine)
     assert not {"reused_id", "cache_key", "cache"} & {c["name"] for c in inspector.get_columns("run")}
     assert not inspector.has_table("file_stat")

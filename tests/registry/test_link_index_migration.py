@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 
 from lamin_flows.registry import instance, migrate
-
-
-def _downgrade(engine, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
-    with engine.connect().execution_options(lamin_write=True) as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
-        conn.commit()
 
 
 def _indexes(engine, table: str) -> dict[str, list[str]]:
@@ -33,7 +19,7 @@ def test_link_tables_get_two_column_indexes_and_queries_still_answer(ln, tmp_pat
     file.tags.add(tag)
     file.projects.add(project)
     engine = instance.current().engine
-    _downgrade(engine, "0004")
+    migrate.downgrade(engine, "0004")
     assert _indexes(engine, "file_tag") == {"ix_file_tag_tag_id": ["tag_id"]}
     migrate.forget()
 

@@ -21,18 +21,6 @@ def root(ln) -> Path:
     return Path(str(ln.settings.storage))
 
 
-def _to_0003(engine) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
-    with engine.connect().execution_options(lamin_write=True) as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0003")
-        conn.commit()
-
-
 def test_an_instance_from_before_versions_upgrades(ln, root, tmp_path):
     sources = []
     for i in range(3):
@@ -42,7 +30,7 @@ def test_an_instance_from_before_versions_upgrades(ln, root, tmp_path):
     files = [ln.File(p, key=f"old/{p.name}").save() for p in sources]
     ln.File(tmp_path / "s0.csv").id  # same content, no key: nothing new
     engine = instance.current().engine
-    _to_0003(engine)
+    migrate.downgrade(engine, "0003")
     columns = {c["name"] for c in sa.inspect(engine).get_columns("file")}
     assert not {"version", "is_latest", "stem_id"} & columns  # the schema before versions
     migrate.forget()
