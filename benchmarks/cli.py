@@ -41,13 +41,26 @@ def _load_steps() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Benchmark lamin_flows (see benchmarks/README.md).")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that every step runs, judges no target")
-    parser.add_argument("--only", action="append", metavar="STEP", default=[],
-                        help="run only this step (repeat, or separate with commas); see --list")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description="Benchmark lamin_flows (see benchmarks/README.md)."
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes: checks that every step runs, judges no target"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="STEP",
+        default=[],
+        help="run only this step (repeat, or separate with commas); see --list",
+    )
     parser.add_argument("--skip", action="append", metavar="STEP", default=[], help="leave this step out (repeatable)")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="where to write the results (default benchmarks/results/latest.json, latest-quick.json with --quick)")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the results (default benchmarks/results/latest.json, latest-quick.json with --quick)",
+    )
     parser.add_argument("--list", action="store_true", help="list the steps and their targets, then exit")
     parser.add_argument("--keep", action="store_true", help="keep each step's temporary folder (for debugging)")
     parser.add_argument("--child", metavar="STEP", help=argparse.SUPPRESS)
@@ -92,8 +105,13 @@ def _base_env() -> dict[str, str]:
 
 def _warm_up() -> None:
     """Compile (or check) the bytecode of what the steps import, outside any measurement."""
-    subprocess.run([sys.executable, "-c", _WARM_UP], env=_base_env(), stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=600)
+    subprocess.run(
+        [sys.executable, "-c", _WARM_UP],
+        env=_base_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=600,
+    )
 
 
 def _run_step(name: str, quick: bool, work: Path) -> dict[str, Any]:
@@ -108,11 +126,16 @@ def _run_step(name: str, quick: bool, work: Path) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         with open(log, "w") as log_file:
-            proc = subprocess.run(args, env=env, cwd=work, stdout=log_file, stderr=subprocess.STDOUT, timeout=STEP_TIMEOUT_S)
+            proc = subprocess.run(
+                args, env=env, cwd=work, stdout=log_file, stderr=subprocess.STDOUT, timeout=STEP_TIMEOUT_S
+            )
         if result.exists():
             out = json.loads(result.read_text())
         else:
-            out = {"status": "error", "reason": f"step process exited with {proc.returncode}:\n{log.read_text()[-3000:]}"}
+            out = {
+                "status": "error",
+                "reason": f"step process exited with {proc.returncode}:\n{log.read_text()[-3000:]}",
+            }
     except subprocess.TimeoutExpired:
         out = {"status": "error", "reason": f"timed out after {STEP_TIMEOUT_S} s"}
     finally:
@@ -157,10 +180,17 @@ def _machine() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        info["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                        text=True, timeout=10).stdout.strip() or None
-        info["dirty"] = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
-                                            text=True, timeout=10).stdout.strip())
+        info["commit"] = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
+        info["dirty"] = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
         pass
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
@@ -198,8 +228,15 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
             rows.append((name, out["status"], "-", STEPS[name].target if name in STEPS else "", ""))
             continue
         for i, check in enumerate(out["checks"]):
-            rows.append((name if i == 0 else "", check["label"], _fmt(check["value"], check["unit"]), _target(check),
-                         check["status"]))
+            rows.append(
+                (
+                    name if i == 0 else "",
+                    check["label"],
+                    _fmt(check["value"], check["unit"]),
+                    _target(check),
+                    check["status"],
+                )
+            )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     line = "  ".join("-" * w for w in widths)
     print(line)

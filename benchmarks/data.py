@@ -68,11 +68,21 @@ def populate(n: int, batch: int = 20_000, versions: int = 1) -> dict[str, Any]:
         for start in range(0, n, batch):
             files = []
             for i in range(start, min(n, start + batch)):
-                file = ln.File(key=f"folder_{i % N_FOLDERS:03d}/file_{i:06d}.txt", name=f"file_{i:06d}.txt",
-                               storage_id=storage_id, suffix=".txt", size=1024, hash=fake_hash(i + version * n),
-                               hash_type="md5")
+                file = ln.File(
+                    key=f"folder_{i % N_FOLDERS:03d}/file_{i:06d}.txt",
+                    name=f"file_{i:06d}.txt",
+                    storage_id=storage_id,
+                    suffix=".txt",
+                    size=1024,
+                    hash=fake_hash(i + version * n),
+                    hash_type="md5",
+                )
                 file.tags.add(tags[i % N_TAGS])
                 files.append(file)
             ln.save(files)
-    return {"prefix": "folder_042/", "prefix_rows": len(range(42, n, N_FOLDERS)), "tag": "tag_3",
-            "tag_rows": len(range(3, n, N_TAGS))}
+    return {
+        "prefix": "folder_042/",
+        "prefix_rows": len(range(42, n, N_FOLDERS)),
+        "tag": "tag_3",
+        "tag_rows": len(range(3, n, N_TAGS)),
+    }

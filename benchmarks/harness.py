@@ -71,8 +71,9 @@ class Context:
         """``full`` in a full run, ``quick`` in a quick one."""
         return quick if self.quick else full
 
-    def check(self, label: str, value: float, unit: str, op: str | None = None, target: float | None = None,
-              detail: str = "") -> None:
+    def check(
+        self, label: str, value: float, unit: str, op: str | None = None, target: float | None = None, detail: str = ""
+    ) -> None:
         """Record a figure that has a target (or none: report only)."""
         item = Check(label, value, unit, op, target, detail)
         item.judge(self.quick)
@@ -141,7 +142,9 @@ def run_python(code: str, env: dict[str, str], cwd: Path | None = None, timeout:
         RuntimeError: the process failed; the message holds the end of its stderr.
     """
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"child process failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

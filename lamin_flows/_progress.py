@@ -12,7 +12,9 @@ MIN_ITEMS = 50  # below this, work is over before a bar is readable
 
 
 @contextmanager
-def progress(description: str, total: int | float | None, *, unit_items: bool = True) -> Iterator[Callable[[float], None]]:
+def progress(
+    description: str, total: int | float | None, *, unit_items: bool = True
+) -> Iterator[Callable[[float], None]]:
     """Yield ``advance(n)``; draws a transient rich bar when verbosity >= 2 and the work is long.
 
     Example:

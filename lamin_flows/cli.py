@@ -28,6 +28,7 @@ from typer.core import TyperGroup
 
 from lamin_flows import __version__
 
+
 def _plain_argument_help() -> None:
     """Arguments in help as ``KEY`` (not ``{KEY}`` in the usage line and ``KEY <str>`` below):
     typer's plain help marks them so; the metavar and the help text already say what goes there."""
@@ -100,8 +101,12 @@ def init(
     storage: str = typer.Option(
         ..., "--storage", metavar="PATH|URL", help="A local folder or a bucket URL (s3://bucket/prefix)."
     ),
-    db: Optional[str] = typer.Option(None, "--db", metavar="URL", help="A PostgreSQL URL; default: SQLite under LAMIN_HOME."),
-    name: Optional[str] = typer.Option(None, "--name", metavar="NAME", help="Instance name; default: the storage folder's name."),
+    db: Optional[str] = typer.Option(
+        None, "--db", metavar="URL", help="A PostgreSQL URL; default: SQLite under LAMIN_HOME."
+    ),
+    name: Optional[str] = typer.Option(
+        None, "--name", metavar="NAME", help="Instance name; default: the storage folder's name."
+    ),
     share: bool = typer.Option(
         False, "--share", help="Use a storage or database another instance owns, on purpose (see `lamin init --help`)."
     ),
@@ -331,8 +336,9 @@ class _LineageGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-deploy_app = typer.Typer(help="Run the ready-made Prefect deployments (their prefect.yaml ships with the package).",
-                         no_args_is_help=True)
+deploy_app = typer.Typer(
+    help="Run the ready-made Prefect deployments (their prefect.yaml ships with the package).", no_args_is_help=True
+)
 app.add_typer(deploy_app, name="deploy")
 
 
@@ -396,9 +402,13 @@ def lineage(
 
 @lineage_app.command("export")
 def lineage_export(
-    openlineage: bool = typer.Option(False, "--openlineage", help="As OpenLineage events, to the configured transport."),
+    openlineage: bool = typer.Option(
+        False, "--openlineage", help="As OpenLineage events, to the configured transport."
+    ),
     since: Optional[datetime] = typer.Option(
-        None, "--since", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+        None,
+        "--since",
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
         help="Only Runs started at or after this date (UTC), e.g. 2026-01-31.",
     ),
 ) -> None:
@@ -469,7 +479,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 @app.command()
 def ui(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback exposes the registry."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on; anything but loopback exposes the registry."
+    ),
     port: int = typer.Option(8765, "--port", help="Port to listen on."),
     open_browser: bool = typer.Option(False, "--open", help="Open the page in the default web browser."),
 ) -> None:

@@ -82,7 +82,9 @@ def test_df_prints_to_fit(registry, width):
     text = df.render(width)
     headers = assert_fits(text, width)
     assert "status" in headers and "started_at" in " ".join(headers)
-    assert isinstance(df, pd.DataFrame) and len(df.columns) == 16  # the data keeps every column (with reused_id, cache_key, cache)
+    assert (
+        isinstance(df, pd.DataFrame) and len(df.columns) == 16
+    )  # the data keeps every column (with reused_id, cache_key, cache)
     files = registry.File.select().df()
     assert "key" in assert_fits(files.render(width), width)
 
@@ -128,7 +130,9 @@ def test_cli_tree(registry, lamin_home):
 
 
 def test_json_round_trips_ids(registry, lamin_home):
-    result = run_cli("files", "--filter", "key__startswith=sample_001/", "--filter", "size__gt=2000", "--json", home=lamin_home)
+    result = run_cli(
+        "files", "--filter", "key__startswith=sample_001/", "--filter", "size__gt=2000", "--json", home=lamin_home
+    )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert len(rows) == 4 and all(r["key"].startswith("sample_001/") and r["size"] > 2000 for r in rows)
@@ -148,13 +152,23 @@ def test_json_round_trips_ids(registry, lamin_home):
 
 
 def test_csv_parses(registry, lamin_home):
-    for command in (["files", "--columns", "key,size,id"], ["runs"], ["transforms"], ["view"], ["tree"], ["info"],
-                    ["lineage", "reports/nightly.parquet"], ["verify"]):
+    for command in (
+        ["files", "--columns", "key,size,id"],
+        ["runs"],
+        ["transforms"],
+        ["view"],
+        ["tree"],
+        ["info"],
+        ["lineage", "reports/nightly.parquet"],
+        ["verify"],
+    ):
         result = run_cli(*command, "--csv", home=lamin_home)
         assert result.returncode == 0, (command, result.stderr)
         rows = list(csv.DictReader(io.StringIO(result.stdout)))
         assert command[0] == "verify" or rows, command
-    rows = list(csv.DictReader(io.StringIO(run_cli("files", "--columns", "key,size,id", "--csv", home=lamin_home).stdout)))
+    rows = list(
+        csv.DictReader(io.StringIO(run_cli("files", "--columns", "key,size,id", "--csv", home=lamin_home).stdout))
+    )
     assert set(rows[0]) == {"key", "size", "id"}
     assert registry.File.select(id=rows[0]["id"]).one().size == int(rows[0]["size"])
 

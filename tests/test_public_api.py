@@ -8,16 +8,24 @@ import sys
 
 import pytest
 
-HEAVY = ("prefect", "pandas", "pyarrow", "anndata", "s3fs", "sqlalchemy", "sqlmodel", "openlineage",
-         "lamin_flows.ui", "starlette", "uvicorn", "jinja2")  # lamin ui: imported by the command only
+HEAVY = (
+    "prefect",
+    "pandas",
+    "pyarrow",
+    "anndata",
+    "s3fs",
+    "sqlalchemy",
+    "sqlmodel",
+    "openlineage",
+    "lamin_flows.ui",
+    "starlette",
+    "uvicorn",
+    "jinja2",
+)  # lamin ui: imported by the command only
 
 
 def test_import_is_cheap():
-    code = (
-        "import sys, lamin_flows as ln; "
-        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]; "
-        "print(','.join(heavy))"
-    )
+    code = f"import sys, lamin_flows as ln; heavy = [m for m in {HEAVY!r} if m in sys.modules]; print(','.join(heavy))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"import lamin_flows imported {out.stdout.strip()}"
 
@@ -39,10 +47,42 @@ def test_public_names():
     import lamin_flows as ln
 
     assert set(ln.__all__) == {
-        "File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "select", "Q", "view", "setup",
-        "settings", "tracked", "track", "finish", "context", "dev", "errors", "__version__",
+        "File",
+        "Storage",
+        "User",
+        "Transform",
+        "Run",
+        "Tag",
+        "Project",
+        "save",
+        "select",
+        "Q",
+        "view",
+        "setup",
+        "settings",
+        "tracked",
+        "track",
+        "finish",
+        "context",
+        "dev",
+        "errors",
+        "__version__",
     }
-    for name in ("File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "select", "Q", "view", "setup", "settings"):
+    for name in (
+        "File",
+        "Storage",
+        "User",
+        "Transform",
+        "Run",
+        "Tag",
+        "Project",
+        "save",
+        "select",
+        "Q",
+        "view",
+        "setup",
+        "settings",
+    ):
         assert getattr(ln, name) is not None
 
 

@@ -14,6 +14,7 @@ from _cli import run_cli  # tests/_cli.py
 import lamin_flows as ln
 from lamin_flows.errors import InstanceNotFoundError, ValidationError
 
+
 def test_no_instance_gives_a_clear_error():
     with pytest.raises(InstanceNotFoundError, match="ln.setup.init"):
         ln.File.select().all()

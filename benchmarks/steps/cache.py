@@ -36,8 +36,11 @@ def _hits(ln: Any, fn: Any, prefix: str, expected: int, reps: int) -> tuple[floa
     return first, warm
 
 
-@step("cache_hit", "@ln.tracked(cache=True) hit on 1,000 input Files, next to a cold run that reads them",
-      "≤ 5 % of the cold run")
+@step(
+    "cache_hit",
+    "@ln.tracked(cache=True) hit on 1,000 input Files, next to a cold run that reads them",
+    "≤ 5 % of the cold run",
+)
 def cache_hit(ctx: Context) -> None:
     """One function reading 1,000 small local Files: cold runs (cache=False) and warm cache hits, taking turns."""
     ln = init_instance(ctx)
@@ -55,9 +58,15 @@ def cache_hit(ctx: Context) -> None:
     if ln.Run.select(status="cached").count() != 1 + len(warm):
         raise AssertionError("a call expected to hit the cache ran its body")
     ratio = median(warm) / median(cold)
-    ctx.check(f"cache hit / cold run, {n} input Files", ratio * 100, "%", "<=", 5,
-              detail=f"median cold run {median(cold) * 1000:.1f} ms, warm hit {median(warm) * 1000:.1f} ms,"
-                     f" first hit (hashes every input once) {first_hit * 1000:.1f} ms")
+    ctx.check(
+        f"cache hit / cold run, {n} input Files",
+        ratio * 100,
+        "%",
+        "<=",
+        5,
+        detail=f"median cold run {median(cold) * 1000:.1f} ms, warm hit {median(warm) * 1000:.1f} ms,"
+        f" first hit (hashes every input once) {first_hit * 1000:.1f} ms",
+    )
     ctx.metric("cold_s", cold)
     ctx.metric("hit_s", warm)
     ctx.metric("first_hit_s", first_hit)
@@ -74,9 +83,15 @@ def cache_check(ctx: Context) -> None:
     cold = timed(lambda: cached(prefix))[0]
     first_hit, warm = _hits(ln, cached, prefix, expected, ctx.size(5, 2))
     per_file = median(warm) / n * 1000
-    ctx.check(f"cache check per input File, {n} Files", per_file, "ms", "<=", 1,
-              detail=f"warm hit {median(warm) * 1000:.0f} ms in all; first hit (rehash, fills the stat cache)"
-                     f" {first_hit * 1000:.0f} ms; the run itself {cold:.2f} s")
+    ctx.check(
+        f"cache check per input File, {n} Files",
+        per_file,
+        "ms",
+        "<=",
+        1,
+        detail=f"warm hit {median(warm) * 1000:.0f} ms in all; first hit (rehash, fills the stat cache)"
+        f" {first_hit * 1000:.0f} ms; the run itself {cold:.2f} s",
+    )
     ctx.metric("hit_s", warm)
     ctx.metric("first_hit_s", first_hit)
     ctx.metric("cold_run_s", cold)

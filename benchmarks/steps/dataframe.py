@@ -51,9 +51,21 @@ def dataframe(ctx: Context) -> None:
     ctx.metric("file", {"size": file.size, "hash_type": file.hash_type})
     m = {k: median(v) for k, v in runs.items()}
     shape = f"{rows:,} × 10"
-    ctx.check(f"save {shape} vs to_parquet", m["save"] / m["to_parquet"], "×", "<=", 1.15,
-              detail=f"save {m['save']:.3f} s, to_parquet {m['to_parquet']:.3f} s")
-    ctx.check(f"load {shape} vs read_parquet", m["load"] / m["read_parquet"], "×", "<=", 1.15,
-              detail=f"load {m['load']:.3f} s, read_parquet {m['read_parquet']:.3f} s")
+    ctx.check(
+        f"save {shape} vs to_parquet",
+        m["save"] / m["to_parquet"],
+        "×",
+        "<=",
+        1.15,
+        detail=f"save {m['save']:.3f} s, to_parquet {m['to_parquet']:.3f} s",
+    )
+    ctx.check(
+        f"load {shape} vs read_parquet",
+        m["load"] / m["read_parquet"],
+        "×",
+        "<=",
+        1.15,
+        detail=f"load {m['load']:.3f} s, read_parquet {m['read_parquet']:.3f} s",
+    )
     for name, values in runs.items():
         ctx.metric(f"{name}_s", values)

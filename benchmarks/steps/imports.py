@@ -50,12 +50,28 @@ def import_time(ctx: Context) -> None:
         runs.append(json.loads(out))
         first_use.append(json.loads(run_python(_FIRST_USE.format(), ctx.child_env())[1]))
     heavy = sorted({m for r in runs for m in r["heavy"]})
-    ctx.check("import lamin_flows", median([r["import"] for r in runs]), "s", "<=", 0.45,
-              detail=f"whole process {median(walls):.3f} s, of which {median(baseline):.3f} s is `python -c pass`")
-    ctx.check("heavy modules imported", len(heavy), "modules", "==", 0,
-              detail=", ".join(heavy) or f"none of {', '.join(HEAVY)}")
-    ctx.check("import + first use of ln.File", median([r["seconds"] for r in first_use]), "s",
-              detail="loads the registry layer: " + ", ".join(first_use[0]["layers"]))
+    ctx.check(
+        "import lamin_flows",
+        median([r["import"] for r in runs]),
+        "s",
+        "<=",
+        0.45,
+        detail=f"whole process {median(walls):.3f} s, of which {median(baseline):.3f} s is `python -c pass`",
+    )
+    ctx.check(
+        "heavy modules imported",
+        len(heavy),
+        "modules",
+        "==",
+        0,
+        detail=", ".join(heavy) or f"none of {', '.join(HEAVY)}",
+    )
+    ctx.check(
+        "import + first use of ln.File",
+        median([r["seconds"] for r in first_use]),
+        "s",
+        detail="loads the registry layer: " + ", ".join(first_use[0]["layers"]),
+    )
     ctx.metric("import_s", [r["import"] for r in runs])
     ctx.metric("first_use_s", [r["seconds"] for r in first_use])
     ctx.metric("process_wall_s", walls)
@@ -78,11 +94,21 @@ def cold_start(ctx: Context) -> None:
     if rows != info["prefix_rows"]:
         raise AssertionError(f"the prefix query gave {rows} rows, expected {info['prefix_rows']}")
     wall = median([w for w, _ in runs])
-    ctx.check(f"new process → .df() of {rows:,} of {n:,} Files", wall, "s", "<=", 0.8,
-              detail=f"import {median([r['import'] for _, r in runs]):.3f} s + first query "
-                     f"{median([r['query'] for _, r in runs]):.3f} s (incl. SQLAlchemy, pandas imports) + interpreter")
-    ctx.check("above `python -c 'import sqlmodel, pandas'`", wall - median(floor), "s",
-              detail=f"that process alone takes {median(floor):.3f} s")
+    ctx.check(
+        f"new process → .df() of {rows:,} of {n:,} Files",
+        wall,
+        "s",
+        "<=",
+        0.8,
+        detail=f"import {median([r['import'] for _, r in runs]):.3f} s + first query "
+        f"{median([r['query'] for _, r in runs]):.3f} s (incl. SQLAlchemy, pandas imports) + interpreter",
+    )
+    ctx.check(
+        "above `python -c 'import sqlmodel, pandas'`",
+        wall - median(floor),
+        "s",
+        detail=f"that process alone takes {median(floor):.3f} s",
+    )
     ctx.metric("wall_s", [w for w, _ in runs])
     ctx.metric("floor_s", floor)
     ctx.metric("inside", [r for _, r in runs])

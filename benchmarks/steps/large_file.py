@@ -30,8 +30,11 @@ def blake3_of(path: Path) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-@step("large_file", "register one 1 GiB file from outside storage, hashing every byte, copying it in",
-      "≤ 0.6 s (hash_type blake3)")
+@step(
+    "large_file",
+    "register one 1 GiB file from outside storage, hashing every byte, copying it in",
+    "≤ 0.6 s (hash_type blake3)",
+)
 def large_file(ctx: Context) -> None:
     """``ln.File(path, key=...).save()``; the references run on the same file in the same run.
 
@@ -78,9 +81,15 @@ def large_file(ctx: Context) -> None:
         runs["blake3"].append(timed(lambda: blake3_of(src))[0])
     m = {k: median(v) for k, v in runs.items()}
     gib = size / (1 << 30)
-    ctx.check(f"{gib:g} GiB copied in + hashed in full", m["lamin"], "s", "<=", 0.6,
-              detail=f"hash_type blake3, equal to an independent BLAKE3 of every byte; "
-                     f"cp {m['cp']:.2f} s, md5sum {m['md5sum']:.2f} s, blake3 alone {m['blake3']:.2f} s")
+    ctx.check(
+        f"{gib:g} GiB copied in + hashed in full",
+        m["lamin"],
+        "s",
+        "<=",
+        0.6,
+        detail=f"hash_type blake3, equal to an independent BLAKE3 of every byte; "
+        f"cp {m['cp']:.2f} s, md5sum {m['md5sum']:.2f} s, blake3 alone {m['blake3']:.2f} s",
+    )
     ctx.check("vs cp", m["lamin"] / m["cp"], "×")
     ctx.check("vs md5sum", m["lamin"] / m["md5sum"], "×")
     for name, values in runs.items():

@@ -44,8 +44,14 @@ def peak_rss(ctx: Context) -> None:
     if peak_kib <= before:
         ctx.note("an earlier child process had a higher peak; the figure is the child's own VmHWM")
     peak_mb = result["hwm_mb"] if peak_kib <= before else peak_kib * 1024 / 1e6
-    ctx.check(f"registering {n:,} files in place", peak_mb, "MB RSS", "<=", 500,
-              detail=f"{result['rss_start_mb']:.0f} MB after import; {n / result['seconds']:,.0f} files/s "
-                     f"({result['seconds']:.1f} s, including interpreter start)")
+    ctx.check(
+        f"registering {n:,} files in place",
+        peak_mb,
+        "MB RSS",
+        "<=",
+        500,
+        detail=f"{result['rss_start_mb']:.0f} MB after import; {n / result['seconds']:,.0f} files/s "
+        f"({result['seconds']:.1f} s, including interpreter start)",
+    )
     ctx.metric("child", result)
     ctx.metric("ru_maxrss_kib", peak_kib)

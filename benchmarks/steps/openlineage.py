@@ -9,8 +9,11 @@ from benchmarks.data import init_instance
 from benchmarks.harness import Context, Skip, median, step
 
 
-@step("openlineage", "OpenLineage emission per tracked call (file transport), over the same call without it",
-      "≤ 2 ms per call")
+@step(
+    "openlineage",
+    "OpenLineage emission per tracked call (file transport), over the same call without it",
+    "≤ 2 ms per call",
+)
 def openlineage_emission(ctx: Context) -> None:
     """Tracked calls that save one small File, emission on and off interleaved.
 
@@ -25,8 +28,11 @@ def openlineage_emission(ctx: Context) -> None:
     from lamin_flows.config import reset_settings
 
     events = ctx.work / "openlineage.jsonl"
-    os.environ.update(OPENLINEAGE__TRANSPORT__TYPE="file", OPENLINEAGE__TRANSPORT__LOG_FILE_PATH=str(events),
-                      OPENLINEAGE__TRANSPORT__APPEND="true")
+    os.environ.update(
+        OPENLINEAGE__TRANSPORT__TYPE="file",
+        OPENLINEAGE__TRANSPORT__LOG_FILE_PATH=str(events),
+        OPENLINEAGE__TRANSPORT__APPEND="true",
+    )
     ln = init_instance(ctx)
     from lamin_flows.tracking import openlineage as emission
 
@@ -70,9 +76,15 @@ def openlineage_emission(ctx: Context) -> None:
     per_call = [hook_seconds[i] + hook_seconds[i + 1] for i in range(0, len(hook_seconds) - 1, 2)]
     cost = median(per_call)
     difference = median(runs["on"]) - median(runs["off"])
-    ctx.check("emission per tracked call", cost * 1000, "ms", "<=", 2,
-              detail=f"{calls} calls × {len(runs['on'])} loops, each saving one File; START + COMPLETE per call"
-                     f" ({n_events} events written), timed in the hooks; whole calls with and without emission"
-                     f" differ by {difference * 1000:.2f} ms (call without emission {median(runs['off']) * 1000:.2f} ms)")
+    ctx.check(
+        "emission per tracked call",
+        cost * 1000,
+        "ms",
+        "<=",
+        2,
+        detail=f"{calls} calls × {len(runs['on'])} loops, each saving one File; START + COMPLETE per call"
+        f" ({n_events} events written), timed in the hooks; whole calls with and without emission"
+        f" differ by {difference * 1000:.2f} ms (call without emission {median(runs['off']) * 1000:.2f} ms)",
+    )
     ctx.metric("per_call_s", runs)
     ctx.metric("emission_s", per_call)

@@ -29,12 +29,19 @@ def _start_server(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
-               PREFECT_UI_ENABLED="false")
+    env.update(
+        PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", PREFECT_UI_ENABLED="false"
+    )
     prefect = str(Path(sys.executable).parent / "prefect")
     log = open(work / "prefect-server.log", "wb")  # noqa: SIM115  (lives as long as the server)
-    process = subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     while time.monotonic() < deadline:
@@ -53,8 +60,10 @@ def _start_server(work: Path) -> tuple[subprocess.Popen[bytes], str]:
 def _count_events(url: str, instance: str) -> int:
     import httpx
 
-    body = {"filter": {"event": {"name": ["lamin.file.saved"]}, "resource": {"labels": {"lamin.instance": [instance]}}},
-            "limit": 1}
+    body = {
+        "filter": {"event": {"name": ["lamin.file.saved"]}, "resource": {"labels": {"lamin.instance": [instance]}}},
+        "limit": 1,
+    }
     response = httpx.post(f"{url}/events/filter", json=body, timeout=30)
     response.raise_for_status()
     return int(response.json()["total"])
@@ -92,8 +101,11 @@ def _wait_for_count(url: str, expected: int) -> tuple[int, float]:
     return found, time.monotonic() - begin
 
 
-@step("prefect_events", "ln.save of 10,000 Files with Prefect events on (real server on loopback), over events off",
-      "≤ 10 % slower")  # noqa: E501
+@step(
+    "prefect_events",
+    "ln.save of 10,000 Files with Prefect events on (real server on loopback), over events off",
+    "≤ 10 % slower",
+)  # noqa: E501
 def prefect_events(ctx: Context) -> None:
     """Saves of 10,000 in-place Files, events on and off interleaved; then every event is counted on the server."""
     from lamin_flows.config import reset_settings
@@ -112,7 +124,7 @@ def prefect_events(ctx: Context) -> None:
         expected = 0
         in_save: list[float] = []  # seconds the save itself spent handing its Files to the events queue
         for rep in range(ctx.size(5, 1)):
-            for mode in (("true", "false") if rep % 2 == 0 else ("false", "true")):  # taking turns going first
+            for mode in ("true", "false") if rep % 2 == 0 else ("false", "true"):  # taking turns going first
                 os.environ["LAMIN_PREFECT_EVENTS"] = mode
                 reset_settings()
                 folder = root / f"events_{mode}_{rep}"
@@ -146,21 +158,41 @@ def prefect_events(ctx: Context) -> None:
     on, off = median(seconds["on"]), median(seconds["off"])
     best_on, best_off = min(seconds["on"]), min(seconds["off"])
     hook = [x for x in in_save if x > 0]
-    ctx.check(f"ln.save of {n:,} Files, events on vs off (best round)", (best_on / best_off - 1) * 100, "%", "<=", 10,
-              detail=f"best {best_on:.2f} s on, {best_off:.2f} s off; medians {on:.2f} s on, {off:.2f} s off"
-                     f" ({len(seconds['on'])} rounds each; on a loaded 2-core machine single rounds vary ±50 %, so"
-                     " the best round is what the code costs)")
-    ctx.check(f"time the save spends queueing {n:,} events", median(hook) * 1000 if hook else 0.0, "ms",
-              detail=f"the registry's after-save hook (a tuple per File, one queue put), {len(hook)} saves;"
-                     f" {median(hook) / best_off * 100 if hook else 0:.1f} % of the best save without events;"
-                     " building and sending the events happens afterwards in a background thread")
-    ctx.check("delivery by the background thread", n / median(delivery), "events/s",
-              detail=f"median {median(delivery):.2f} s per burst of {n:,}, after the save returned"
-                     f" (one websocket, Prefect's events client); sender: {events.stats}")
-    ctx.check("lamin.file.saved events stored by the server", found, "events", "==", total,
-              detail=f"per burst of {n:,}: {stored} stored, {[round(x) for x in stored_s]} s after the flush;"
-                     " a lone `prefect server start` queues at most 10,000 unstored events in memory and drops"
-                     " the rest (its log: 'Subscription queue is full')")
+    ctx.check(
+        f"ln.save of {n:,} Files, events on vs off (best round)",
+        (best_on / best_off - 1) * 100,
+        "%",
+        "<=",
+        10,
+        detail=f"best {best_on:.2f} s on, {best_off:.2f} s off; medians {on:.2f} s on, {off:.2f} s off"
+        f" ({len(seconds['on'])} rounds each; on a loaded 2-core machine single rounds vary ±50 %, so"
+        " the best round is what the code costs)",
+    )
+    ctx.check(
+        f"time the save spends queueing {n:,} events",
+        median(hook) * 1000 if hook else 0.0,
+        "ms",
+        detail=f"the registry's after-save hook (a tuple per File, one queue put), {len(hook)} saves;"
+        f" {median(hook) / best_off * 100 if hook else 0:.1f} % of the best save without events;"
+        " building and sending the events happens afterwards in a background thread",
+    )
+    ctx.check(
+        "delivery by the background thread",
+        n / median(delivery),
+        "events/s",
+        detail=f"median {median(delivery):.2f} s per burst of {n:,}, after the save returned"
+        f" (one websocket, Prefect's events client); sender: {events.stats}",
+    )
+    ctx.check(
+        "lamin.file.saved events stored by the server",
+        found,
+        "events",
+        "==",
+        total,
+        detail=f"per burst of {n:,}: {stored} stored, {[round(x) for x in stored_s]} s after the flush;"
+        " a lone `prefect server start` queues at most 10,000 unstored events in memory and drops"
+        " the rest (its log: 'Subscription queue is full')",
+    )
     ctx.metric("save_seconds", seconds)
     ctx.metric("delivery_seconds", delivery)
     ctx.metric("in_save_seconds", hook)

@@ -26,10 +26,22 @@ def measure_queries(ctx: Context, ln: Any, info: dict[str, Any], n: int, *, targ
             if len(df) != want:
                 raise AssertionError(f"the {name} query gave {len(df)} rows, expected {want}")
     op = None if target is None else "<="
-    ctx.check(f"by key prefix: {info['prefix_rows']:,} of {n:,} rows", median(runs["prefix"]) * 1000, "ms", op,
-              target, detail=f'key__startswith="{info["prefix"]}"; first call {first["prefix"] * 1000:.0f} ms')
-    ctx.check(f"by tag: {info['tag_rows']:,} of {n:,} rows", median(runs["tag"]) * 1000, "ms", op, target,
-              detail=f"tags=tag; tags__name=... {median(runs['tag_name']) * 1000:.0f} ms")
+    ctx.check(
+        f"by key prefix: {info['prefix_rows']:,} of {n:,} rows",
+        median(runs["prefix"]) * 1000,
+        "ms",
+        op,
+        target,
+        detail=f'key__startswith="{info["prefix"]}"; first call {first["prefix"] * 1000:.0f} ms',
+    )
+    ctx.check(
+        f"by tag: {info['tag_rows']:,} of {n:,} rows",
+        median(runs["tag"]) * 1000,
+        "ms",
+        op,
+        target,
+        detail=f"tags=tag; tags__name=... {median(runs['tag_name']) * 1000:.0f} ms",
+    )
     ctx.metric("query_s", runs)
     ctx.metric("first_query_s", first)
 

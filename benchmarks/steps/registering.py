@@ -12,8 +12,11 @@ from benchmarks.data import init_instance, make_files, register_folder
 from benchmarks.harness import Context, median, run_command, step, timed
 
 
-@step("register_outside", "register 10,000 files of 1 KiB from a folder outside storage (from_dir + save)",
-      "≥ 3,000 files/s")
+@step(
+    "register_outside",
+    "register 10,000 files of 1 KiB from a folder outside storage (from_dir + save)",
+    "≥ 3,000 files/s",
+)
 def register_outside(ctx: Context) -> None:
     """``ln.save(ln.File.from_dir(folder))`` copies every file in; ``cp -r`` of the folder is the reference."""
     n = ctx.size(10_000, 200)
@@ -21,9 +24,15 @@ def register_outside(ctx: Context) -> None:
     # folders kept until the end: deleting thousands of files slows creating new ones on some filesystems
     times, cps = _copy_in_rounds(ctx, ln, ctx.work, n)
     rate = n / median(times)
-    ctx.check(f"{n:,} files × 1 KiB copied in", rate, "files/s", ">=", 3000,
-              detail=f"median {median(times):.2f} s; `cp -r` of the folder {median(cps):.2f} s "
-                     f"({median(times) / median(cps):.1f}× cp)")
+    ctx.check(
+        f"{n:,} files × 1 KiB copied in",
+        rate,
+        "files/s",
+        ">=",
+        3000,
+        detail=f"median {median(times):.2f} s; `cp -r` of the folder {median(cps):.2f} s "
+        f"({median(times) / median(cps):.1f}× cp)",
+    )
     ctx.metric("seconds", times)
     ctx.metric("cp_seconds", cps)
     _register_outside_on_tmpfs(ctx, ln, n)
@@ -57,16 +66,19 @@ def _register_outside_on_tmpfs(ctx: Context, ln: Any, n: int) -> None:
     try:
         ln.setup.init(storage=scratch / "storage", name="bench-tmpfs")
         times, cps = _copy_in_rounds(ctx, ln, scratch, n)
-        ctx.check(f"{n:,} files × 1 KiB copied in, on tmpfs", n / median(times), "files/s",
-                  detail=f"median {median(times):.2f} s; `cp -r` {median(cps):.2f} s; registry on disk")
+        ctx.check(
+            f"{n:,} files × 1 KiB copied in, on tmpfs",
+            n / median(times),
+            "files/s",
+            detail=f"median {median(times):.2f} s; `cp -r` {median(cps):.2f} s; registry on disk",
+        )
         ctx.metric("tmpfs_seconds", times)
         ctx.metric("tmpfs_cp_seconds", cps)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-@step("register_inside", "register 10,000 files of 1 KiB already inside storage (from_dir + save)",
-      "≥ 10,000 files/s")
+@step("register_inside", "register 10,000 files of 1 KiB already inside storage (from_dir + save)", "≥ 10,000 files/s")
 def register_inside(ctx: Context) -> None:
     """Files under the storage root are registered in place: hashed, not copied."""
     n = ctx.size(10_000, 200)
@@ -82,7 +94,13 @@ def register_inside(ctx: Context) -> None:
         times.append(seconds)
         md5s.append(run_command(["sh", "-c", f"find {folder} -type f -print0 | xargs -0 md5sum > /dev/null"]))
     rate = n / median(times)
-    ctx.check(f"{n:,} files × 1 KiB in place", rate, "files/s", ">=", 10000,
-              detail=f"median {median(times):.2f} s; `find | xargs md5sum` of the folder {median(md5s):.2f} s")
+    ctx.check(
+        f"{n:,} files × 1 KiB in place",
+        rate,
+        "files/s",
+        ">=",
+        10000,
+        detail=f"median {median(times):.2f} s; `find | xargs md5sum` of the folder {median(md5s):.2f} s",
+    )
     ctx.metric("seconds", times)
     ctx.metric("md5sum_seconds", md5s)

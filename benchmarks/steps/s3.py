@@ -39,8 +39,14 @@ def _s3_helpers() -> Any:
 @contextmanager
 def moto_server(ctx: Context) -> Iterator[str]:
     """A moto S3 server in a child process; yields its endpoint URL and stops it afterwards."""
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER.format(tests=str(REPO / "tests"))], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ctx.child_env())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER.format(tests=str(REPO / "tests"))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=ctx.child_env(),
+    )
     try:
         endpoint = proc.stdout.readline().strip() if proc.stdout else ""
         if not endpoint.startswith("http"):
@@ -56,8 +62,11 @@ def moto_server(ctx: Context) -> Iterator[str]:
             proc.wait()
 
 
-@step("s3", "upload 1,000 files of 64 KiB to S3 (moto server), then stage them twice",
-      "report; second stage ≤ 5 ms per file")
+@step(
+    "s3",
+    "upload 1,000 files of 64 KiB to S3 (moto server), then stage them twice",
+    "report; second stage ≤ 5 ms per file",
+)
 def s3(ctx: Context) -> None:
     """``from_dir`` + ``save`` into an ``s3://`` instance, then ``file.stage()`` for each File, twice."""
     helpers = _s3_helpers()
@@ -84,8 +93,12 @@ def s3(ctx: Context) -> None:
         fs = s3fs.S3FileSystem()
         raw, _ = timed(lambda: fs.put(str(folder), f"{bucket}/raw", recursive=True))
     mib = n * 64 / 1024
-    ctx.check(f"upload {n:,} × 64 KiB (from_dir + save)", n / upload, "files/s",
-              detail=f"{upload:.2f} s, {mib / upload:.1f} MiB/s; s3fs put of the folder alone {raw:.2f} s")
+    ctx.check(
+        f"upload {n:,} × 64 KiB (from_dir + save)",
+        n / upload,
+        "files/s",
+        detail=f"{upload:.2f} s, {mib / upload:.1f} MiB/s; s3fs put of the folder alone {raw:.2f} s",
+    )
     ctx.check("upload vs s3fs put", upload / raw, "×")
     ctx.check("first stage (download)", first / n * 1000, "ms/file")
     ctx.check("second stage (cached)", second / n * 1000, "ms/file", "<=", 5)

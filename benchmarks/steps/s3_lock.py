@@ -58,8 +58,11 @@ def _lock_meter(engine: Any) -> dict[str, list[float]]:
     return held
 
 
-@step("s3_lock", "save 6,000 files into S3 (moto server) with a SQLite registry while a second process writes",
-      "write lock held < 2 s; the second writer never fails")
+@step(
+    "s3_lock",
+    "save 6,000 files into S3 (moto server) with a SQLite registry while a second process writes",
+    "write lock held < 2 s; the second writer never fails",
+)
 def s3_lock(ctx: Context) -> None:
     """``from_dir`` (uploads to staging) then one ``ln.save`` of all Files, with a Tag writer in another process."""
     helpers = _s3_helpers()
@@ -78,13 +81,20 @@ def s3_lock(ctx: Context) -> None:
         ln.setup.init(storage=f"s3://{bucket}", name="bench-lock")
         stage, files = timed(lambda: ln.File.from_dir(folder))
         stop, ready = ctx.work / "lock-stop", ctx.work / "lock-ready"
-        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(stop), str(ready)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=ctx.child_env(LAMIN_INSTANCE="bench-lock"))
+        writer = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(stop), str(ready)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ctx.child_env(LAMIN_INSTANCE="bench-lock"),
+        )
         try:
             deadline = time.monotonic() + 120
             while not ready.exists():
                 if writer.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"the second writer did not start: {writer.stderr.read()[-2000:] if writer.stderr else ''}")
+                    raise AssertionError(
+                        f"the second writer did not start: {writer.stderr.read()[-2000:] if writer.stderr else ''}"
+                    )
                 time.sleep(0.05)
             time.sleep(0.5)  # a few writes before the save
             meter = _lock_meter(instance.current().engine)
@@ -101,13 +111,25 @@ def s3_lock(ctx: Context) -> None:
         raise AssertionError(f"expected {n} saved Files, the registry holds {saved}")
     held = max(meter["held"], default=0.0)
     waits = second["waits"]
-    ctx.check(f"write lock held, save of {n:,} files", held, "s", "<=", 2,
-              detail=f"{len(meter['held'])} write transaction(s); the whole save {save:.1f} s, staging {stage:.1f} s")
-    ctx.check("second writer's longest write", max(waits, default=0.0), "s",
-              detail=f"{len(waits)} writes from 0.5 s before to 0.5 s after the save, median {sorted(waits)[len(waits) // 2] * 1000:.0f} ms"
-              if waits else "no writes")
-    ctx.check("second writer's errors", len(second["errors"]), "errors", "<=", 0,
-              detail="; ".join(second["errors"][:2]))
+    ctx.check(
+        f"write lock held, save of {n:,} files",
+        held,
+        "s",
+        "<=",
+        2,
+        detail=f"{len(meter['held'])} write transaction(s); the whole save {save:.1f} s, staging {stage:.1f} s",
+    )
+    ctx.check(
+        "second writer's longest write",
+        max(waits, default=0.0),
+        "s",
+        detail=f"{len(waits)} writes from 0.5 s before to 0.5 s after the save, median {sorted(waits)[len(waits) // 2] * 1000:.0f} ms"
+        if waits
+        else "no writes",
+    )
+    ctx.check(
+        "second writer's errors", len(second["errors"]), "errors", "<=", 0, detail="; ".join(second["errors"][:2])
+    )
     ctx.metric("lock_held_s", meter["held"])
     ctx.metric("save_s", save)
     ctx.metric("stage_s", stage)

@@ -15,7 +15,9 @@ def _tracked_decorator() -> Callable[..., Any]:
     try:
         from lamin_flows.tracking import tracked
     except ImportError as error:
-        raise Skip(f"lamin_flows.tracking is not importable yet ({error}); this step runs once issue 4 lands") from error
+        raise Skip(
+            f"lamin_flows.tracking is not importable yet ({error}); this step runs once issue 4 lands"
+        ) from error
     return tracked
 
 
@@ -44,9 +46,15 @@ def tracked_function(ctx: Context) -> None:
         runs["plain"].append(_per_call(plain, calls))
     overhead = median(runs["tracked"]) - median(runs["plain"])
     n_runs = len(ln.Run.select().df())
-    ctx.check("overhead per call", overhead * 1000, "ms", "<=", 3,
-              detail=f"{calls} calls × {len(runs['tracked'])} loops, each a Run ({n_runs} written); "
-                     f"untracked call {median(runs['plain']) * 1e6:.2f} µs; first call {first * 1000:.1f} ms")
+    ctx.check(
+        "overhead per call",
+        overhead * 1000,
+        "ms",
+        "<=",
+        3,
+        detail=f"{calls} calls × {len(runs['tracked'])} loops, each a Run ({n_runs} written); "
+        f"untracked call {median(runs['plain']) * 1e6:.2f} µs; first call {first * 1000:.1f} ms",
+    )
     ctx.metric("per_call_s", runs)
     ctx.metric("first_call_s", first)
 
@@ -76,8 +84,10 @@ def tracked_flow(ctx: Context) -> None:
 
     start = time.perf_counter()
     # the harness turns heartbeats on: each flow run would then wait ~1 s for its heartbeat thread
-    with prefect_test_harness(server_startup_timeout=120), \
-            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         ctx.metric("harness_start_s", time.perf_counter() - start)
         first = {"plain": timed(lambda: plain_flow(0))[0], "tracked": timed(lambda: tracked_flow(0))[0]}
         runs: dict[str, list[float]] = {"plain": [], "tracked": []}
@@ -91,9 +101,15 @@ def tracked_flow(ctx: Context) -> None:
     # pairs of runs made back to back is steadier than the difference of the two medians
     diffs = sorted(t - p for t, p in zip(runs["tracked"], runs["plain"]))
     quartiles = (diffs[len(diffs) // 4] * 1000, diffs[(3 * len(diffs)) // 4] * 1000)
-    ctx.check("overhead per flow run", median(diffs) * 1000, "ms", "<=", 30,
-              detail=f"flow run {median(runs['plain']) * 1000:.0f} ms untracked, "
-                     f"{median(runs['tracked']) * 1000:.0f} ms tracked; median of {len(diffs)} paired differences,"
-                     f" quartiles {quartiles[0]:.0f} / {quartiles[1]:.0f} ms")
+    ctx.check(
+        "overhead per flow run",
+        median(diffs) * 1000,
+        "ms",
+        "<=",
+        30,
+        detail=f"flow run {median(runs['plain']) * 1000:.0f} ms untracked, "
+        f"{median(runs['tracked']) * 1000:.0f} ms tracked; median of {len(diffs)} paired differences,"
+        f" quartiles {quartiles[0]:.0f} / {quartiles[1]:.0f} ms",
+    )
     ctx.metric("flow_run_s", runs)
     ctx.metric("first_run_s", first)

@@ -16,13 +16,30 @@ def _fan_in(ln: Any, producers: int) -> Any:
     combine = ln.Transform(name="combine", version="1").save()
     runs = [ln.Run(transform=make, status="completed") for _ in range(producers)]
     ln.save(runs)
-    parts = [ln.File(key=f"parts/part_{i:04d}.txt", storage_id=storage_id, suffix=".txt", size=100, hash=fake_hash(-i - 1),
-                     hash_type="md5", run_id=run.id) for i, run in enumerate(runs)]
+    parts = [
+        ln.File(
+            key=f"parts/part_{i:04d}.txt",
+            storage_id=storage_id,
+            suffix=".txt",
+            size=100,
+            hash=fake_hash(-i - 1),
+            hash_type="md5",
+            run_id=run.id,
+        )
+        for i, run in enumerate(runs)
+    ]
     ln.save(parts)
     final = ln.Run(transform=combine, status="completed").save()
     final.inputs.add(*parts)
-    return ln.File(key="reports/combined.txt", storage_id=storage_id, suffix=".txt", size=10, hash=fake_hash(-10**7),
-                   hash_type="md5", run_id=final.id).save()
+    return ln.File(
+        key="reports/combined.txt",
+        storage_id=storage_id,
+        suffix=".txt",
+        size=10,
+        hash=fake_hash(-(10**7)),
+        hash_type="md5",
+        run_id=final.id,
+    ).save()
 
 
 def _server_ms(client: Any, url: str, repeats: int) -> tuple[float, float]:
@@ -41,8 +58,11 @@ def _server_ms(client: Any, url: str, repeats: int) -> tuple[float, float]:
     return median(server), median(total)
 
 
-@step("ui_pages", "lamin ui: Files list at 100,000 Files, a File page, a lineage page of 1,000 nodes (server time)",
-      "≤ 200 ms each")
+@step(
+    "ui_pages",
+    "lamin ui: Files list at 100,000 Files, a File page, a lineage page of 1,000 nodes (server time)",
+    "≤ 200 ms each",
+)
 def ui_pages(ctx: Context) -> None:
     """100,000 File records (SQLite) and a fan-in of 499 runs; pages served in-process by the app."""
     from starlette.testclient import TestClient

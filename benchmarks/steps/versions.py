@@ -10,8 +10,11 @@ from benchmarks.steps.large_file import write_random
 from benchmarks.steps.queries import measure_queries
 
 
-@step("versions_small", "save a new version of a 1 KiB file under a known key, next to a first save",
-      "≤ 1.2 × the first save")
+@step(
+    "versions_small",
+    "save a new version of a 1 KiB file under a known key, next to a first save",
+    "≤ 1.2 × the first save",
+)
 def versions_small(ctx: Context) -> None:
     """Saves of 1 KiB files copied in: under fresh keys (first versions) and as new versions of one key, interleaved."""
     ln = init_instance(ctx)
@@ -30,13 +33,22 @@ def versions_small(ctx: Context) -> None:
     if latest.version != str(calls) or len(latest.versions) != calls:
         raise AssertionError(f"expected {calls} versions of versions/one.txt, got {latest.version!r}")
     first, new = median(runs["first"]), median(runs["new_version"])
-    ctx.check("new version / first save, 1 KiB", new / first, "x", "<=", 1.2,
-              detail=f"median first save {first * 1000:.2f} ms, new version {new * 1000:.2f} ms ({calls} each)")
+    ctx.check(
+        "new version / first save, 1 KiB",
+        new / first,
+        "x",
+        "<=",
+        1.2,
+        detail=f"median first save {first * 1000:.2f} ms, new version {new * 1000:.2f} ms ({calls} each)",
+    )
     ctx.metric("save_s", runs)
 
 
-@step("versions_large", "save a new version of a 1 GiB file under a known key, next to its first save",
-      "≤ 1.2 × the first save")
+@step(
+    "versions_large",
+    "save a new version of a 1 GiB file under a known key, next to its first save",
+    "≤ 1.2 × the first save",
+)
 def versions_large(ctx: Context) -> None:
     """First save of a 1 GiB file under a fresh key, then a new version (other content) of that key.
 
@@ -68,13 +80,18 @@ def versions_large(ctx: Context) -> None:
         for version in file.versions.all()[::-1]:
             version.delete(storage=True)
     first, new = median(runs["first"]), median(runs["new_version"])
-    ctx.check("new version / first save, 1 GiB", new / first, "x", "<=", 1.2,
-              detail=f"median first save {first:.2f} s, new version {new:.2f} s")
+    ctx.check(
+        "new version / first save, 1 GiB",
+        new / first,
+        "x",
+        "<=",
+        1.2,
+        detail=f"median first save {first:.2f} s, new version {new:.2f} s",
+    )
     ctx.metric("save_s", runs)
 
 
-@step("versions_query", "query 100,000 keys x 3 versions by key prefix, and by tag (latest versions)",
-      "≤ 150 ms each")
+@step("versions_query", "query 100,000 keys x 3 versions by key prefix, and by tag (latest versions)", "≤ 150 ms each")
 def versions_query(ctx: Context) -> None:
     """300,000 File records: 3 versions of 100,000 keys (SQLite); the queries see latest versions only."""
     n = ctx.size(100_000, 1_000)

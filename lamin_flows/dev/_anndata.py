@@ -43,7 +43,10 @@ def pbmc68k_reduced() -> anndata.AnnData:
     rng.shuffle(labels)
     louvain = [str(BULK_LABELS.index(label) % 8) for label in labels]  # clusters merge some populations
     # X: scaled log-expression, like pbmc68k_reduced (zero mean per gene, clipped at 10)
-    raw = [[rng.gauss(1.0 if (g + BULK_LABELS.index(lab)) % 7 == 0 else 0.0, 1.0) for g in range(PBMC_N_VARS)] for lab in labels]
+    raw = [
+        [rng.gauss(1.0 if (g + BULK_LABELS.index(lab)) % 7 == 0 else 0.0, 1.0) for g in range(PBMC_N_VARS)]
+        for lab in labels
+    ]
     x = np.asarray(raw, dtype=np.float64)
     x = np.clip((x - x.mean(axis=0)) / x.std(axis=0), -10, 10).astype(np.float32)
     centers = {c: [rng.gauss(0, 5) for _ in range(PBMC_N_PCS)] for c in sorted(set(louvain))}
@@ -90,8 +93,28 @@ def pbmc68k_reduced() -> anndata.AnnData:
     return anndata.AnnData(X=x, obs=obs, var=var, obsm=obsm, varm=varm, uns=uns)
 
 
-MOUSE_GENES = ("Cd3e", "Cd4", "Cd8a", "Cd19", "Ms4a1", "Cd79a", "Itgax", "H2-Ab1", "Lyz2", "Adgre1",
-               "Nkg7", "Klrb1c", "Ccr7", "Sell", "Foxp3", "Il7r", "Ptprc", "Actb", "Malat1", "Gapdh")
+MOUSE_GENES = (
+    "Cd3e",
+    "Cd4",
+    "Cd8a",
+    "Cd19",
+    "Ms4a1",
+    "Cd79a",
+    "Itgax",
+    "H2-Ab1",
+    "Lyz2",
+    "Adgre1",
+    "Nkg7",
+    "Klrb1c",
+    "Ccr7",
+    "Sell",
+    "Foxp3",
+    "Il7r",
+    "Ptprc",
+    "Actb",
+    "Malat1",
+    "Gapdh",
+)
 MOUSE_MARKERS = {
     "T cell": ("Cd3e", "Cd4", "Cd8a", "Il7r", "Ccr7", "Sell"),
     "B cell": ("Cd19", "Ms4a1", "Cd79a", "H2-Ab1", "Sell"),
@@ -112,7 +135,10 @@ def mouse_sc_lymph_node() -> anndata.AnnData:
     rng.shuffle(types)
     housekeeping = {"Ptprc": 8.0, "Actb": 12.0, "Malat1": 20.0, "Gapdh": 6.0}
     counts = [
-        [float(round(rng.expovariate(1 / housekeeping.get(g, 7.0 if g in MOUSE_MARKERS[t] else 0.2)))) for g in MOUSE_GENES]
+        [
+            float(round(rng.expovariate(1 / housekeeping.get(g, 7.0 if g in MOUSE_MARKERS[t] else 0.2))))
+            for g in MOUSE_GENES
+        ]
         for t in types
     ]
     donors = [rng.choice(("mouse_1", "mouse_2")) for _ in types]
@@ -121,7 +147,9 @@ def mouse_sc_lymph_node() -> anndata.AnnData:
             "cell_type": pd.Categorical(types, categories=list(MOUSE_MARKERS)),
             "tissue": pd.Categorical(["lymph node"] * len(types)),
             "donor_id": pd.Categorical(donors, categories=["mouse_1", "mouse_2"]),
-            "sex": pd.Categorical(["female" if d == "mouse_1" else "male" for d in donors], categories=["female", "male"]),
+            "sex": pd.Categorical(
+                ["female" if d == "mouse_1" else "male" for d in donors], categories=["female", "male"]
+            ),
             "developmental_stage": pd.Categorical(["adult"] * len(types)),
             "organism": pd.Categorical(["Mus musculus"] * len(types)),
         },

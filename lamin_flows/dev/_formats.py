@@ -34,7 +34,9 @@ def _reads(name: str, n: int) -> list[tuple[str, str, str]]:
     for i in range(n):
         seq = "".join(rng.choice("ACGT") for _ in range(READ_LENGTH))
         # Illumina-like: high quality, falling off towards the 3' end
-        qual = "".join(chr(33 + max(2, min(41, round(rng.gauss(38 - 10 * j / READ_LENGTH, 2))))) for j in range(READ_LENGTH))
+        qual = "".join(
+            chr(33 + max(2, min(41, round(rng.gauss(38 - 10 * j / READ_LENGTH, 2))))) for j in range(READ_LENGTH)
+        )
         reads.append((f"LF00001:1:FC0001:1:1101:{1000 + i * 17}:{2000 + i * 31}", seq, qual))
     return reads
 
@@ -87,7 +89,17 @@ def _alignment(ref_id: int, pos: int, read_name: str, seq: str, qual: str, flag:
     quals = bytes(ord(c) - 33 for c in qual)
     body = struct.pack(
         "<iiBBHHHiiii",
-        ref_id, pos, len(name), mapq, reg2bin(pos, pos + len(seq)), len(cigar), flag, len(seq), -1, -1, 0,
+        ref_id,
+        pos,
+        len(name),
+        mapq,
+        reg2bin(pos, pos + len(seq)),
+        len(cigar),
+        flag,
+        len(seq),
+        -1,
+        -1,
+        0,
     )
     body += name + struct.pack(f"<{len(cigar)}I", *cigar) + bytes(packed) + quals
     return struct.pack("<i", len(body)) + body
@@ -155,11 +167,21 @@ def fcs_bytes(name: str = "example", n: int = N_EVENTS) -> bytes:
     events = fcs_events(name, n)
     data = b"".join(struct.pack(f"<{len(row)}f", *row) for row in events)
     keywords = {
-        "$BEGINANALYSIS": "0", "$ENDANALYSIS": "0", "$BEGINSTEXT": "0", "$ENDSTEXT": "0",
-        "$BEGINDATA": "0", "$ENDDATA": "0",
-        "$BYTEORD": "1,2,3,4", "$DATATYPE": "F", "$MODE": "L", "$NEXTDATA": "0",
-        "$PAR": str(len(FCS_CHANNELS)), "$TOT": str(n), "$CYT": "lamin_flows example cytometer",
-        "$FIL": f"{name}.fcs", "$DATE": "02-DEC-2026",
+        "$BEGINANALYSIS": "0",
+        "$ENDANALYSIS": "0",
+        "$BEGINSTEXT": "0",
+        "$ENDSTEXT": "0",
+        "$BEGINDATA": "0",
+        "$ENDDATA": "0",
+        "$BYTEORD": "1,2,3,4",
+        "$DATATYPE": "F",
+        "$MODE": "L",
+        "$NEXTDATA": "0",
+        "$PAR": str(len(FCS_CHANNELS)),
+        "$TOT": str(n),
+        "$CYT": "lamin_flows example cytometer",
+        "$FIL": f"{name}.fcs",
+        "$DATE": "02-DEC-2026",
     }
     for i, (channel, stain, upper) in enumerate(FCS_CHANNELS, start=1):
         keywords.update({f"$P{i}N": channel, f"$P{i}B": "32", f"$P{i}E": "0,0", f"$P{i}R": str(upper)})
@@ -195,4 +217,3 @@ def salmon_gene_counts_text() -> str:
         values = [base * (treated if s.startswith("TREATED") else 1.0) * rng.uniform(0.8, 1.25) for s in SALMON_SAMPLES]
         lines.append("\t".join((gene_id, symbol, *(f"{v:.3f}" for v in values))))
     return "\n".join(lines) + "\n"
-

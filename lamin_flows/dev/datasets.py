@@ -241,8 +241,7 @@ def generate_cell_ranger_files(
 
     if not sample_name or sample_name in {".", ".."} or any(c in sample_name for c in "/\\\0"):
         raise ValidationError(
-            f"sample_name must be a plain folder name, got {sample_name!r}; "
-            "put parent folders into basedir instead"
+            f"sample_name must be a plain folder name, got {sample_name!r}; put parent folders into basedir instead"
         )
     base = _local_dir(basedir)
     sample_dir = base / sample_name
@@ -411,13 +410,41 @@ def df_iris_in_meter() -> pd.DataFrame:
 
 
 _TITLE_PARTS = (
-    ("Exploring", "Clustering", "Quality control of", "Annotating", "Integrating", "Benchmarking",
-     "Differential expression in", "Trajectory inference for", "Visualizing", "Batch correction of"),
-    ("single-cell RNA-seq", "CITE-seq", "bulk RNA-seq", "ATAC-seq", "flow cytometry", "spatial transcriptomics",
-     "CRISPR screen", "proteomics"),
+    (
+        "Exploring",
+        "Clustering",
+        "Quality control of",
+        "Annotating",
+        "Integrating",
+        "Benchmarking",
+        "Differential expression in",
+        "Trajectory inference for",
+        "Visualizing",
+        "Batch correction of",
+    ),
+    (
+        "single-cell RNA-seq",
+        "CITE-seq",
+        "bulk RNA-seq",
+        "ATAC-seq",
+        "flow cytometry",
+        "spatial transcriptomics",
+        "CRISPR screen",
+        "proteomics",
+    ),
     ("data of", "profiles of", "measurements of", "readouts of"),
-    ("human PBMCs", "mouse lymph nodes", "T cells", "B cells", "monocytes", "tumor-infiltrating lymphocytes",
-     "bone marrow", "organoids", "iPSC-derived neurons", "hematopoietic stem cells"),
+    (
+        "human PBMCs",
+        "mouse lymph nodes",
+        "T cells",
+        "B cells",
+        "monocytes",
+        "tumor-infiltrating lymphocytes",
+        "bone marrow",
+        "organoids",
+        "iPSC-derived neurons",
+        "hematopoietic stem cells",
+    ),
 )
 
 

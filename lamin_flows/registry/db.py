@@ -25,7 +25,6 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-
 def normalize_url(url: str) -> str:
     """Pick our drivers: ``postgresql://`` becomes ``postgresql+psycopg://``.
 
@@ -79,9 +78,7 @@ def get_engine(url: str) -> Engine:
         engine = _engines.get(url)
         if engine is None:
             if url.startswith("sqlite"):
-                engine = sa.create_engine(
-                    url, connect_args={"timeout": _busy_timeout_s(), "check_same_thread": False}
-                )
+                engine = sa.create_engine(url, connect_args={"timeout": _busy_timeout_s(), "check_same_thread": False})
                 _setup_sqlite(engine)
             else:
                 engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)

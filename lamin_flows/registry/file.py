@@ -81,7 +81,9 @@ class File(Record, table=True):
         ),
         sa.Index("uq_file_stem_version", "stem_id", "version", unique=True),
         # the ids of latest versions: latest-only queries through a link table (migration 0005)
-        sa.Index("ix_file_latest_id", "id", sqlite_where=sa.text("is_latest = 1"), postgresql_where=sa.text("is_latest")),
+        sa.Index(
+            "ix_file_latest_id", "id", sqlite_where=sa.text("is_latest = 1"), postgresql_where=sa.text("is_latest")
+        ),
     )
     id: str = Field(default_factory=id20, primary_key=True, max_length=20)
     name: str | None = Field(default=None, max_length=1024)
@@ -444,7 +446,9 @@ class File(Record, table=True):
         return lineage_of(self, max_depth=max_depth)
 
     @classmethod
-    def tree(cls, prefix: str | None = None, *, level: int | None = None, limit: int | None = 100, storage: Any = None) -> Any:
+    def tree(
+        cls, prefix: str | None = None, *, level: int | None = None, limit: int | None = 100, storage: Any = None
+    ) -> Any:
         """Print the registered files of the default storage as a tree.
 
         Args:
@@ -477,4 +481,3 @@ def attach_staged(file: File, backend: Any, staged: Any) -> None:
     """Remember the temporary data of an unsaved File; it is removed if the File is dropped."""
     file._lf.extra["staged"] = (backend, staged)
     file._lf.extra["finalizer"] = weakref.finalize(file, _discard_temp, backend, staged.temp_key)
-

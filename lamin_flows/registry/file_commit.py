@@ -207,8 +207,17 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
                 values["stem_id"] = None
             values["is_latest"] = True
         candidates = [
-            Candidate(f.storage_id, f.key, f.suffix, f.name, f.size or 0, f.hash or "", f.hash_type or "",
-                      staged=f._lf.extra.get("staged"), stem_id=f.stem_id if f.key is None else None)
+            Candidate(
+                f.storage_id,
+                f.key,
+                f.suffix,
+                f.name,
+                f.size or 0,
+                f.hash or "",
+                f.hash_type or "",
+                staged=f._lf.extra.get("staged"),
+                stem_id=f.stem_id if f.key is None else None,
+            )
             for f in new
         ]
         matches = existing_matches(conn, candidates)  # again, under the write lock
@@ -227,7 +236,9 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
             if line[1] is not None:
                 if line in keys_seen:
                     what = f"the key {f.key!r}" if f.key is not None else f"the version line of File {f.stem_id}"
-                    raise ValidationError(f"two Files in one save are new versions of {what}; save them one after the other")
+                    raise ValidationError(
+                        f"two Files in one save are new versions of {what}; save them one after the other"
+                    )
                 keys_seen.add(line)
             renamed = _renamed_latest(conn, f) if previous is None else None
             if previous is not None:
@@ -343,7 +354,9 @@ def _statement(name: str, dialect: str) -> Any:
             numeric = version.op("~", is_comparison=True)("^[0-9]{1,18}$")
         else:
             numeric = sa.and_(
-                version != "", sa.not_(version.op("GLOB", is_comparison=True)("*[^0-9]*")), sa.func.length(version) <= 18
+                version != "",
+                sa.not_(version.op("GLOB", is_comparison=True)("*[^0-9]*")),
+                sa.func.length(version) <= 18,
             )
         stmt = (
             sa.select(table.c.stem_id, sa.func.max(sa.cast(version, sa.BigInteger)))
@@ -665,7 +678,13 @@ def _promote(file: File, storage: bool) -> bool:
                     "hash_type": previous.hash_type,
                     "source": source,
                     "keep_previous": not storage,
-                    "previous": {"id": file.id, "archive": own, "size": file.size, "hash": file.hash, "hash_type": file.hash_type},
+                    "previous": {
+                        "id": file.id,
+                        "archive": own,
+                        "size": file.size,
+                        "hash": file.hash,
+                        "hash_type": file.hash_type,
+                    },
                 }
                 journal_key = journal.write(backend, file.storage_id, [entry])
                 try:

@@ -36,8 +36,15 @@ def delete_with_data(file: File, location: Any) -> None:
 
     backend, key = file._backend(), file.storage_key
     trash = new_temp_key(key.rpartition("/")[2], kind="deleted")
-    entry = {"op": "delete", "key": key, "id": file.id, "size": file.size, "hash": file.hash,
-             "hash_type": file.hash_type, "trash": trash}
+    entry = {
+        "op": "delete",
+        "key": key,
+        "id": file.id,
+        "size": file.size,
+        "hash": file.hash,
+        "hash_type": file.hash_type,
+        "trash": trash,
+    }
     try:
         journal_key = journal.write(backend, file.storage_id, [entry], unlocked=True)  # written before the lock
     except (PermissionError, StorageError) as error:
@@ -53,12 +60,17 @@ def delete_with_data(file: File, location: Any) -> None:
         with db.write(instance.current().engine) as conn:
             lock_names(conn, [lock_name(file.storage_id, key)])
             table = File.__table__
-            taken = key == file.key and conn.execute(
-                sa.select(table.c.id).where(
-                    table.c.storage_id == file.storage_id, table.c.key == file.key, table.c.is_latest == sa.true(),
-                    table.c.id != file.id,
-                )
-            ).first()
+            taken = (
+                key == file.key
+                and conn.execute(
+                    sa.select(table.c.id).where(
+                        table.c.storage_id == file.storage_id,
+                        table.c.key == file.key,
+                        table.c.is_latest == sa.true(),
+                        table.c.id != file.id,
+                    )
+                ).first()
+            )
             delete_rows(conn, File, [file.id])
             if taken:
                 _logging.warning(f"kept the data at {location}: File {taken.id} was saved under this key meanwhile")

@@ -53,8 +53,17 @@ def commit_before_lock(files: list[File], undo: list[Callable[[], None]]) -> Non
     if not eligible:
         return
     candidates = [
-        Candidate(f.storage_id, f.key, f.suffix, f.name, f.size or 0, f.hash or "", f.hash_type or "",
-                  staged=f._lf.extra["staged"], stem_id=f.stem_id if f.key is None else None)
+        Candidate(
+            f.storage_id,
+            f.key,
+            f.suffix,
+            f.name,
+            f.size or 0,
+            f.hash or "",
+            f.hash_type or "",
+            staged=f._lf.extra["staged"],
+            stem_id=f.stem_id if f.key is None else None,
+        )
         for f in eligible
     ]
     with db.read(instance.current().engine) as conn:
@@ -75,8 +84,14 @@ def _commit_group(group: list[File], undo: list[Callable[[], None]]) -> None:
     backend = group[0]._lf.extra["staged"][0]
     storage_id = group[0].storage_id
     entries = [
-        {"key": f.storage_key, "id": f.id, "size": f.size, "hash": f.hash, "hash_type": f.hash_type,
-         "temp": f._lf.extra["staged"][1].temp_key}
+        {
+            "key": f.storage_key,
+            "id": f.id,
+            "size": f.size,
+            "hash": f.hash,
+            "hash_type": f.hash_type,
+            "temp": f._lf.extra["staged"][1].temp_key,
+        }
         for f in group
     ]
     journal_key = journal.write(backend, storage_id, entries, unlocked=True)

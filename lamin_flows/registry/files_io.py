@@ -225,7 +225,9 @@ def _same_content(c: Candidate, row: Any) -> bool:
         return False
     if not is_weak(c.hash_type):
         return True
-    backend, staged = c.staged if isinstance(c.staged, tuple) else (c.backend, c.staged)  # a save passes File.extra's pair
+    backend, staged = (
+        c.staged if isinstance(c.staged, tuple) else (c.backend, c.staged)
+    )  # a save passes File.extra's pair
     stored = storage_key(row.key, row.id, row.suffix, row.is_latest)
     return same_bytes(backend_for_storage_id(row.storage_id), stored, backend, staged.temp_key, c.hash_type, row.id)
 
@@ -316,7 +318,8 @@ def _warn_case_twins(keys: list[tuple[str, str]]) -> None:
             names = sorted(lowered)
             for batch in chunks(names):
                 stmt = sa.select(table.c.key).where(
-                    table.c.storage_id == storage_id, table.c.is_latest == sa.true(),
+                    table.c.storage_id == storage_id,
+                    table.c.is_latest == sa.true(),
                     one_of(conn, sa.func.lower(table.c.key), batch),
                 )
                 for (registered,) in conn.execute(stmt):
@@ -337,7 +340,9 @@ def _same_staged(c: Candidate, twin: File) -> bool:
     from lamin_flows.registry.identity import same_bytes
 
     backend, staged = twin._lf.extra["staged"]
-    return twin.hash_type == c.hash_type and same_bytes(backend, staged.temp_key, c.backend, c.staged.temp_key, c.hash_type)
+    return twin.hash_type == c.hash_type and same_bytes(
+        backend, staged.temp_key, c.backend, c.staged.temp_key, c.hash_type
+    )
 
 
 def user_key(key: str) -> str:
@@ -375,7 +380,9 @@ def _key_suffix(key: str | None, suffix: str) -> str:
         return suffix
     key_suffix = suffix_of(key)
     if suffix and key_suffix and key_suffix != suffix:
-        raise ValidationError(f"key {key!r} ends in {key_suffix!r} but the data is {suffix!r}; use a key ending in {suffix!r}")
+        raise ValidationError(
+            f"key {key!r} ends in {key_suffix!r} but the data is {suffix!r}; use a key ending in {suffix!r}"
+        )
     return key_suffix or suffix
 
 
@@ -449,7 +456,9 @@ def _construct(
                     " Drop key= (or copy the object yourself first)."
                 )
             info = get_backend(storage.root, storage_options()).info(rel)
-            candidate = Candidate(storage.id, rel, suffix_of(rel), name or PurePosixPath(rel).name, info.size, info.hash, info.hash_type)
+            candidate = Candidate(
+                storage.id, rel, suffix_of(rel), name or PurePosixPath(rel).name, info.size, info.hash, info.hash_type
+            )
             return resolve([candidate], description, version)[0]
         path = Path(text).expanduser()
         if not path.exists():
@@ -462,19 +471,32 @@ def _construct(
             storage, rel = found
             refuse_managed(rel, text)
             info = hash_file(path)
-            candidate = Candidate(storage.id, rel, suffix_of(rel), name or path.name, info.size, info.hash, info.hash_type)
+            candidate = Candidate(
+                storage.id, rel, suffix_of(rel), name or path.name, info.size, info.hash, info.hash_type
+            )
             return resolve([candidate], description, version)[0]
         suffix = _key_suffix(key, suffix_of(path.name))
         backend = get_backend(inst.config.storage_root, storage_options())
         staged = backend.stage_in(path)
         candidate = Candidate(
-            inst.storage_id, key, suffix, name or path.name, staged.size, staged.hash, staged.hash_type, backend, staged, stem_id
+            inst.storage_id,
+            key,
+            suffix,
+            name or path.name,
+            staged.size,
+            staged.hash,
+            staged.hash_type,
+            backend,
+            staged,
+            stem_id,
         )
         return resolve([candidate], description, version)[0]
     suffix = _key_suffix(key, suffix_for(data))
     backend = get_backend(inst.config.storage_root, storage_options())
     staged = backend.write_temp(lambda dest: write_object(data, dest), suffix)
-    candidate = Candidate(inst.storage_id, key, suffix, name, staged.size, staged.hash, staged.hash_type, backend, staged, stem_id)
+    candidate = Candidate(
+        inst.storage_id, key, suffix, name, staged.size, staged.hash, staged.hash_type, backend, staged, stem_id
+    )
     return resolve([candidate], description, version)[0]
 
 

@@ -40,7 +40,9 @@ class RecordFrame(pd.DataFrame):
             names = ordered(model, names)
         n = len(frame)
         head = frame.head(max_rows) if n > max_rows else frame
-        rows = [{str(k): (None if _missing(v) else _plain(v)) for k, v in rec.items()} for rec in head.to_dict("records")]
+        rows = [
+            {str(k): (None if _missing(v) else _plain(v)) for k, v in rec.items()} for rec in head.to_dict("records")
+        ]
         title = f"{getattr(model, '__name__', 'DataFrame')}: {plural(n, 'record')}, {plural(len(names), 'column')}"
         note = f"showing {max_rows} of {n:,} rows" if n > max_rows else ""
         return Listing(title, names, rows, note).render(terminal_width(width))

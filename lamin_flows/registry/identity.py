@@ -40,9 +40,7 @@ def _equal_streams(a: Any, b: Any) -> bool:
             return True
 
 
-def same_bytes(
-    backend_a: Any, key_a: str, backend_b: Any, key_b: str, hash_type: str | None, tag: str = ""
-) -> bool:
+def same_bytes(backend_a: Any, key_a: str, backend_b: Any, key_b: str, hash_type: str | None, tag: str = "") -> bool:
     """Whether two stored objects whose hashes (of ``hash_type``) match hold the same bytes.
 
     Args:

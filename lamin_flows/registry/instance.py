@@ -168,7 +168,6 @@ class Instance:
             self._user_id = record.id
         return self._user_id
 
-
     def user_for_save(self) -> tuple[str, Any]:
         """Id of the current User, and its unsaved record if it is not registered yet.
 

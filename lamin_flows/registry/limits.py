@@ -33,7 +33,8 @@ def limits_of(cls: type) -> tuple[tuple[str, int], ...]:
             (c.name, int(c.type.length))
             for c in table.columns
             # sa.String, and SQLModel's AutoString (a TypeDecorator with a length of its own)
-            if isinstance(getattr(c.type, "length", None), int) and isinstance(getattr(c.type, "impl", c.type), sa.String)
+            if isinstance(getattr(c.type, "length", None), int)
+            and isinstance(getattr(c.type, "impl", c.type), sa.String)
         )
         _limits[cls] = found
     return found

@@ -150,7 +150,9 @@ class Listing:
             natural = max([len(header), *map(len, values)])
             if values and not any(values):
                 continue  # a column without a single value says nothing
-            fixed = name in _FIXED or name.endswith("_id") or any(isinstance(row.get(name), datetime) for row in self.rows)
+            fixed = (
+                name in _FIXED or name.endswith("_id") or any(isinstance(row.get(name), datetime) for row in self.rows)
+            )
             least = natural if fixed else min(natural, max(len(header), MIN_WIDTH))
             extra = least + (GAP if chosen else 0)
             if used + extra > width:
@@ -179,7 +181,9 @@ class Listing:
             hidden = [c for c in self.columns if c not in shown and any(row.get(c) is not None for row in self.rows)]
             if hidden:
                 names = f"not shown for the width: {', '.join(hidden)}"
-                lines.append(names if len(names) <= terminal_width(width) else f"not shown for the width: {len(hidden)} columns")
+                lines.append(
+                    names if len(names) <= terminal_width(width) else f"not shown for the width: {len(hidden)} columns"
+                )
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
@@ -251,7 +255,9 @@ def listing_of(query: Any, columns: list[str] | None = None, *, total: int | Non
         title: the title; default "<Registry>: N records".
     """
     model = query.model
-    columns = check_columns(model, columns) or ordered(model, [c for c in GLANCE.get(model.__name__, model._display) if c in valid_columns(model)])
+    columns = check_columns(model, columns) or ordered(
+        model, [c for c in GLANCE.get(model.__name__, model._display) if c in valid_columns(model)]
+    )
     records = query.all()
     rows = [record._values() for record in records]
     if "transform" in columns:

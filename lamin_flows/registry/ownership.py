@@ -53,7 +53,9 @@ def claim_database(engine: Any, name: str, *, share: bool = False) -> str:
         new = id12()
         conn.execute(table.insert().values(id=new, name=name, created_at=utcnow()))
         if rows:
-            _logging.warning(f"instance {name!r} now shares its registry database with {', '.join(repr(r.name) for r in rows)}")
+            _logging.warning(
+                f"instance {name!r} now shares its registry database with {', '.join(repr(r.name) for r in rows)}"
+            )
         return new
 
 

@@ -97,9 +97,7 @@ def update_records(conn: Any, cls: Any, records: list[Any]) -> None:
         _check_still_there(conn, cls, [p["_id"] for params in groups.values() for p in params])
     for columns, params in groups.items():
         stmt = (
-            table.update()
-            .where(table.c.id == sa.bindparam("_id"))
-            .values({c: sa.bindparam(f"v_{c}") for c in columns})
+            table.update().where(table.c.id == sa.bindparam("_id")).values({c: sa.bindparam(f"v_{c}") for c in columns})
         )
         conn.execute(stmt, params)
 

@@ -15,7 +15,20 @@ import sqlalchemy as sa
 
 from lamin_flows.errors import MultipleResultsError, NoResultError, UnknownFieldError, ValidationError
 
-LOOKUPS = ("exact", "iexact", "startswith", "endswith", "contains", "icontains", "in", "gt", "gte", "lt", "lte", "isnull")
+LOOKUPS = (
+    "exact",
+    "iexact",
+    "startswith",
+    "endswith",
+    "contains",
+    "icontains",
+    "in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "isnull",
+)
 
 
 def _plain(value: Any) -> Any:
@@ -92,7 +105,9 @@ def _apply(column: Any, lookup: str, value: Any, field: str) -> Any:
     base = field[: -len(lookup) - 2] if field.endswith("__" + lookup) else field  # "key" of "key__in"
     kind = _python_type(column)
     if lookup in _TEXT_LOOKUPS and kind not in (str, None):
-        raise ValidationError(f"{field}: __{lookup} works on text fields, and {column.name} is not one; use __gt, __lt, ...")
+        raise ValidationError(
+            f"{field}: __{lookup} works on text fields, and {column.name} is not one; use __gt, __lt, ..."
+        )
     if lookup == "in":
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise ValidationError(f"{base}__in takes a list, got {value!r}; e.g. {base}__in=[{value!r}]")
@@ -184,7 +199,7 @@ def _unknown_lookup(cls: Any, name: str, rest: list[str], expression: str) -> No
     suffix = "__".join(rest)
     if all(part in LOOKUPS for part in rest):  # key__in__in: one lookup too many
         raise UnknownFieldError(
-            f"{expression}: one lookup per field, got __{expression[len(name) + 2:]}; write {name}__{rest[0]}=... (valid lookups:"
+            f"{expression}: one lookup per field, got __{expression[len(name) + 2 :]}; write {name}__{rest[0]}=... (valid lookups:"
             f" __{', __'.join(LOOKUPS)})."
         )
     hint = did_you_mean(suffix, LOOKUPS).replace("'", "'__", 1) if len(rest) == 1 else ""
@@ -455,7 +470,9 @@ class QuerySet:
         """Whether any record matches."""
         return self.first() is not None
 
-    def df(self, columns: list[str] | None = None, *, include: list[str] | None = None, exclude: list[str] | None = None) -> Any:
+    def df(
+        self, columns: list[str] | None = None, *, include: list[str] | None = None, exclude: list[str] | None = None
+    ) -> Any:
         """The matching records as a pandas DataFrame indexed by ``id``.
 
         Printed in a terminal it shows the most important columns for the width (see
@@ -498,7 +515,11 @@ class QuerySet:
             columns = list(self.model._display) + [c for c in table.c.keys() if c not in self.model._display]
         shown = [c for c in columns if c == "id" or c not in (exclude or [])]
         # the foreign key columns an include needs are read even when they are not shown
-        needed = [self.model._foreign_keys[i.split("__")[0]][0] for i in include or [] if i.split("__")[0] in self.model._foreign_keys]
+        needed = [
+            self.model._foreign_keys[i.split("__")[0]][0]
+            for i in include or []
+            if i.split("__")[0] in self.model._foreign_keys
+        ]
         read = shown + [c for c in dict.fromkeys(needed) if c not in shown]
         # timestamps come back as the driver gives them and are converted per column by pandas:
         # SQLAlchemy's per-value conversion took a fifth of a 10,000-row query

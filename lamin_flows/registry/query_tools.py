@@ -119,7 +119,9 @@ def lookup(queryset: Any, field: str | None = None) -> Lookup:
     model = queryset.model
     field = field or LOOKUP_FIELD.get(model.__name__, "name")
     if field not in model.__table__.c:
-        raise UnknownFieldError(f"{model.__name__} has no field {field!r}; columns: {', '.join(model.__table__.c.keys())}")
+        raise UnknownFieldError(
+            f"{model.__name__} has no field {field!r}; columns: {', '.join(model.__table__.c.keys())}"
+        )
     return Lookup(model.__name__, field, queryset.all())
 
 
@@ -157,12 +159,18 @@ def add_related_columns(queryset: Any, frame: Any, include: list[str]) -> None:
         other = registry_class(registry)
         field = field or LOOKUP_FIELD.get(registry, "name")
         if field not in other.__table__.c:
-            raise UnknownFieldError(f"df(include=[{spec!r}]): {registry} has no field {field!r}; columns: {', '.join(other.__table__.c.keys())}")
+            raise UnknownFieldError(
+                f"df(include=[{spec!r}]): {registry} has no field {field!r}; columns: {', '.join(other.__table__.c.keys())}"
+            )
         target = other.__table__
         with db.read(instance.current().engine) as conn:
             if column is not None:
                 keys = [k for k in frame[column].dropna().unique()] if column in frame else []
-                values = dict(conn.execute(sa.select(target.c.id, target.c[field]).where(target.c.id.in_(keys))).all()) if keys else {}
+                values = (
+                    dict(conn.execute(sa.select(target.c.id, target.c[field]).where(target.c.id.in_(keys))).all())
+                    if keys
+                    else {}
+                )
                 frame[spec] = [values.get(k) for k in (frame[column] if column in frame else [None] * len(frame))]
             else:
                 link_name, own, other_column, _ = model._many_to_many[relation]

@@ -58,9 +58,14 @@ def _select(conn: Any) -> Any:
     from lamin_flows.registry.models import FileStat
 
     table, stats = File.__table__, FileStat.__table__
-    columns = [table.c[name] for name in ("id", "storage_id", "key", "suffix", "is_latest", "size", "hash", "hash_type", "version")]
+    columns = [
+        table.c[name]
+        for name in ("id", "storage_id", "key", "suffix", "is_latest", "size", "hash", "hash_type", "version")
+    ]
     joined = table.outerjoin(stats, stats.c.file_id == table.c.id)
-    return sa.select(*columns, stats.c.size.label("st_size"), stats.c.mtime_ns.label("st_mtime")).select_from(joined), table
+    return sa.select(*columns, stats.c.size.label("st_size"), stats.c.mtime_ns.label("st_mtime")).select_from(
+        joined
+    ), table
 
 
 def _row(raw: Any) -> FileRow:
@@ -182,7 +187,8 @@ def remember(entries: Sequence[tuple[str, int, int]]) -> None:
                 # an upsert: another process may record the same files at the same moment
                 insert = dialect_insert(conn, table)
                 upsert = insert.on_conflict_do_update(
-                    index_elements=[table.c.file_id], set_={"size": insert.excluded.size, "mtime_ns": insert.excluded.mtime_ns}
+                    index_elements=[table.c.file_id],
+                    set_={"size": insert.excluded.size, "mtime_ns": insert.excluded.mtime_ns},
                 )
                 conn.execute(upsert, [{"file_id": i, "size": s, "mtime_ns": m} for i, s, m in batch])
     except Exception as exc:  # the cache only saves work: failing to fill it must not fail the caller

@@ -57,7 +57,9 @@ class _Folder:
         self.size = 0
 
 
-def build_tree(prefix: str | None = None, *, level: int | None = None, limit: int | None = TREE_LIMIT, storage: Any = None) -> Tree:
+def build_tree(
+    prefix: str | None = None, *, level: int | None = None, limit: int | None = TREE_LIMIT, storage: Any = None
+) -> Tree:
     """The entries of the registered Files' folder tree (see :meth:`File.tree`).
 
     Raises:
@@ -78,7 +80,9 @@ def build_tree(prefix: str | None = None, *, level: int | None = None, limit: in
     cols = (table.c.key, table.c.size, table.c.id, table.c.name, table.c.suffix, table.c.version, table.c.stem_id)
     rows = query._rows(sa.select(*cols).where(*query._conditions()).order_by(table.c.key, table.c.id))
     # keys with older versions, marked in the tree (one grouped query over the older versions)
-    older = sa.select(table.c.stem_id, sa.func.count()).where(table.c.storage_id == storage_id, table.c.is_latest == sa.false())
+    older = sa.select(table.c.stem_id, sa.func.count()).where(
+        table.c.storage_id == storage_id, table.c.is_latest == sa.false()
+    )
     n_versions = {stem: n + 1 for stem, n in query._rows(older.group_by(table.c.stem_id))}
     if prefix and not rows:
         exact = File.select(storage_id=storage_id, key=prefix).first()
@@ -119,14 +123,17 @@ def build_tree(prefix: str | None = None, *, level: int | None = None, limit: in
             else:
                 n_folders += _count_folders(child)
         for name, size, file_id, version, stem in folder.files:
-            entries.append(TreeEntry("file", f"{path}{name}", depth, size, 1, file_id, version, n_versions.get(stem, 1)))
+            entries.append(
+                TreeEntry("file", f"{path}{name}", depth, size, 1, file_id, version, n_versions.get(stem, 1))
+            )
 
     walk(top, "", 0)
     if keyless.n_files:  # after the keys: a group, not a folder of the storage
         entries.append(TreeEntry("folder", f"{NO_KEY}/", 0, keyless.size, keyless.n_files))
         if level is None or level > 1:
             entries.extend(
-                TreeEntry("file", f"{NO_KEY}/{n}", 1, s, 1, i, v, n_versions.get(stem, 1)) for n, s, i, v, stem in keyless.files
+                TreeEntry("file", f"{NO_KEY}/{n}", 1, s, 1, i, v, n_versions.get(stem, 1))
+                for n, s, i, v, stem in keyless.files
             )
     shown = entries if not limit else entries[:limit]
     label = f"{root}/{prefix}" if prefix else str(root)
@@ -143,7 +150,9 @@ def tree_listing(tree: Tree) -> Listing:
     return Listing(tree.root, ["type", "path", "depth", "size", "files", "id", "version", "versions"], rows)
 
 
-def print_tree(prefix: str | None = None, *, level: int | None = None, limit: int | None = TREE_LIMIT, storage: Any = None) -> Tree:
+def print_tree(
+    prefix: str | None = None, *, level: int | None = None, limit: int | None = TREE_LIMIT, storage: Any = None
+) -> Tree:
     """Print the registered keys of a storage (default: the default storage) as a folder tree.
 
     Returns:
@@ -158,7 +167,11 @@ def print_tree(prefix: str | None = None, *, level: int | None = None, limit: in
     for entry in tree.entries:
         parent = branches[entry.depth]
         keyless = entry.path.startswith(NO_KEY + "/")
-        name = entry.path[len(NO_KEY) + 1 :] if keyless and entry.type == "file" else entry.path.rstrip("/").rsplit("/", 1)[-1]
+        name = (
+            entry.path[len(NO_KEY) + 1 :]
+            if keyless and entry.type == "file"
+            else entry.path.rstrip("/").rsplit("/", 1)[-1]
+        )
         if entry.type == "folder":
             summary = f" [dim]({plural(entry.files, 'file')}, {human_size(entry.size)})"
             branches[entry.depth + 1] = parent.add(f"[bold blue]{escape(name)}/[/]{summary}")
@@ -188,7 +201,9 @@ def view_listings(n: int = 7, registries: list[str] | None = None) -> list[Listi
     if unknown:
         from lamin_flows.errors import ValidationError
 
-        raise ValidationError(f"no registry called {', '.join(map(repr, unknown))}; registries: {', '.join(REGISTRIES)}")
+        raise ValidationError(
+            f"no registry called {', '.join(map(repr, unknown))}; registries: {', '.join(REGISTRIES)}"
+        )
     listings = []
     for name, cls in REGISTRIES.items():
         if registries and name not in registries:
@@ -199,7 +214,9 @@ def view_listings(n: int = 7, registries: list[str] | None = None) -> list[Listi
             continue
         latest = min(n, total)
         title = f"{name}: {plural(total, 'record')}" + (f", latest {latest}" if latest < total else "")
-        listings.append(listing_of(query.order_by("-created_at").limit(n), list(GLANCE[name]), total=total, title=title))
+        listings.append(
+            listing_of(query.order_by("-created_at").limit(n), list(GLANCE[name]), total=total, title=title)
+        )
     return listings
 
 

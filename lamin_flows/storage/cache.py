@@ -90,7 +90,11 @@ def matches_remote(local: Path, size: int, etag: str | None) -> bool:
         return False
     meta = read_meta(local)
     return bool(
-        etag and meta and stat.st_size == size and meta.get("etag") == etag and meta.get("fingerprint") == _fingerprint(stat)
+        etag
+        and meta
+        and stat.st_size == size
+        and meta.get("etag") == etag
+        and meta.get("fingerprint") == _fingerprint(stat)
     )
 
 

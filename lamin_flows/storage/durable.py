@@ -26,7 +26,10 @@ def _libc() -> Any:
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    for name, args in (("sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]), ("syncfs", [ctypes.c_int])):
+    for name, args in (
+        ("sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]),
+        ("syncfs", [ctypes.c_int]),
+    ):
         function = getattr(libc, name, None)
         if function is not None:
             function.argtypes = args

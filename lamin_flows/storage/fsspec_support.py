@@ -24,7 +24,15 @@ from lamin_flows.errors import (
 )
 from lamin_flows.storage.hashing import HashResult, b64
 
-PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs", "abfss": "adlfs"}
+PACKAGES = {
+    "s3": "s3fs",
+    "s3a": "s3fs",
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+    "az": "adlfs",
+    "abfs": "adlfs",
+    "abfss": "adlfs",
+}
 BUCKETED = {"s3", "s3a", "gs", "gcs"}  # protocols whose first path segment is a bucket that can be missing
 _CREDENTIALS_HINT = {
     "s3fs": "AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the endpoint (AWS_ENDPOINT_URL)",
@@ -67,9 +75,13 @@ def load_filesystem(protocol: str, storage_options: dict[str, Any] | None) -> An
         cls = fsspec.get_filesystem_class(protocol)
     except ImportError as error:
         package = PACKAGES.get(protocol, f"the fsspec implementation for {protocol!r}")
-        raise MissingDependencyError(f"Storage on {protocol}:// needs the package {package!r}: pip install {package}") from error
+        raise MissingDependencyError(
+            f"Storage on {protocol}:// needs the package {package!r}: pip install {package}"
+        ) from error
     except ValueError as error:
-        raise ValidationError(f"Unknown storage protocol {protocol!r}. Use a local folder, s3://, gs:// or memory://.") from error
+        raise ValidationError(
+            f"Unknown storage protocol {protocol!r}. Use a local folder, s3://, gs:// or memory://."
+        ) from error
     # the backend cache already reuses the instance; skipping fsspec's lets changed credentials take effect
     return cls(skip_instance_cache=True, **(storage_options or {}))
 

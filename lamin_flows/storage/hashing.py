@@ -192,7 +192,9 @@ def hash_file_as(path: str | os.PathLike[str], hash_type: str | None) -> HashRes
     return hasher.result()
 
 
-def check_unchanged(path: str | os.PathLike[str], before: os.stat_result, read: int, after: os.stat_result, doing: str) -> None:
+def check_unchanged(
+    path: str | os.PathLike[str], before: os.stat_result, read: int, after: os.stat_result, doing: str
+) -> None:
     """Raise :class:`SourceChangedError` unless ``path`` kept its size and mtime and ``read`` bytes were read."""
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or read != before.st_size:
         raise SourceChangedError(

@@ -163,16 +163,22 @@ class LocalBackend(StorageBackend):
         except OSError as error:
             if isinstance(error, StorageError) or error.errno not in _WRITE_ERRORS:
                 raise
-            if error.errno in (errno.EACCES, errno.EPERM) and error.filename is not None and not os.fspath(
-                error.filename
-            ).startswith(self.root):
+            if (
+                error.errno in (errno.EACCES, errno.EPERM)
+                and error.filename is not None
+                and not os.fspath(error.filename).startswith(self.root)
+            ):
                 raise  # the user's own file cannot be read: the builtin PermissionError names it
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 problem, fix, kind = "the disk is full", "free space there (or raise the quota)", StorageFullError
             elif error.errno == errno.EROFS:
                 problem, fix, kind = "the filesystem is read-only", "mount it writable", StoragePermissionError
             else:
-                problem, fix, kind = "writing there is not permitted", "give this user write access to it", StoragePermissionError
+                problem, fix, kind = (
+                    "writing there is not permitted",
+                    "give this user write access to it",
+                    StoragePermissionError,
+                )
             translated = kind(
                 f"Cannot store {what} in storage {self.root!r}: {problem}. Nothing was stored;"
                 f" {fix}, then store it again."
@@ -272,7 +278,11 @@ class LocalBackend(StorageBackend):
                 self._inside_folder = folder
             return
         link = next(
-            (p for p in (os.path.join(self.root, *key.split("/")[: i + 1]) for i in range(key.count("/") + 1)) if os.path.islink(p)),
+            (
+                p
+                for p in (os.path.join(self.root, *key.split("/")[: i + 1]) for i in range(key.count("/") + 1))
+                if os.path.islink(p)
+            ),
             folder,
         )
         raise StoragePermissionError(

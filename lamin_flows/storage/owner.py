@@ -175,7 +175,9 @@ def check_nesting(root: str, other_roots: list[str], backend_for: Any, instance_
         )
 
 
-def _owned_below(root: str, instance_id: str, max_depth: int = 3, max_folders: int = 10_000) -> tuple[str, list[dict[str, str]]] | None:
+def _owned_below(
+    root: str, instance_id: str, max_depth: int = 3, max_folders: int = 10_000
+) -> tuple[str, list[dict[str, str]]] | None:
     """A folder below a local root (a few levels down, a bounded number of folders) that another instance owns."""
     if "://" in root:
         return None  # a bucket listing per attach would cost more than it finds: roots above are checked

@@ -57,7 +57,9 @@ def root_of(path_or_url: str | os.PathLike[str]) -> str:
         return str(Path(rest).expanduser().resolve())
     rest = rest.strip("/")
     if not rest:
-        raise ValidationError(f"Storage root {os.fspath(path_or_url)!r} names no bucket. Write it as '{protocol}://bucket/prefix'.")
+        raise ValidationError(
+            f"Storage root {os.fspath(path_or_url)!r} names no bucket. Write it as '{protocol}://bucket/prefix'."
+        )
     return f"{protocol}://{rest}"
 
 

@@ -36,7 +36,13 @@ if TYPE_CHECKING:
 __all__ = [
     "LAMIN_CONTENT",
     "LaminContent",
-    "ingest_directory", "ingest_landing", "load_file", "register_file", "serialize_dataframe", "tag_files"]
+    "ingest_directory",
+    "ingest_landing",
+    "load_file",
+    "register_file",
+    "serialize_dataframe",
+    "tag_files",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -115,7 +115,10 @@ class LaminInstance(Block):
         db_url = self.db_url.get_secret_value() if self.db_url is not None else None
         options = dict(self.storage_options.get_secret_value() or {})
         return InstanceConfig(
-            name=self.instance_name(), storage_root=root_of(self.storage_root), db_url=db_url or None, storage_options=options
+            name=self.instance_name(),
+            storage_root=root_of(self.storage_root),
+            db_url=db_url or None,
+            storage_options=options,
         )
 
     def activate(self) -> InstanceConfig:

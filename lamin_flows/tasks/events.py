@@ -115,7 +115,8 @@ async def _client(url: str | None) -> Any:
             await _check_health(url)
         client = (
             PrefectEventsClient(api_url=url, reconnection_attempts=RECONNECT_ATTEMPTS)
-            if url else get_events_client(reconnection_attempts=RECONNECT_ATTEMPTS)
+            if url
+            else get_events_client(reconnection_attempts=RECONNECT_ATTEMPTS)
         )
         await client.__aenter__()
         _clients[url] = client

@@ -52,7 +52,9 @@ def _files(files: Any) -> list[File]:
     by_id = {f.id: f for f in ln.File.select(id__in=ids).all()} if ids else {}
     missing = [i for i in ids if i not in by_id]
     if missing:
-        raise NoResultError(f"no File with id {missing[0]!r} ({len(missing)} ids not found); pass saved Files or their ids")
+        raise NoResultError(
+            f"no File with id {missing[0]!r} ({len(missing)} ids not found); pass saved Files or their ids"
+        )
     out = []
     for item in items:
         file = by_id[item] if isinstance(item, str) else item
@@ -63,9 +65,7 @@ def _files(files: Any) -> list[File]:
 
 
 @task(cache_policy=NONE)
-def ingest_directory(
-    path: str | os.PathLike[str], key_prefix: str | None = None, tags: Any = None
-) -> list[File]:
+def ingest_directory(path: str | os.PathLike[str], key_prefix: str | None = None, tags: Any = None) -> list[File]:
     """Register every file under a folder, copying or uploading them in parallel.
 
     Content already registered is not copied again: unchanged files return their existing

@@ -51,19 +51,37 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
         prog=prog,
         description="Serve the deployments of prefect.yaml (schedules included) from this process.",
     )
-    parser.add_argument("--file", type=Path, default=DEFAULT_FILE, help="the prefect.yaml to read (default: the one lamin_flows ships, deployments/prefect.yaml in a clone)")
     parser.add_argument(
-        "--deployment", action="append", default=[], metavar="NAME", help="serve only this deployment (repeatable; default all)"
+        "--file",
+        type=Path,
+        default=DEFAULT_FILE,
+        help="the prefect.yaml to read (default: the one lamin_flows ships, deployments/prefect.yaml in a clone)",
+    )
+    parser.add_argument(
+        "--deployment",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="serve only this deployment (repeatable; default all)",
     )
     schedule = parser.add_mutually_exclusive_group()
-    schedule.add_argument("--interval", type=float, metavar="SECONDS", help="run every SECONDS instead of the declared schedules")
+    schedule.add_argument(
+        "--interval", type=float, metavar="SECONDS", help="run every SECONDS instead of the declared schedules"
+    )
     schedule.add_argument("--cron", metavar="EXPR", help='run on this cron schedule instead, e.g. "*/5 * * * *"')
-    schedule.add_argument("--no-schedule", action="store_true", help="serve without schedules (runs start only when triggered)")
+    schedule.add_argument(
+        "--no-schedule", action="store_true", help="serve without schedules (runs start only when triggered)"
+    )
     parser.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a flow parameter (repeatable); VALUE is parsed as JSON if it can be, e.g. batch_size=100",
     )
-    parser.add_argument("--instance", metavar="NAME", help="the `instance` parameter: an instance name or lamin-instance/<block>")
+    parser.add_argument(
+        "--instance", metavar="NAME", help="the `instance` parameter: an instance name or lamin-instance/<block>"
+    )
     parser.add_argument("--limit", type=int, metavar="N", help="run at most N flow runs at the same time")
     return parser.parse_args(argv)
 
@@ -146,7 +164,9 @@ def schedules_of(entry: dict[str, Any], args: argparse.Namespace) -> list[Any]:
         elif item.get("rrule"):
             out.append(RRule(item["rrule"], **common))
         else:
-            raise SystemExit(f"deployment {entry.get('name')!r}: a schedule needs cron, interval or rrule, got {item!r}")
+            raise SystemExit(
+                f"deployment {entry.get('name')!r}: a schedule needs cron, interval or rrule, got {item!r}"
+            )
     return out
 
 

@@ -109,9 +109,11 @@ def artifact_markdown(run: Run, transform: Transform) -> str:
         f"## Outputs ({n_out})",
         "",
     ]
-    lines += [f"{n_out} Files, {_total(outputs, n_out)}.", "", *_file_rows(outputs, n_out)] if outputs else [
-        "No files registered."
-    ]
+    lines += (
+        [f"{n_out} Files, {_total(outputs, n_out)}.", "", *_file_rows(outputs, n_out)]
+        if outputs
+        else ["No files registered."]
+    )
     lines += ["", f"## Inputs ({n_in})", ""]
     lines += [f"{n_in} Files, {_total(inputs, n_in)}.", "", *_file_rows(inputs, n_in)] if inputs else ["No files read."]
     lines += ["", f"_{NOT_REGISTERED_NOTE}_"]
@@ -124,11 +126,19 @@ def artifact_table(run: Run) -> list[dict[str, Any]]:
     rows = []
     for role, files in (("output", outputs[:ARTIFACT_MAX_ROWS]), ("input", inputs[:ARTIFACT_MAX_ROWS])):
         for file in files:
-            rows.append({
-                "role": role, "key": file.key or file.name or "", "size": file.size, "size_human": _size(file),
-                "version": getattr(file, "version", None), "hash": file.hash, "suffix": file.suffix, "id": file.id,
-                "url": file_url(file) or "",
-            })
+            rows.append(
+                {
+                    "role": role,
+                    "key": file.key or file.name or "",
+                    "size": file.size,
+                    "size_human": _size(file),
+                    "version": getattr(file, "version", None),
+                    "hash": file.hash,
+                    "suffix": file.suffix,
+                    "id": file.id,
+                    "url": file_url(file) or "",
+                }
+            )
     return rows
 
 

@@ -275,7 +275,11 @@ def _check(run_id: str, manifest: dict[str, Any], call: Call) -> tuple[str | Non
         if current is None:
             return f"argument {path!r} is no longer a File", [], {}
         if current.hash != digest:
-            return f"input File {current.key or current.id!r} (argument {path!r}) has other content than in run {run_id}", [], {}
+            return (
+                f"input File {current.key or current.id!r} (argument {path!r}) has other content than in run {run_id}",
+                [],
+                {},
+            )
         input_ids.append(current.id)
     arg_rows = stat_cache.rows_by_id(input_ids)
     rows.extend(arg_rows.values())

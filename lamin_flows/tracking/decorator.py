@@ -202,7 +202,9 @@ def _end(frame: runs.Frame, result: Any = None, exc: BaseException | None = None
     return frame.run.reference is not None and frame.flow_run_id is not None and not crashed
 
 
-def _wrap(fn: Callable[P, R], *, name: str | None, version: str | None, kind: str, cache: bool = False) -> Callable[P, R]:
+def _wrap(
+    fn: Callable[P, R], *, name: str | None, version: str | None, kind: str, cache: bool = False
+) -> Callable[P, R]:
     spec = _Spec(fn, name, version, kind, cache)
     if inspect.iscoroutinefunction(fn):
         async_fn: Callable[P, Awaitable[Any]] = fn  # type: ignore[assignment]

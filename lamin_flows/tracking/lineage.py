@@ -221,7 +221,13 @@ class LineageGraph:
         edges = [{"source": e.source.split(":", 1)[1], "target": e.target.split(":", 1)[1]} for e in self.edges]
         reuses = [{"cached": e.source.split(":", 1)[1], "reused": e.target.split(":", 1)[1]} for e in self.reuses]
         root = self.root.split(":", 1)[1]
-        document = {"root": root, "nodes": self.records(), "edges": edges, "reuses": reuses, "truncated": self.truncated}
+        document = {
+            "root": root,
+            "nodes": self.records(),
+            "edges": edges,
+            "reuses": reuses,
+            "truncated": self.truncated,
+        }
         return json.dumps(document, indent=2)
 
     def to_csv(self) -> str:

@@ -114,7 +114,7 @@ def render_svg(graph: LineageGraph) -> str:
         fill, stroke, radius = _STYLE[node.kind]
         stroke_width = 3 if node.id == graph.root else 1.5
         parts.append(
-            f'<g><title>{escape(node.label)} ({escape(node.detail)})</title>'
+            f"<g><title>{escape(node.label)} ({escape(node.detail)})</title>"
             f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bw:.1f}" height="{NODE_H}" rx="{radius}"'
             f' fill="{fill}" stroke="{stroke}" stroke-width="{stroke_width}"/>'
             f'<text x="{bx + 12:.1f}" y="{by + 16:.1f}" font-weight="bold">{escape(_short(node.label))}</text>'

@@ -32,7 +32,9 @@ def _add_runs(graph: LineageGraph, run_ids: list[str], transforms: dict[str, Any
         transforms.update({t.id: t for t in Transform.select(id__in=batch).all()})
     for run in level_runs:
         parent = parents.get(run.parent_id) if run.parent_id else None
-        parent_name = transforms[parent.transform_id].name if parent is not None and parent.transform_id in transforms else None
+        parent_name = (
+            transforms[parent.transform_id].name if parent is not None and parent.transform_id in transforms else None
+        )
         graph.add(_run_node(run, transforms.get(run.transform_id), parent_name))
         for gone in (run.meta or {}).get(DELETED_INPUTS, []):  # inputs deleted since the Run read them
             version = f", version {gone['version']}" if gone.get("version") else ""
@@ -57,8 +59,9 @@ def _input_links(column: str, ids: list[str]) -> list[tuple[str, str]]:
     return sorted(pairs)
 
 
-def walk_upstream(graph: LineageGraph, frontier: list[Any], *, max_depth: int = MAX_DEPTH,
-                  run_ids: tuple[str, ...] = ()) -> None:
+def walk_upstream(
+    graph: LineageGraph, frontier: list[Any], *, max_depth: int = MAX_DEPTH, run_ids: tuple[str, ...] = ()
+) -> None:
     """Add to ``graph`` everything upstream of the Files in ``frontier`` (and of the Runs ``run_ids``)."""
     from lamin_flows.registry.file import File
     from lamin_flows.registry.persist import chunks

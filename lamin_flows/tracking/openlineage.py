@@ -48,8 +48,10 @@ def _build_client(settings: Settings) -> Any:
         from openlineage.client import OpenLineageClient
     except ImportError:
         report = _logging.warning if mode else _logging.hint
-        report("OpenLineage is configured but openlineage-python is not installed, so no lineage events are"
-               " emitted: pip install 'lamin-flows[openlineage]' (or set LAMIN_OPENLINEAGE=false)")
+        report(
+            "OpenLineage is configured but openlineage-python is not installed, so no lineage events are"
+            " emitted: pip install 'lamin-flows[openlineage]' (or set LAMIN_OPENLINEAGE=false)"
+        )
         return None
     try:
         client = OpenLineageClient()
@@ -103,8 +105,11 @@ def _run_infos(run_ids: Sequence[str] | None = None, since: datetime | None = No
 
     run, transform = Run.__table__, Transform.__table__
     query = sa.select(
-        run, transform.c.name.label("t_name"), transform.c.version.label("t_version"),
-        transform.c.type.label("t_type"), transform.c.reference.label("t_reference"),
+        run,
+        transform.c.name.label("t_name"),
+        transform.c.version.label("t_version"),
+        transform.c.type.label("t_type"),
+        transform.c.reference.label("t_reference"),
     ).join(transform, transform.c.id == run.c.transform_id)
     with instance.current().engine.connect() as conn:
         if run_ids is not None:
@@ -113,10 +118,19 @@ def _run_infos(run_ids: Sequence[str] | None = None, since: datetime | None = No
             query = query.where(run.c.started_at >= _as_stored(since, conn.dialect.name))
         for row in conn.execute(query.order_by(run.c.started_at, run.c.id)).mappings():
             yield RunInfo(
-                id=row["id"], status=row["status"], started_at=row["started_at"], finished_at=row["finished_at"],
-                error=row["error"], reference=row["reference"], reference_type=row["reference_type"],
-                meta=row["meta"], parent_id=row["parent_id"], transform_id=row["transform_id"],
-                transform_name=row["t_name"], transform_version=row["t_version"], transform_type=row["t_type"],
+                id=row["id"],
+                status=row["status"],
+                started_at=row["started_at"],
+                finished_at=row["finished_at"],
+                error=row["error"],
+                reference=row["reference"],
+                reference_type=row["reference_type"],
+                meta=row["meta"],
+                parent_id=row["parent_id"],
+                transform_id=row["transform_id"],
+                transform_name=row["t_name"],
+                transform_version=row["t_version"],
+                transform_type=row["t_type"],
                 transform_reference=row["t_reference"],
             )
 
@@ -134,10 +148,20 @@ def _info_of(frame: Frame) -> RunInfo:
 
     run, transform = frame.run, frame.transform
     return RunInfo(
-        id=run.id, status=run.status, started_at=run.started_at, finished_at=run.finished_at, error=run.error,
-        reference=run.reference, reference_type=run.reference_type, meta=run.meta, parent_id=run.parent_id,
-        transform_id=transform.id, transform_name=transform.name, transform_version=transform.version,
-        transform_type=transform.type, transform_reference=transform.reference,
+        id=run.id,
+        status=run.status,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        error=run.error,
+        reference=run.reference,
+        reference_type=run.reference_type,
+        meta=run.meta,
+        parent_id=run.parent_id,
+        transform_id=transform.id,
+        transform_name=transform.name,
+        transform_version=transform.version,
+        transform_type=transform.type,
+        transform_reference=transform.reference,
     )
 
 
@@ -204,8 +228,14 @@ def _parent_of(run: RunInfo, known: dict[str, RunInfo] | None = None) -> RunInfo
     return found
 
 
-def _events(run: RunInfo, *, start: bool, end: bool, known: dict[str, RunInfo] | None = None,
-            files: tuple[dict[str, list[Any]], dict[str, list[Any]]] | None = None) -> list[Any]:
+def _events(
+    run: RunInfo,
+    *,
+    start: bool,
+    end: bool,
+    known: dict[str, RunInfo] | None = None,
+    files: tuple[dict[str, list[Any]], dict[str, list[Any]]] | None = None,
+) -> list[Any]:
     from lamin_flows.tracking import openlineage_events as ev
 
     space, parent = namespace(), _parent_of(run, known)
@@ -216,11 +246,16 @@ def _events(run: RunInfo, *, start: bool, end: bool, known: dict[str, RunInfo] |
     if end and state is not None:
         inputs, outputs = files if files is not None else _files_of([run.id])
         schemas = ev.parquet_schemas
-        events.append(ev.run_event(
-            run, state, namespace=space, parent=parent,
-            inputs=[ev.input_dataset(row, schemas.of(row)) for row in inputs.get(run.id, [])],
-            outputs=[ev.output_dataset(row, schemas.of(row)) for row in outputs.get(run.id, [])],
-        ))
+        events.append(
+            ev.run_event(
+                run,
+                state,
+                namespace=space,
+                parent=parent,
+                inputs=[ev.input_dataset(row, schemas.of(row)) for row in inputs.get(run.id, [])],
+                outputs=[ev.output_dataset(row, schemas.of(row)) for row in outputs.get(run.id, [])],
+            )
+        )
     return events
 
 

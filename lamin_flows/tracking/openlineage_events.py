@@ -57,8 +57,16 @@ TERMINAL = {
     "crashed": RunState.ABORT,
 }
 FILE_FORMATS = {
-    ".parquet": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json", ".txt": "text",
-    ".xml": "xml", ".avro": "avro", ".orc": "orc", ".h5ad": "h5ad", ".zarr": "zarr",
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".txt": "text",
+    ".xml": "xml",
+    ".avro": "avro",
+    ".orc": "orc",
+    ".h5ad": "h5ad",
+    ".zarr": "zarr",
 }
 
 

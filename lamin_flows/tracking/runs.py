@@ -185,7 +185,9 @@ def finish_run(frame: Frame, status: str, error: str | None = None, extra: dict[
         except (sa.exc.StatementError, ValueError) as exc:  # an error text the database refuses: end it all the same
             if error is None:
                 raise
-            _logging.warning(f"run {frame.run.id}: its error text could not be stored ({type(exc).__name__}); stored as ASCII")
+            _logging.warning(
+                f"run {frame.run.id}: its error text could not be stored ({type(exc).__name__}); stored as ASCII"
+            )
             values["error"] = error.encode("ascii", "backslashreplace").decode("ascii").replace("\x00", "\\x00")
             with db.write(frame.engine) as conn:
                 conn.execute(table.update().where(table.c.id == frame.run.id).values(**values))

@@ -208,7 +208,9 @@ def track(
         _session = _Session(frame=frame, code=code, pid=os.getpid(), last_value=getattr(sys, "last_value", None))
         runs.set_process_frame(frame)
         _install_hooks()
-    _logging.info(f"tracking run {frame.run.id} of {code.kind} {code.name!r} (Transform {transform.id} {transform.version})")
+    _logging.info(
+        f"tracking run {frame.run.id} of {code.kind} {code.name!r} (Transform {transform.id} {transform.version})"
+    )
     return frame.run
 
 

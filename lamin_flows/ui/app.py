@@ -37,6 +37,8 @@ def _duration(seconds: float | None) -> str:
 
 
 templates.env.filters["duration"] = _duration
+
+
 def _when(value: str | None) -> str:
     """``2026-12-02 16:43:38 UTC`` from the JSON form (people need no microseconds)."""
     if not value:
@@ -85,7 +87,9 @@ async def index(request: Request) -> Response:
 
 def files_page(request: Request) -> Response:
     listing = data.files_list(_params(request))
-    return _page(request, "files.html", {**listing, "choices": data.filter_choices(), "with_": lambda **c: _with(request, **c)})
+    return _page(
+        request, "files.html", {**listing, "choices": data.filter_choices(), "with_": lambda **c: _with(request, **c)}
+    )
 
 
 def _detail_page(request: Request, kind: str, detail_of: Any, template: str) -> Response:
@@ -169,11 +173,20 @@ def lineage_page(request: Request) -> Response:
 
     kind = request.path_params["kind"]
     title = (record.key or record.name or record.id) if kind == "file" else f"run {record.id}"
-    return _page(request, "lineage.html", {
-        "kind": kind, "record": record, "title": title, "svg": graph.to_svg(drawing, expand_href), "drawing": drawing,
-        "downstream": request.query_params.get("downstream") in ("1", "true", "yes"), "expanded": expanded,
-        "with_": lambda **c: _with(request, **c),
-    })
+    return _page(
+        request,
+        "lineage.html",
+        {
+            "kind": kind,
+            "record": record,
+            "title": title,
+            "svg": graph.to_svg(drawing, expand_href),
+            "drawing": drawing,
+            "downstream": request.query_params.get("downstream") in ("1", "true", "yes"),
+            "expanded": expanded,
+            "with_": lambda **c: _with(request, **c),
+        },
+    )
 
 
 # ---- JSON API --------------------------------------------------------------------------------
@@ -201,7 +214,9 @@ def api_transforms(request: Request) -> Response:
 
 def api_transform(request: Request) -> Response:
     detail = data.transform_detail(request.path_params["id"])
-    return JSONResponse(detail) if detail is not None else _missing(request, "Transform", request.path_params["id"], True)
+    return (
+        JSONResponse(detail) if detail is not None else _missing(request, "Transform", request.path_params["id"], True)
+    )
 
 
 def api_labels(request: Request) -> Response:
@@ -236,20 +251,29 @@ def create_app() -> Starlette:
     kinds = "{kind:str}"
     routes = [
         Route("/", index),
-        Route("/files", files_page), Route("/files/{id:str}", file_page),
-        Route("/files/{id:str}/download", file_download), Route("/files/{id:str}/preview", file_preview),
-        Route("/runs", runs_page), Route("/runs/{id:str}", run_page),
-        Route("/transforms", transforms_page), Route("/transforms/{id:str}", transform_page),
+        Route("/files", files_page),
+        Route("/files/{id:str}", file_page),
+        Route("/files/{id:str}/download", file_download),
+        Route("/files/{id:str}/preview", file_preview),
+        Route("/runs", runs_page),
+        Route("/runs/{id:str}", run_page),
+        Route("/transforms", transforms_page),
+        Route("/transforms/{id:str}", transform_page),
         Route("/labels", labels_page),
         Route(f"/lineage/{kinds}/{{id:str}}", lineage_page),
-        Route("/api/files", api_files), Route("/api/files/{id:str}", api_file),
-        Route("/api/runs", api_runs), Route("/api/runs/{id:str}", api_run),
-        Route("/api/transforms", api_transforms), Route("/api/transforms/{id:str}", api_transform),
+        Route("/api/files", api_files),
+        Route("/api/files/{id:str}", api_file),
+        Route("/api/runs", api_runs),
+        Route("/api/runs/{id:str}", api_run),
+        Route("/api/transforms", api_transforms),
+        Route("/api/transforms/{id:str}", api_transform),
         Route("/api/labels", api_labels),
         Route(f"/api/lineage/{kinds}/{{id:str}}", api_lineage),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={LaminFlowsError: _errors}, middleware=[Middleware(ServerTiming)])
+    return Starlette(
+        routes=routes, exception_handlers={LaminFlowsError: _errors}, middleware=[Middleware(ServerTiming)]
+    )
 
 
 class ServerTiming:

@@ -101,8 +101,14 @@ def file_query(params: dict[str, str]) -> Any:
     text = (params.get("q") or "").strip()
     if text:
         query = query.filter(ln.Q(key__icontains=text) | ln.Q(name__icontains=text) | ln.Q(description__icontains=text))
-    simple = {"suffix": "suffix", "tag": "tags__name", "project": "projects__name", "transform": "transform__name",
-              "storage": "storage_id", "run": "run_id"}  # run: every version the run wrote
+    simple = {
+        "suffix": "suffix",
+        "tag": "tags__name",
+        "project": "projects__name",
+        "transform": "transform__name",
+        "storage": "storage_id",
+        "run": "run_id",
+    }  # run: every version the run wrote
     for param, field in simple.items():
         if params.get(param):
             query = query.filter(**{field: params[param]})
@@ -122,10 +128,19 @@ def _transform_names(ids: set[str]) -> dict[str, str]:
 def file_row(row: dict[str, Any], transforms: dict[str, str]) -> dict[str, Any]:
     """A File as the lists show it: the columns, the size for people, the transform's name."""
     return {
-        "id": row["id"], "key": row["key"], "name": row["name"], "version": row["version"], "suffix": row["suffix"],
-        "size": row["size"], "size_human": human_size(row["size"]), "hash": row["hash"],
-        "created_at": iso(row["created_at"]), "run_id": row["run_id"], "transform_id": row["transform_id"],
-        "transform": transforms.get(row["transform_id"] or ""), "is_latest": bool(row["is_latest"]),
+        "id": row["id"],
+        "key": row["key"],
+        "name": row["name"],
+        "version": row["version"],
+        "suffix": row["suffix"],
+        "size": row["size"],
+        "size_human": human_size(row["size"]),
+        "hash": row["hash"],
+        "created_at": iso(row["created_at"]),
+        "run_id": row["run_id"],
+        "transform_id": row["transform_id"],
+        "transform": transforms.get(row["transform_id"] or ""),
+        "is_latest": bool(row["is_latest"]),
         "description": row.get("description"),
     }
 
@@ -136,8 +151,13 @@ def files_list(params: dict[str, str]) -> dict[str, Any]:
     sort = params.get("sort") or "-created_at"
     rows, cursor = page(query, sort, FILE_SORTS, params.get("after"), int(params.get("limit") or PAGE))
     transforms = _transform_names({r["transform_id"] for r in rows})
-    return {"total": query.count(), "sort": sort, "next": cursor, "files": [file_row(r, transforms) for r in rows],
-            "filters": {k: v for k, v in params.items() if k not in ("after", "sort", "limit") and v}}
+    return {
+        "total": query.count(),
+        "sort": sort,
+        "next": cursor,
+        "files": [file_row(r, transforms) for r in rows],
+        "filters": {k: v for k, v in params.items() if k not in ("after", "sort", "limit") and v},
+    }
 
 
 def filter_choices() -> dict[str, list[Any]]:
@@ -148,7 +168,9 @@ def filter_choices() -> dict[str, list[Any]]:
         "tags": ln.Tag.select().order_by("name").list("name"),
         "projects": ln.Project.select().order_by("name").list("name"),
         "transforms": sorted(set(ln.Transform.select().list("name"))),
-        "storages": [{"id": s["id"], "root": s["root"]} for s in ln.Storage.select().order_by("root").values("id", "root")],
+        "storages": [
+            {"id": s["id"], "root": s["root"]} for s in ln.Storage.select().order_by("root").values("id", "root")
+        ],
     }
 
 
@@ -159,14 +181,26 @@ def _run_brief(run: Any, transforms: dict[str, Any]) -> dict[str, Any]:
     transform = transforms.get(run.transform_id)
     duration = (run.finished_at - run.started_at).total_seconds() if run.started_at and run.finished_at else None
     base = prefect_ui_url()
-    prefect = f"{base}/runs/flow-run/{run.reference}" if base and run.reference_type == REFERENCE_TYPE and run.reference else None
+    prefect = (
+        f"{base}/runs/flow-run/{run.reference}"
+        if base and run.reference_type == REFERENCE_TYPE and run.reference
+        else None
+    )
     return {
-        "id": run.id, "status": run.status, "transform_id": run.transform_id,
+        "id": run.id,
+        "status": run.status,
+        "transform_id": run.transform_id,
         "transform": transform.name if transform is not None else None,
         "version": transform.version if transform is not None else None,
-        "started_at": iso(run.started_at), "finished_at": iso(run.finished_at), "duration_s": duration,
-        "params": run.params, "error": run.error, "parent_id": run.parent_id, "prefect_url": prefect,
-        "reference": run.reference, "reference_type": run.reference_type,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "duration_s": duration,
+        "params": run.params,
+        "error": run.error,
+        "parent_id": run.parent_id,
+        "prefect_url": prefect,
+        "reference": run.reference,
+        "reference_type": run.reference_type,
     }
 
 
@@ -191,9 +225,13 @@ def runs_list(params: dict[str, str]) -> dict[str, Any]:
     runs = ln.Run.select(id__in=[r["id"] for r in rows]).all() if rows else []
     by_id = {r.id: r for r in runs}
     transforms = _transforms_of(runs)
-    return {"total": query.count(), "sort": sort, "next": cursor,
-            "runs": [_run_brief(by_id[r["id"]], transforms) for r in rows if r["id"] in by_id],
-            "filters": {k: v for k, v in params.items() if k in ("status", "transform") and v}}
+    return {
+        "total": query.count(),
+        "sort": sort,
+        "next": cursor,
+        "runs": [_run_brief(by_id[r["id"]], transforms) for r in rows if r["id"] in by_id],
+        "filters": {k: v for k, v in params.items() if k in ("status", "transform") and v},
+    }
 
 
 def _file_rows(files: list[Any]) -> list[dict[str, Any]]:
@@ -214,11 +252,14 @@ def run_detail(run_id: str) -> dict[str, Any] | None:
     outputs = ln.File.select(run_id=run.id).order_by("key")
     inputs = run.inputs.select().order_by("key")
     return {
-        "run": _run_brief(run, transforms), "meta": run.meta,
+        "run": _run_brief(run, transforms),
+        "meta": run.meta,
         "parent": _run_brief(parent, transforms) if parent else None,
         "children": [_run_brief(c, transforms) for c in children],
-        "outputs": _file_rows(outputs.limit(RELATED_MAX).all()), "n_outputs": outputs.count(),
-        "inputs": _file_rows(inputs.limit(RELATED_MAX).all()), "n_inputs": inputs.count(),
+        "outputs": _file_rows(outputs.limit(RELATED_MAX).all()),
+        "n_outputs": outputs.count(),
+        "inputs": _file_rows(inputs.limit(RELATED_MAX).all()),
+        "n_inputs": inputs.count(),
     }
 
 
@@ -237,10 +278,20 @@ def transforms_list() -> dict[str, Any]:
 
     runs = _counts(ln.Run.__table__.c.transform_id)
     transforms = ln.Transform.select().order_by("name", "version").all()
-    return {"transforms": [
-        {"id": t.id, "name": t.name, "version": t.version, "type": t.type, "reference": t.reference,
-         "created_at": iso(t.created_at), "runs": runs.get(t.id, 0)} for t in transforms
-    ]}
+    return {
+        "transforms": [
+            {
+                "id": t.id,
+                "name": t.name,
+                "version": t.version,
+                "type": t.type,
+                "reference": t.reference,
+                "created_at": iso(t.created_at),
+                "runs": runs.get(t.id, 0),
+            }
+            for t in transforms
+        ]
+    }
 
 
 def transform_detail(transform_id: str) -> dict[str, Any] | None:
@@ -254,10 +305,17 @@ def transform_detail(transform_id: str) -> dict[str, Any] | None:
     runs = ln.Run.select(transform_id=transform.id).order_by("-started_at").limit(RELATED_MAX).all()
     listing = {transform.id: transform}
     return {
-        "transform": {"id": transform.id, "name": transform.name, "version": transform.version, "type": transform.type,
-                      "reference": transform.reference, "source_hash": transform.source_hash},
+        "transform": {
+            "id": transform.id,
+            "name": transform.name,
+            "version": transform.version,
+            "type": transform.type,
+            "reference": transform.reference,
+            "source_hash": transform.source_hash,
+        },
         "versions": [{"id": v.id, "version": v.version, "created_at": iso(v.created_at)} for v in versions],
-        "runs": [_run_brief(r, listing) for r in runs], "n_runs": ln.Run.select(transform_id=transform.id).count(),
+        "runs": [_run_brief(r, listing) for r in runs],
+        "n_runs": ln.Run.select(transform_id=transform.id).count(),
     }
 
 
@@ -268,7 +326,11 @@ def labels_list() -> dict[str, Any]:
     tag_link, project_link = (ln.File.metadata.tables[name] for name in ("file_tag", "file_project"))
     tags, projects = _counts(tag_link.c.tag_id), _counts(project_link.c.project_id)
     return {
-        "tags": [{"id": t.id, "name": t.name, "files": tags.get(t.id, 0)} for t in ln.Tag.select().order_by("name").all()],
-        "projects": [{"id": p.id, "name": p.name, "files": projects.get(p.id, 0)}
-                     for p in ln.Project.select().order_by("name").all()],
+        "tags": [
+            {"id": t.id, "name": t.name, "files": tags.get(t.id, 0)} for t in ln.Tag.select().order_by("name").all()
+        ],
+        "projects": [
+            {"id": p.id, "name": p.name, "files": projects.get(p.id, 0)}
+            for p in ln.Project.select().order_by("name").all()
+        ],
     }

@@ -50,16 +50,25 @@ def file_detail(file_id: str) -> dict[str, Any] | None:
         run = runs.get(row["run_id"] or "")
         version_rows.append({**row, "run": _run_brief(run, transforms) if run is not None else None})
     detail = file_row(file._values(), {t.id: t.name for t in transforms.values()})
-    detail.update({
-        "hash_type": file.hash_type, "stem_id": file.stem_id, "storage_root": storage.root if storage else None,
-        "storage_key": file.storage_key, "path": _storage_path(file), "created_by": user.handle if user else None,
-        "updated_at": iso(getattr(file, "updated_at", None)),
-    })
+    detail.update(
+        {
+            "hash_type": file.hash_type,
+            "stem_id": file.stem_id,
+            "storage_root": storage.root if storage else None,
+            "storage_key": file.storage_key,
+            "path": _storage_path(file),
+            "created_by": user.handle if user else None,
+            "updated_at": iso(getattr(file, "updated_at", None)),
+        }
+    )
     return {
-        "file": detail, "versions": version_rows,
+        "file": detail,
+        "versions": version_rows,
         "run": _run_brief(runs[file.run_id], transforms) if file.run_id in runs else None,
-        "tags": [t.name for t in file.tags.all()], "projects": [p.name for p in file.projects.all()],
-        "read_by": [_run_brief(r, transforms) for r in readers], "preview": preview_kind(file),
+        "tags": [t.name for t in file.tags.all()],
+        "projects": [p.name for p in file.projects.all()],
+        "read_by": [_run_brief(r, transforms) for r in readers],
+        "preview": preview_kind(file),
     }
 
 

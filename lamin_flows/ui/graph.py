@@ -58,10 +58,21 @@ class Box:
     def as_dict(self) -> dict[str, Any]:
         """The node for the JSON API: id, kind, label, detail, position and size."""
         record = self.id.split(":", 1)[1]
-        return {"id": record, "node": self.id, "kind": self.kind, "label": self.label, "detail": self.detail,
-                "root": self.root, "status": self.status, "x": round(self.x, 1), "y": round(self.y, 1),
-                "width": round(self.width, 1), "height": NODE_H, "expand": self.key,
-                "members": [m.split(":", 1)[1] for m in self.members]}
+        return {
+            "id": record,
+            "node": self.id,
+            "kind": self.kind,
+            "label": self.label,
+            "detail": self.detail,
+            "root": self.root,
+            "status": self.status,
+            "x": round(self.x, 1),
+            "y": round(self.y, 1),
+            "width": round(self.width, 1),
+            "height": NODE_H,
+            "expand": self.key,
+            "members": [m.split(":", 1)[1] for m in self.members],
+        }
 
 
 def group_key(sources: tuple[str, ...], targets: tuple[str, ...]) -> str:
@@ -196,16 +207,28 @@ def layout(graph: Any, expand: set[str] | frozenset[str] = frozenset()) -> dict[
     _layers(boxes, edges)
     layers = _order(boxes, edges)
     width, height = _place(layers, edges)
-    return {"boxes": boxes, "edges": edges, "width": width, "height": height, "truncated": graph.truncated,
-            "n_files": len(graph.files), "n_runs": len(graph.runs)}
+    return {
+        "boxes": boxes,
+        "edges": edges,
+        "width": width,
+        "height": height,
+        "truncated": graph.truncated,
+        "n_files": len(graph.files),
+        "n_runs": len(graph.runs),
+    }
 
 
 def as_json(drawing: dict[str, Any]) -> dict[str, Any]:
     """The layout for ``/api/lineage``: nodes with positions, edges by node id."""
-    return {"width": round(drawing["width"], 1), "height": round(drawing["height"], 1),
-            "truncated": drawing["truncated"], "n_files": drawing["n_files"], "n_runs": drawing["n_runs"],
-            "nodes": [b.as_dict() for b in drawing["boxes"].values()],
-            "edges": [{"source": s, "target": t} for s, t in drawing["edges"]]}
+    return {
+        "width": round(drawing["width"], 1),
+        "height": round(drawing["height"], 1),
+        "truncated": drawing["truncated"],
+        "n_files": drawing["n_files"],
+        "n_runs": drawing["n_runs"],
+        "nodes": [b.as_dict() for b in drawing["boxes"].values()],
+        "edges": [{"source": s, "target": t} for s, t in drawing["edges"]],
+    }
 
 
 def _href(box: Box, expand_href: Any) -> str:
@@ -229,11 +252,16 @@ def to_svg(drawing: dict[str, Any], expand_href: Any) -> str:
         a, b = boxes[s], boxes[t]
         x1, y1, x2, y2 = a.x + a.width, a.y + NODE_H / 2, b.x, b.y + NODE_H / 2
         mid = (x1 + x2) / 2
-        parts.append(f'<path class="edge" d="M{x1:.1f} {y1:.1f} C{mid:.1f} {y1:.1f},{mid:.1f} {y2:.1f},{x2:.1f} {y2:.1f}"'
-                     ' fill="none" stroke="#999" stroke-width="1.3" marker-end="url(#arrow)"/>')
+        parts.append(
+            f'<path class="edge" d="M{x1:.1f} {y1:.1f} C{mid:.1f} {y1:.1f},{mid:.1f} {y2:.1f},{x2:.1f} {y2:.1f}"'
+            ' fill="none" stroke="#999" stroke-width="1.3" marker-end="url(#arrow)"/>'
+        )
     for box in boxes.values():
-        fill, stroke = STATUS_COLOURS.get(box.status or "", KIND_COLOURS[box.kind]) if box.kind == "run" \
+        fill, stroke = (
+            STATUS_COLOURS.get(box.status or "", KIND_COLOURS[box.kind])
+            if box.kind == "run"
             else KIND_COLOURS[box.kind]
+        )
         radius = 14 if box.kind == "file" else 4
         dash = ' stroke-dasharray="5 3"' if box.kind == "group" else ""
         title = f"{box.label} ({box.detail})" + (" — click to expand" if box.kind == "group" else "")

@@ -169,7 +169,11 @@ class StorageCheck:
                 restored = self._restore_swaps(undone)
                 self._roll_back([e for e in pending if e["key"] in self.stored])
                 journal.remove(self.backend, journal_key)
-                self._fixed("interrupted", journal_key, f"rolled back a new version or delete that never committed: restored {restored} key(s)")
+                self._fixed(
+                    "interrupted",
+                    journal_key,
+                    f"rolled back a new version or delete that never committed: restored {restored} key(s)",
+                )
                 return
             if not pending:
                 for e in entries:  # the save committed: its staged copies are of no use to anyone

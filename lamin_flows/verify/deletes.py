@@ -42,10 +42,14 @@ def settle_delete(check: Any, journal_key: str, document: dict[str, Any]) -> Non
             if file_id in present:  # never committed: the record stays, and so must its data
                 at_key = fresh_object(check.backend, key)
                 if not check.fix:
-                    check._add("interrupted", journal_key, file_id,
-                               f"a delete of File {file_id} {who} never committed"
-                               + ("" if at_key is not None else f"; its data is kept at {trash}")
-                               + "; --fix puts everything back as the record says")
+                    check._add(
+                        "interrupted",
+                        journal_key,
+                        file_id,
+                        f"a delete of File {file_id} {who} never committed"
+                        + ("" if at_key is not None else f"; its data is kept at {trash}")
+                        + "; --fix puts everything back as the record says",
+                    )
                     continue
                 if at_key is None and kept is not None:
                     check.backend.copy_over(trash, key)
@@ -62,10 +66,16 @@ def settle_delete(check: Any, journal_key: str, document: dict[str, Any]) -> Non
                 continue
             if check.fix:
                 check.backend.discard(trash)
-                check._fixed("interrupted", trash, f"removed the copy left by a delete of File {file_id} that committed")
+                check._fixed(
+                    "interrupted", trash, f"removed the copy left by a delete of File {file_id} that committed"
+                )
             else:
-                check._add("interrupted", trash, None,
-                           f"the data of File {file_id}, which a delete {who} removed (it committed) and left here;"
-                           " --fix removes it")
+                check._add(
+                    "interrupted",
+                    trash,
+                    None,
+                    f"the data of File {file_id}, which a delete {who} removed (it committed) and left here;"
+                    " --fix removes it",
+                )
         if check.fix:
             journal.remove(check.backend, journal_key)

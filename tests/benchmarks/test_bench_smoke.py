@@ -29,7 +29,11 @@ def run_benchmark(tmp_path: Path, *args: str) -> dict[str, Any]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out), *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, f"the benchmark failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     assert str(out) in proc.stdout, "the benchmark says where its results went"
@@ -51,27 +55,62 @@ def assert_steps_ran(document: dict[str, Any], expected: set[str]) -> None:
 
 
 def test_lists_every_step() -> None:
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--list"], cwd=REPO, capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--list"], cwd=REPO, capture_output=True, text=True, check=True
+    )
     names = [line.split()[0] for line in proc.stdout.splitlines()]
     assert names == [
-        "import", "cold_start", "register_outside", "register_inside", "large_file", "dataframe", "query",
-        "tracked", "prefect_flow", "openlineage", "versions_small", "versions_large", "versions_query",
-        "cache_hit", "cache_check", "prefect_events", "s3", "s3_lock", "postgres", "peak_rss", "ui_pages",
+        "import",
+        "cold_start",
+        "register_outside",
+        "register_inside",
+        "large_file",
+        "dataframe",
+        "query",
+        "tracked",
+        "prefect_flow",
+        "openlineage",
+        "versions_small",
+        "versions_large",
+        "versions_query",
+        "cache_hit",
+        "cache_check",
+        "prefect_events",
+        "s3",
+        "s3_lock",
+        "postgres",
+        "peak_rss",
+        "ui_pages",
     ]
 
 
 def test_unknown_step_is_named() -> None:
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nope"], cwd=REPO, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "nope"], cwd=REPO, capture_output=True, text=True
+    )
     assert proc.returncode != 0 and "nope" in proc.stderr
 
 
 def test_local_steps_run_at_tiny_sizes(tmp_path: Path) -> None:
     document = run_benchmark(tmp_path, "--skip", ",".join(SLOW_STEPS))
-    names = {"import", "cold_start", "register_outside", "register_inside", "large_file", "dataframe", "query",
-             "tracked", "openlineage", "versions_small", "versions_large", "versions_query", "cache_hit", "cache_check",
-             "peak_rss", "ui_pages"}
+    names = {
+        "import",
+        "cold_start",
+        "register_outside",
+        "register_inside",
+        "large_file",
+        "dataframe",
+        "query",
+        "tracked",
+        "openlineage",
+        "versions_small",
+        "versions_large",
+        "versions_query",
+        "cache_hit",
+        "cache_check",
+        "peak_rss",
+        "ui_pages",
+    }
     assert_steps_ran(document, names)
     assert document["steps"]["large_file"]["checks"][0]["label"].endswith("copied in + hashed in full")
 

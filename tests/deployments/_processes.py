@@ -138,7 +138,9 @@ def start(name: str, args: list[str], env: dict[str, str], log_dir: Path, cwd: P
 
 def run(args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 120.0) -> str:
     """Run a command to completion; its output, or an AssertionError showing it."""
-    out = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0, f"{' '.join(args)} exited with {out.returncode}:\n{text[-4000:]}"
     return text
@@ -197,7 +199,9 @@ def prefect_server(base: Path) -> Iterator[PrefectServer]:
     env = child_env(None, home, PREFECT_UI_ENABLED="false")
     child = start("prefect-server", [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, base)
     try:
-        wait_for("the Prefect server to answer", lambda: _healthy(url), SERVER_START_TIMEOUT, interval=0.5, watch=[child])
+        wait_for(
+            "the Prefect server to answer", lambda: _healthy(url), SERVER_START_TIMEOUT, interval=0.5, watch=[child]
+        )
         yield PrefectServer(url, home, child, base)
     finally:
         child.stop()

@@ -28,4 +28,3 @@ def prefect_api(server: PrefectServer) -> Iterator[str]:
             yield server.url
         finally:
             drain_prefect_workers()
-

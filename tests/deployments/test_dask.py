@@ -161,8 +161,11 @@ def _saved_events(url: str, instance: str) -> int:
     import httpx
 
     body = {
-        "filter": {"event": {"name": ["lamin.file.saved"]}, "resource": {"labels": {"lamin.instance": [instance]}},
-                   "occurred": {"since": "2000-01-01T00:00:00Z"}},
+        "filter": {
+            "event": {"name": ["lamin.file.saved"]},
+            "resource": {"labels": {"lamin.instance": [instance]}},
+            "occurred": {"since": "2000-01-01T00:00:00Z"},
+        },
         "limit": 1,
     }
     response = httpx.post(f"{url}/events/filter", json=body, timeout=10)

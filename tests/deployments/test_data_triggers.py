@@ -76,8 +76,15 @@ def test_an_event_trigger_runs_the_qc_flow_once_per_ingest_of_new_raw_files(
     ln.setup.init(storage=tmp_path / "data", name=INSTANCE)  # the served runs find it by name
     serve = start(
         "serve.py",
-        [sys.executable, str(DEPLOYMENTS / "serve.py"), "--deployment", "qc-new-raw-files", "--no-schedule",
-         "--instance", INSTANCE],
+        [
+            sys.executable,
+            str(DEPLOYMENTS / "serve.py"),
+            "--deployment",
+            "qc-new-raw-files",
+            "--no-schedule",
+            "--instance",
+            INSTANCE,
+        ],
         server.env(PREFECT_RUNNER_POLL_FREQUENCY="2"),
         tmp_path / "logs",
     )
@@ -124,8 +131,17 @@ def test_an_event_trigger_runs_the_qc_flow_once_per_ingest_of_new_raw_files(
     # the events, as the Prefect API has them: one per new File, with labels and related resources
     saved = wait_for(
         "the lamin.file.saved events of the raw files",
-        lambda: (found := [e for e in read_events(server.url, "lamin.file.saved", INSTANCE)
-                           if e["resource"].get("lamin.file.key", "").startswith("raw/")]) and len(found) >= 8 and found,
+        lambda: (
+            (
+                found := [
+                    e
+                    for e in read_events(server.url, "lamin.file.saved", INSTANCE)
+                    if e["resource"].get("lamin.file.key", "").startswith("raw/")
+                ]
+            )
+            and len(found) >= 8
+            and found
+        ),
         60,
     )
     assert sorted(e["resource"]["prefect.resource.id"] for e in saved) == sorted(
@@ -137,7 +153,9 @@ def test_an_event_trigger_runs_the_qc_flow_once_per_ingest_of_new_raw_files(
     assert resource["lamin.file.key"] == file.key and resource["lamin.file.size"] == str(file.size)
     assert resource["lamin.file.hash"] == file.hash and resource["lamin.file.suffix"] == ".csv"
     assert resource["lamin.storage.root"] == ln.Storage.select(id=file.storage_id).one().root
-    assert resource["lamin.run.id"] == run_a.id and "lamin.file.version" not in resource or resource["lamin.file.version"]
+    assert (
+        resource["lamin.run.id"] == run_a.id and "lamin.file.version" not in resource or resource["lamin.file.version"]
+    )
     roles = {r["prefect.resource.role"]: r["prefect.resource.id"] for r in event["related"]}
     assert roles == {
         "run": f"lamin.run.{run_a.id}",
@@ -159,8 +177,12 @@ def test_an_event_trigger_runs_the_qc_flow_once_per_ingest_of_new_raw_files(
     rows = json.loads(artifacts["table"]["data"])
     outputs = {r["key"]: r for r in rows if r["role"] == "output"}
     assert {f.key for f in new_b.values()} <= set(outputs)
-    assert all(isinstance(outputs[f.key]["size"], int) and outputs[f.key]["size_human"].endswith(" B") for f in new_b.values())
-    assert "## Outputs" in artifacts["markdown"]["data"] and "not Files until registered" in artifacts["markdown"]["data"]
+    assert all(
+        isinstance(outputs[f.key]["size"], int) and outputs[f.key]["size_human"].endswith(" B") for f in new_b.values()
+    )
+    assert (
+        "## Outputs" in artifacts["markdown"]["data"] and "not Files until registered" in artifacts["markdown"]["data"]
+    )
 
     ended = wait_for(
         "lamin.run.completed of the three ingests",

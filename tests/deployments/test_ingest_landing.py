@@ -28,11 +28,17 @@ def test_ingests_tags_and_reports_then_adds_nothing_for_unchanged_data(ingest_la
     run = ln.Run.select(transform__name="ingest_landing").one()
     assert run.status == "completed" and run.reference_type == "prefect-flow-run"
     assert run.params == {
-        "landing": str(landing), "key_prefix": "raw/", "tag": "daily", "instance": None, "report_key": None,
+        "landing": str(landing),
+        "key_prefix": "raw/",
+        "tag": "daily",
+        "instance": None,
+        "report_key": None,
         "batch_size": 1000,
     }
     files = ln.File.select(key__startswith="raw/").all()
-    assert sorted(f.key for f in files) == sorted(f"raw/{p.relative_to(landing).as_posix()}" for p in landing.rglob("*.csv"))
+    assert sorted(f.key for f in files) == sorted(
+        f"raw/{p.relative_to(landing).as_posix()}" for p in landing.rglob("*.csv")
+    )
     assert {f.run_id for f in files} == {run.id}
     assert len(ln.File.select(tags=ln.Tag.select(name="daily").one()).all()) == 9
     assert report.run_id == run.id and report.key.startswith("reports/ingest_landing/") and run.id in report.key
@@ -42,7 +48,9 @@ def test_ingests_tags_and_reports_then_adds_nothing_for_unchanged_data(ingest_la
 
     n_raw = ln.File.select(key__startswith="raw/", is_latest__in=[True, False]).count()
     again = ingest_landing(str(landing), key_prefix="raw/", tag="daily", report_key="reports/{tag}-{run_id}.parquet")
-    assert ln.File.select(key__startswith="raw/", is_latest__in=[True, False]).count() == n_raw, "unchanged data: no new File"
+    assert ln.File.select(key__startswith="raw/", is_latest__in=[True, False]).count() == n_raw, (
+        "unchanged data: no new File"
+    )
     assert again.id != report.id and again.key.startswith("reports/daily-")  # the report under the key asked for
     assert again.load().equals(summary)
     assert ln.Run.select(transform__name="ingest_landing").count() == 2
@@ -96,7 +104,10 @@ def test_an_unknown_instance_fails_the_run_and_writes_nowhere(ingest_landing, tm
 
     landing = make_landing(tmp_path / "landing", n_files=2)
     ln.setup.init(storage=tmp_path / "default", name="default")
-    for name, message in (("lamin-instance/no-such-block", "no LaminInstance block"), ("no-such-instance", "no instance")):
+    for name, message in (
+        ("lamin-instance/no-such-block", "no LaminInstance block"),
+        ("no-such-instance", "no instance"),
+    ):
         with pytest.raises(InstanceNotFoundError, match=message):
             ingest_landing(str(landing), instance=name)
     assert ln.Run.select().count() == 0 and ln.File.select().count() == 0, "no fallback to the default instance"

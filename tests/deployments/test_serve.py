@@ -37,13 +37,20 @@ def test_served_deployment_runs_on_its_schedule_and_is_tracked(server: PrefectSe
     serve = start(
         "serve.py",
         [
-            sys.executable, str(DEPLOYMENTS / "serve.py"),
-            "--deployment", "nightly",
-            "--interval", "5",
-            "--param", f"landing={landing}",
-            "--param", "tag=served",
-            "--instance", "served",
-            "--limit", "1",  # one run at a time: the first run is the one that registers the files
+            sys.executable,
+            str(DEPLOYMENTS / "serve.py"),
+            "--deployment",
+            "nightly",
+            "--interval",
+            "5",
+            "--param",
+            f"landing={landing}",
+            "--param",
+            "tag=served",
+            "--instance",
+            "served",
+            "--limit",
+            "1",  # one run at a time: the first run is the one that registers the files
         ],
         server.env(PREFECT_RUNNER_POLL_FREQUENCY="2"),
         tmp_path / "logs",

@@ -47,7 +47,12 @@ def test_params_are_json_if_they_parse(serve: ModuleType) -> None:
     args = serve.parse_args(
         ["--param", "landing=/data/in", "--param", "batch_size=100", "--param", "tag=null", "--instance", "prod"]
     )
-    assert serve.parameter_overrides(args) == {"landing": "/data/in", "batch_size": 100, "tag": None, "instance": "prod"}
+    assert serve.parameter_overrides(args) == {
+        "landing": "/data/in",
+        "batch_size": 100,
+        "tag": None,
+        "instance": "prod",
+    }
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         serve.parameter_overrides(serve.parse_args(["--param", "landing"]))
 
@@ -96,6 +101,11 @@ def test_the_installed_command_serves_the_packaged_prefect_yaml(tmp_path: Path) 
     assert (DEPLOYMENTS / "prefect.yaml").resolve() == packaged.DEFAULT_FILE.resolve()  # one file, not a copy
     out = subprocess.run(["lamin", "deploy", "serve", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("usage: lamin deploy serve") and "--deployment" in out.stdout
-    out = subprocess.run(["lamin", "deploy", "serve", "--interval", "5"], env=child_env(None, tmp_path / "ph"),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        ["lamin", "deploy", "serve", "--interval", "5"],
+        env=child_env(None, tmp_path / "ph"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "prefect server start" in out.stderr

@@ -52,10 +52,18 @@ def test_worker_runs_a_deployment_from_prefect_yaml(
     run([PREFECT, "work-pool", "create", POOL, "--type", "process", "--overwrite"], env)
     run(
         [
-            PREFECT, "deploy", "--prefect-file", str(DEPLOYMENTS / "prefect.yaml"), "--name", "nightly",
-            "--param", f"landing={landing}",
-            "--param", f"instance={block_reference('pooled-test')}",
-            "--param", "tag=pooled",
+            PREFECT,
+            "deploy",
+            "--prefect-file",
+            str(DEPLOYMENTS / "prefect.yaml"),
+            "--name",
+            "nightly",
+            "--param",
+            f"landing={landing}",
+            "--param",
+            f"instance={block_reference('pooled-test')}",
+            "--param",
+            "tag=pooled",
         ],
         env,
         cwd=DEPLOYMENTS,
@@ -106,10 +114,14 @@ def test_a_worker_flow_run_reuses_the_run_an_earlier_one_completed(
     spec = {
         "name": "cached-words",
         "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": str(here)}}],
-        "deployments": [{
-            "name": "words", "entrypoint": "_cached_flow.py:count_words", "work_pool": {"name": POOL},
-            "parameters": {"key": "raw/notes.txt", "instance": block_reference("cached-pool-test")},
-        }],
+        "deployments": [
+            {
+                "name": "words",
+                "entrypoint": "_cached_flow.py:count_words",
+                "work_pool": {"name": POOL},
+                "parameters": {"key": "raw/notes.txt", "instance": block_reference("cached-pool-test")},
+            }
+        ],
     }
     prefect_file = tmp_path / "prefect.yaml"
     prefect_file.write_text(yaml.safe_dump(spec))

@@ -204,8 +204,7 @@ def test_cell_ranger_matrices_are_consistent(tmp_path):
         base = folder / f"{kind}_feature_bc_matrix"
         barcodes = gzip.decompress((base / "barcodes.tsv.gz").read_bytes()).decode().split()
         features = [
-            line.split("\t")
-            for line in gzip.decompress((base / "features.tsv.gz").read_bytes()).decode().splitlines()
+            line.split("\t") for line in gzip.decompress((base / "features.tsv.gz").read_bytes()).decode().splitlines()
         ]
         matrix = mmread(gzip.open(base / "matrix.mtx.gz"))
         return barcodes, features, matrix

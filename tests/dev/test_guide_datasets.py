@@ -158,15 +158,29 @@ def test_bam_is_bgzf_with_a_bam_header_and_sorted_valid_records():
 def test_fcs_has_a_valid_header_text_segment_and_data():
     data = datasets.file_fcs().read_bytes()
     assert data[:6] == b"FCS3.1" and data[6:10] == b"    "
-    text_begin, text_end, data_begin, data_end, ana_begin, ana_end = (int(data[10 + 8 * i : 18 + 8 * i]) for i in range(6))
+    text_begin, text_end, data_begin, data_end, ana_begin, ana_end = (
+        int(data[10 + 8 * i : 18 + 8 * i]) for i in range(6)
+    )
     assert text_begin >= 58 and (ana_begin, ana_end) == (0, 0)
     text = data[text_begin : text_end + 1].decode("ascii")
     delimiter = text[0]
     fields = text[1:].rstrip(delimiter).split(delimiter)  # no value here holds a doubled delimiter
     assert len(fields) % 2 == 0
     keywords = dict(zip(fields[0::2], fields[1::2]))
-    required = ["$BEGINANALYSIS", "$BEGINDATA", "$BEGINSTEXT", "$BYTEORD", "$DATATYPE", "$ENDANALYSIS",
-                "$ENDDATA", "$ENDSTEXT", "$MODE", "$NEXTDATA", "$PAR", "$TOT"]
+    required = [
+        "$BEGINANALYSIS",
+        "$BEGINDATA",
+        "$BEGINSTEXT",
+        "$BYTEORD",
+        "$DATATYPE",
+        "$ENDANALYSIS",
+        "$ENDDATA",
+        "$ENDSTEXT",
+        "$MODE",
+        "$NEXTDATA",
+        "$PAR",
+        "$TOT",
+    ]
     assert set(required) <= set(keywords)
     n_par, n_tot = int(keywords["$PAR"]), int(keywords["$TOT"])
     for i in range(1, n_par + 1):
@@ -253,10 +267,20 @@ def test_pbmc68k_reduced_has_the_layout_of_scanpys_and_round_trips(tmp_path):
     adata = datasets.anndata_pbmc68k_reduced()
     assert adata.shape == (70, 100) and adata.X.dtype == np.float32 and isinstance(adata.X, np.ndarray)
     assert list(adata.obs.columns) == [
-        "bulk_labels", "n_genes", "percent_mito", "n_counts", "S_score", "G2M_score", "phase", "louvain",
+        "bulk_labels",
+        "n_genes",
+        "percent_mito",
+        "n_counts",
+        "S_score",
+        "G2M_score",
+        "phase",
+        "louvain",
     ]
     assert list(adata.var.columns) == ["n_counts", "means", "dispersions", "dispersions_norm", "highly_variable"]
-    assert len(adata.obs["bulk_labels"].cat.categories) == 10 and "CD14+ Monocyte" in adata.obs["bulk_labels"].cat.categories
+    assert (
+        len(adata.obs["bulk_labels"].cat.categories) == 10
+        and "CD14+ Monocyte" in adata.obs["bulk_labels"].cat.categories
+    )
     assert list(adata.obs["phase"].cat.categories) == ["G1", "G2M", "S"]
     assert adata.obsm["X_pca"].shape == (70, 50) and adata.obsm["X_umap"].shape == (70, 2)
     assert adata.varm["PCs"].shape == (100, 50)
@@ -273,7 +297,11 @@ def test_mouse_sc_lymph_node_is_fixed_and_round_trips(tmp_path):
     adata = datasets.anndata_mouse_sc_lymph_node()
     assert adata.shape == (40, 20)
     assert set(adata.obs["cell_type"].cat.categories) == {
-        "T cell", "B cell", "dendritic cell", "macrophage", "natural killer cell",
+        "T cell",
+        "B cell",
+        "dendritic cell",
+        "macrophage",
+        "natural killer cell",
     }
     assert set(adata.obs["tissue"]) == {"lymph node"} and set(adata.obs["organism"]) == {"Mus musculus"}
     assert "Cd3e" in adata.var.index and (adata.X >= 0).all() and (adata.X == adata.X.round()).all()

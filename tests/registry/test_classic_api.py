@@ -10,7 +10,9 @@ from lamin_flows.errors import UnknownFieldError, ValidationError
 
 
 def _rows(ln) -> dict[str, int]:
-    return {name: ln.__getattr__(name).select().count() for name in ("Storage", "User", "Transform", "Run", "Tag", "File")}
+    return {
+        name: ln.__getattr__(name).select().count() for name in ("Storage", "User", "Transform", "Run", "Tag", "File")
+    }
 
 
 # ---- construction -------------------------------------------------------------------------
@@ -63,7 +65,9 @@ def test_unknown_keywords_are_named_with_the_valid_ones(ln, tmp_path):
         ln.Run(transfrom=None)
     path = tmp_path / "a.txt"
     path.write_text("a")
-    with pytest.raises(UnknownFieldError, match=r"'keyy'. Did you mean 'key'\?.*data, key, name, description, version, revises, run"):
+    with pytest.raises(
+        UnknownFieldError, match=r"'keyy'. Did you mean 'key'\?.*data, key, name, description, version, revises, run"
+    ):
         ln.File(path, keyy="x")
     assert ln.Tag.select().count() == 0 and ln.File.select().count() == 0
 

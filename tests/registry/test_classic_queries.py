@@ -19,8 +19,11 @@ def filled(ln, tmp_path):
     for i, key in enumerate(["raw/a.csv", "raw/b.tsv", "out/c.parquet"]):
         path = tmp_path / key.replace("/", "_")
         path.write_text("x" * (10 ** (i + 1)))
-        files.append(ln.File(path, key=key, run=run, description=f"file {i}").save() if i < 2 else
-                     ln.File(pd.DataFrame({"a": [1]}), key=key, run=run).save())
+        files.append(
+            ln.File(path, key=key, run=run, description=f"file {i}").save()
+            if i < 2
+            else ln.File(pd.DataFrame({"a": [1]}), key=key, run=run).save()
+        )
     files[0].tags.add(tags[0])
     files[1].tags.add(tags[1], tags[2])
     return ln, transform, run, tags, files
@@ -99,7 +102,10 @@ def test_df_include_and_exclude(filled):
     df = ln.File.select().df(include=["tags__name", "transform__name"], exclude=["hash", "hash_type"])
     assert "hash" not in df.columns and "hash_type" not in df.columns
     assert df.set_index("key")["tags__name"].to_dict() == {
-        "raw/a.csv": ["Sample 0001"], "raw/b.tsv": ["Sample 0002", "qc failed"], "out/c.parquet": []}
+        "raw/a.csv": ["Sample 0001"],
+        "raw/b.tsv": ["Sample 0002", "qc failed"],
+        "out/c.parquet": [],
+    }
     assert set(df["transform__name"]) == {"ingest"}
     narrow = ln.File.select().df(columns=["key"], include=["run__status"])
     assert list(narrow.columns) == ["key", "run__status"]

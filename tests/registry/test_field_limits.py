@@ -27,7 +27,9 @@ def test_a_long_name_description_and_tag_are_checked(ln, tmp_path):
     source.write_text("a\n")
     with pytest.raises(ValidationError, match=r"File\.name is 1100 characters long.*limit is 1024"):
         ln.File(source, key="a.txt", name="n" * 1100).save()
-    file = ln.File(source, key="a.txt", name="n" * 1024, description="d" * 100_000).save()  # at the limit; text unlimited
+    file = ln.File(
+        source, key="a.txt", name="n" * 1024, description="d" * 100_000
+    ).save()  # at the limit; text unlimited
     assert ln.File.select(id=file.id).one().description == "d" * 100_000
     with pytest.raises(ValidationError, match=r"Tag\.name is 256 characters long.*limit is 255"):
         ln.Tag(name="t" * 256).save()

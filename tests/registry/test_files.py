@@ -307,7 +307,10 @@ def test_known_content_without_a_key_returns_the_keyed_file_with_a_warning(ln, t
     capsys.readouterr()
     again = ln.File(b)  # no key: the content is known, so that File stands for it
     assert again.id == original.id
-    assert "this content is registered already as version 1 of 'tables/a.csv': returning that File" in capsys.readouterr().err
+    assert (
+        "this content is registered already as version 1 of 'tables/a.csv': returning that File"
+        in capsys.readouterr().err
+    )
     mine = ln.File(b, key="tables/copy.csv").save()  # an explicit key is honoured: a File of its own
     assert mine.id != original.id and mine.key == "tables/copy.csv" and mine.hash == original.hash
     assert "returning that File" not in capsys.readouterr().err

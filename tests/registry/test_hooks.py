@@ -32,7 +32,9 @@ def test_listeners_get_only_new_files_after_the_commit(ln_sqlite, heard, tmp_pat
 
         with sa.create_engine(instance.current().engine.url).connect() as conn:
             ids = [f.id for f in files]
-            seen_in_db.append(conn.execute(sa.text(f"SELECT count(*) FROM file WHERE id IN ({', '.join(map(repr, ids))})")).scalar())
+            seen_in_db.append(
+                conn.execute(sa.text(f"SELECT count(*) FROM file WHERE id IN ({', '.join(map(repr, ids))})")).scalar()
+            )
 
     hooks.after_files_saved.append(look)
     try:

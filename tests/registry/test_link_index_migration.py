@@ -39,8 +39,9 @@ def test_latest_files_by_tag_read_the_index_of_latest_versions(ln_sqlite):
     storage_id = instance.current().storage_id
     files = []
     for i in range(1000):  # records without data, as the query benchmark makes them
-        files.append(ln.File(key=f"k/{i}.txt", storage_id=storage_id, suffix=".txt", size=1, hash=f"h{i:021d}",
-                             hash_type="md5"))
+        files.append(
+            ln.File(key=f"k/{i}.txt", storage_id=storage_id, suffix=".txt", size=1, hash=f"h{i:021d}", hash_type="md5")
+        )
         if i < 10:
             files[-1].tags.add(tag)
     ln.save(files)

@@ -39,7 +39,9 @@ def main() -> None:
     own = ln.File.from_dir(
         folder_of(src, "own", {f"f{j:03d}.txt": f"writer {index} file {j}\n" for j in range(N_OWN)}), key=f"w{index}"
     )
-    shared = ln.File.from_dir(folder_of(src, "shared", {f"s{j:03d}.txt": f"shared {j}\n" for j in range(N_SHARED)}), key="shared")
+    shared = ln.File.from_dir(
+        folder_of(src, "shared", {f"s{j:03d}.txt": f"shared {j}\n" for j in range(N_SHARED)}), key="shared"
+    )
     dup_folder = folder_of(src, "dup", {f"dup{j:03d}.txt": f"same content {j}\n" for j in range(N_DUP)})
     dup = [ln.File(dup_folder / f"dup{j:03d}.txt") for j in range(N_DUP)]  # no key: deduplicated
     conflict = ln.File.from_dir(

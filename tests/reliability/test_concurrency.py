@@ -36,7 +36,10 @@ def _run_writers(work: Path, n: int) -> list[dict]:
     env = {**os.environ, "LAMIN_INSTANCE": "race", "LAMIN_VERBOSITY": "1"}
     children = [
         subprocess.Popen(
-            [sys.executable, str(CHILD), str(work), str(i), str(n)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [sys.executable, str(CHILD), str(work), str(i), str(n)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for i in range(n)
     ]
@@ -60,7 +63,9 @@ def test_eight_writers_at_once(ln, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     # a second instance on the fixture's database: on PostgreSQL that database is test's, so shared on purpose
-    config = ln.setup.init(storage=tmp_path / "race-data", db=ln.setup.settings.instance.db_url, name="race", share=True)
+    config = ln.setup.init(
+        storage=tmp_path / "race-data", db=ln.setup.settings.instance.db_url, name="race", share=True
+    )
     root = Path(config.storage_root)
     results = _run_writers(work, N_WRITERS)
 
@@ -101,7 +106,11 @@ def test_eight_writers_at_once(ln, tmp_path):
     hashes = [f.hash for f in ln.File.select(is_latest__in=[True, False]).all()]
     assert len(hashes) == len(set(hashes)) == total
     report = verify(min_age=0)
-    assert report.ok and report.records == total and report.unregistered == [] and report.in_progress == [], report.summary()
+    assert report.ok and report.records == total and report.unregistered == [] and report.in_progress == [], (
+        report.summary()
+    )
     tmp = root / ".lamindb" / "_tmp"
     assert not tmp.exists() or os.listdir(tmp) == []
-    print(f"\n{N_WRITERS} writers x {FILES_PER_WRITER} Files: slowest writer {max(r['seconds'] for r in results):.1f} s")
+    print(
+        f"\n{N_WRITERS} writers x {FILES_PER_WRITER} Files: slowest writer {max(r['seconds'] for r in results):.1f} s"
+    )

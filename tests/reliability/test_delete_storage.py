@@ -55,8 +55,12 @@ def _write_text(path: Path, text: str) -> Path:
 
 def _kill_during_delete(file_id: str, moment: str, backend: str = "local") -> None:
     env = {**os.environ, "LAMIN_INSTANCE": "test", "LAMIN_VERBOSITY": "1"}
-    child = subprocess.Popen([sys.executable, "-c", _DELETE_CHILD, file_id, moment, backend], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _DELETE_CHILD, file_id, moment, backend],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     kill_when_stopped(child)
 
 
@@ -169,18 +173,30 @@ except StoragePermissionError as error:
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                    reason="needs root and setpriv to run a child without permission overrides")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to run a child without permission overrides",
+)
 def test_a_forbidden_storage_folder_keeps_record_and_data(ln, tmp_path: Path) -> None:
     file = _saved(ln, tmp_path)
     folder = Path(str(ln.settings.storage)) / "results"
     folder.chmod(0o555)  # its owner may read it, not change it
     try:
         out = subprocess.run(
-            ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--", sys.executable, "-c",
-             _FORBIDDEN_CHILD, file.id],
+            [
+                "setpriv",
+                "--bounding-set",
+                "-dac_override,-dac_read_search",
+                "--",
+                sys.executable,
+                "-c",
+                _FORBIDDEN_CHILD,
+                file.id,
+            ],
             env={**os.environ, "LAMIN_INSTANCE": "test", "LAMIN_VERBOSITY": "1"},
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     finally:
         folder.chmod(0o755)

@@ -188,7 +188,9 @@ def s3_via_proxy(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
     # fewer retries than the defaults (s3fs 5 rounds of botocore 5 attempts), so a dead link fails in seconds
     monkeypatch.setattr(s3fs.S3FileSystem, "retries", 1)
-    options = {"config_kwargs": {"retries": {"max_attempts": 2, "mode": "standard"}, "connect_timeout": 2, "read_timeout": 3}}
+    options = {
+        "config_kwargs": {"retries": {"max_attempts": 2, "mode": "standard"}, "connect_timeout": 2, "read_timeout": 3}
+    }
     host, port = moto_server.rsplit("//", 1)[1].split(":")
     proxy = CuttingProxy(host, int(port))
     bucket = _s3.create_bucket(moto_server)
@@ -205,7 +207,9 @@ def _objects(endpoint: str, bucket: str) -> dict[str, bytes]:
     import _s3
 
     client = _s3.s3_client(endpoint)
-    listing = [o for o in client.list_objects_v2(Bucket=bucket).get("Contents", []) if not o["Key"].endswith("_owner.json")]
+    listing = [
+        o for o in client.list_objects_v2(Bucket=bucket).get("Contents", []) if not o["Key"].endswith("_owner.json")
+    ]
     return {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listing}
 
 

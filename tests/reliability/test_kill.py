@@ -56,7 +56,6 @@ def _start_child(source: Path, moment: str, stop_after: str = "") -> subprocess.
     return start_save_child(source, "killed", moment, LAMIN_TEST_STOP_AFTER=stop_after)
 
 
-
 def _rerun(source: Path) -> None:
     files = ln.File.from_dir(source)
     ln.save(files)

@@ -90,12 +90,22 @@ def test_a_hundred_kills_lose_nothing(tmp_path):
         path = Path(file.path())
         assert path.is_file(), f"seed {seed}: File {file.id} ({file.key}) has no data at {path}"
         stored = hash_file(path)
-        assert (stored.size, stored.hash) == (file.size, file.hash), f"seed {seed}: File {file.id} ({file.key}) describes other bytes"
+        assert (stored.size, stored.hash) == (file.size, file.hash), (
+            f"seed {seed}: File {file.id} ({file.key}) describes other bytes"
+        )
     for key, content in PLANTED.items():
         assert (root / key).read_bytes() == content, f"seed {seed}: the unregistered {key} was changed"
     assert temp_files(root) == [] and journals(root) == [], f"seed {seed}: left {temp_files(root)} {journals(root)}"
-    done = [line.split() for slot in range(PARALLEL) for line in (tmp_path / f"scratch{slot}" / "done.log").read_text().splitlines()]
+    done = [
+        line.split()
+        for slot in range(PARALLEL)
+        for line in (tmp_path / f"scratch{slot}" / "done.log").read_text().splitlines()
+    ]
     completed = {name for name, outcome in done if outcome == "ok"}
     expected = {"save", "replace", "new_versions", "delete", "check", "tracked_run"}
-    assert completed == expected, f"seed {seed}: no operation {expected - completed} ever completed; the campaign missed them"
-    assert ln.Run.select(status="completed").count() > 0 and ln.Run.select(status="started").count() > 0  # killed runs stay "started"
+    assert completed == expected, (
+        f"seed {seed}: no operation {expected - completed} ever completed; the campaign missed them"
+    )
+    assert (
+        ln.Run.select(status="completed").count() > 0 and ln.Run.select(status="started").count() > 0
+    )  # killed runs stay "started"

@@ -113,8 +113,13 @@ def _child_env() -> dict[str, str]:
 def test_a_large_save_holds_the_lock_for_its_sql_only_while_another_process_writes(bucket, s3_endpoint, tmp_path):
     files = ln.File.from_dir(_folder(tmp_path, N_FILES))  # uploaded to staging here, before the save
     stop, ready = tmp_path / "stop", tmp_path / "ready"
-    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(stop), str(ready)], env=_child_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(stop), str(ready)],
+        env=_child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not ready.exists():
@@ -135,7 +140,9 @@ def test_a_large_save_holds_the_lock_for_its_sql_only_while_another_process_writ
     assert held[0] < max(save / 3, 0.05), (held, save)
     assert held[0] < 2.0 and max(second["waits"]) < 2.0, (held, max(second["waits"]))
     stored = keys_in(s3_endpoint, bucket)
-    assert [k for k in stored if k.startswith("project/many/")] == [f"project/many/f{i:04d}.txt" for i in range(N_FILES)]
+    assert [k for k in stored if k.startswith("project/many/")] == [
+        f"project/many/f{i:04d}.txt" for i in range(N_FILES)
+    ]
     assert not [k for k in stored if "/_tmp/" in k]  # staged copies and the journal are gone
     assert ln.File.select(is_latest=True).count() == N_FILES
     assert verify().ok
@@ -168,8 +175,13 @@ def test_a_save_that_uses_content_another_save_put_at_the_key_keeps_it(any_bucke
 def test_verify_leaves_a_save_that_is_still_copying_alone_then_rolls_it_back(any_bucket, s3_endpoint, tmp_path):
     source = tmp_path / "half.txt"
     source.write_text("half-saved content")
-    child = subprocess.Popen([sys.executable, "-c", _HALF_SAVE, str(source)], env=_child_env(),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _HALF_SAVE, str(source)],
+        env=_child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "copied", child.stderr.read()
         assert "project/half/saved.txt" in keys_in(s3_endpoint, any_bucket)
@@ -189,13 +201,17 @@ def test_verify_leaves_a_save_that_is_still_copying_alone_then_rolls_it_back(any
 def test_a_writer_that_waits_too_long_gets_our_error(ln_sqlite, tmp_path, monkeypatch):
     database = instance.current().engine.url.database
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sqlite3, sys, time\n"
-         "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-         "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(5)\n"
-         "c.execute('COMMIT')\n",
-         database],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(5)\n"
+            "c.execute('COMMIT')\n",
+            database,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"

@@ -18,8 +18,13 @@ from lamin_flows.verify import verify
 def _other_process(code: str) -> None:
     """Run ``code`` (with ``ln`` imported) in another Python process on the same instance."""
     env = {**os.environ, "LAMIN_INSTANCE": "test", "LAMIN_VERBOSITY": "1"}
-    done = subprocess.run([sys.executable, "-c", "import lamin_flows as ln\n" + code], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", "import lamin_flows as ln\n" + code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -34,8 +39,7 @@ def stale(ln, tmp_path: Path):  # noqa: ANN001, ANN201
     mine = ln.File(_write(tmp_path / "a.txt", "alice's first"), key="k/a.txt").save()
     other = _write(tmp_path / "b.txt", "bob's new file")
     _other_process(
-        f"ln.File.select(id={mine.id!r}).one().delete(storage=True)\n"
-        f"ln.File({str(other)!r}, key='k/a.txt').save()\n"
+        f"ln.File.select(id={mine.id!r}).one().delete(storage=True)\nln.File({str(other)!r}, key='k/a.txt').save()\n"
     )
     return mine, ln.File.select(key="k/a.txt").one()
 

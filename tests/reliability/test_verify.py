@@ -135,7 +135,9 @@ def test_one_query_and_one_listing_whatever_the_number_of_files(ln_sqlite, tmp_p
     listings: list[str] = []
     original = objects._list_local
     monkeypatch.setattr(objects, "_list_local", lambda root: (listings.append(root), original(root))[1])
-    sa.event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *args: statements.append(statement))
+    sa.event.listen(
+        engine, "before_cursor_execute", lambda conn, cursor, statement, *args: statements.append(statement)
+    )
     counts = []
     for n in (10, 300):
         source = make_source(tmp_path / f"src{n}", n_dirs=1, per_dir=n, tag=f"{n} ")

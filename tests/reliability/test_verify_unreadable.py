@@ -60,7 +60,9 @@ def test_an_unreadable_folder_is_reported_and_the_rest_is_checked(shared: Path) 
     if os.geteuid() != 0:
         pytest.skip("needs root, to run the check as another user")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAMIN_")} | {"LAMIN_HOME": str(shared / "home")}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(shared)], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(shared)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     kinds = {(kind, key) for kind, key, _ in result["findings"]}

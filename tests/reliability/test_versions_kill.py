@@ -48,8 +48,9 @@ def _child(mode: str, target: str, kill_at: str = "", stop_after: str = "") -> s
         "LAMIN_TEST_STOP_AFTER": stop_after,
         "PYTHONPATH": os.pathsep.join([str(CHILD.parent), os.environ.get("PYTHONPATH", "")]),
     }
-    return subprocess.Popen([sys.executable, str(CHILD), mode, target], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), mode, target], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def _run(child: subprocess.Popen, stop_after: str) -> None:

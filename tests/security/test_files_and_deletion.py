@@ -13,7 +13,6 @@ import lamin_flows as ln
 from lamin_flows.errors import ValidationError
 
 
-
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 

@@ -35,9 +35,39 @@ FIELD_EXAMPLES = 100
 
 _segment = st.one_of(
     st.sampled_from(
-        ["..", ".", "", "~", "~root", "a", "%2e%2e", "%2F", "%2f..", "%5c", "..%2F..", "C:", "c:\\x", "\\..", "..\\..",
-         " ", "...", ".lamindb", "_tmp", "\x00", "a\x00b", "\n", "\x7f", "é", "e\u0301", "\u202e", "日本", "🙂", "con",
-         "x" * 256, "y" * 255]
+        [
+            "..",
+            ".",
+            "",
+            "~",
+            "~root",
+            "a",
+            "%2e%2e",
+            "%2F",
+            "%2f..",
+            "%5c",
+            "..%2F..",
+            "C:",
+            "c:\\x",
+            "\\..",
+            "..\\..",
+            " ",
+            "...",
+            ".lamindb",
+            "_tmp",
+            "\x00",
+            "a\x00b",
+            "\n",
+            "\x7f",
+            "é",
+            "e\u0301",
+            "\u202e",
+            "日本",
+            "🙂",
+            "con",
+            "x" * 256,
+            "y" * 255,
+        ]
     ),
     st.text(min_size=1, max_size=12),
 )
@@ -99,7 +129,11 @@ def test_no_key_escapes_the_storage_root(fenced, tmp_path, key):
         event("stored")
         path = Path(os.path.realpath(file.path()))
         assert path.is_relative_to(root) and path.read_bytes() == content
-        assert file.key is not None and not file.key.startswith((".lamindb/", "/", "~")) and ".." not in file.key.split("/")
+        assert (
+            file.key is not None
+            and not file.key.startswith((".lamindb/", "/", "~"))
+            and ".." not in file.key.split("/")
+        )
     assert _files_under(fence) == {f"inner/data/{k}" for k in _files_under(root)}  # nothing beside the root
     assert {p.name for p in tmp_path.iterdir()} <= {"fence", "source.bin", "lamin-home"}
 
@@ -135,8 +169,29 @@ def test_no_key_escapes_the_bucket_prefix(bucket, tmp_path, key):
 
 
 NAMES = [
-    "abc", "ABC", "a%c", "a_c", "a\\c", "100%", "_", "%", "x' OR '1'='1", "'; DROP TABLE tag; --", 'q"uote',
-    "a b", "é", "e\u0301", "日本語", "🙂", "", "[a-c]", "a*c", "a?c", "^$", "\\%", "%_%",
+    "abc",
+    "ABC",
+    "a%c",
+    "a_c",
+    "a\\c",
+    "100%",
+    "_",
+    "%",
+    "x' OR '1'='1",
+    "'; DROP TABLE tag; --",
+    'q"uote',
+    "a b",
+    "é",
+    "e\u0301",
+    "日本語",
+    "🙂",
+    "",
+    "[a-c]",
+    "a*c",
+    "a?c",
+    "^$",
+    "\\%",
+    "%_%",
 ]
 
 
@@ -162,7 +217,11 @@ def _state(url: str) -> dict[str, int]:
 
 
 @_settings(QUERY_EXAMPLES)
-@given(value=st.one_of(st.sampled_from(NAMES), st.text(max_size=12), st.sampled_from(["%", "_", "%%", "' OR 1=1 --", "\\"])))
+@given(
+    value=st.one_of(
+        st.sampled_from(NAMES), st.text(max_size=12), st.sampled_from(["%", "_", "%%", "' OR 1=1 --", "\\"])
+    )
+)
 @example(value="' OR 1=1 --")
 @example(value="x' OR '1'='1")
 @example(value="%")
@@ -183,7 +242,9 @@ def test_query_values_are_only_values(tags, value):
         assert _names(ln.Tag.select(name__contains=value)) == sorted(n for n in NAMES if value in n)
         assert _names(ln.Tag.select(name__in=[value, "abc"])) == sorted(n for n in NAMES if n in (value, "abc"))
         if value.isascii():  # SQL lower() and Python's lower() agree on ASCII
-            assert _names(ln.Tag.select(name__icontains=value)) == sorted(n for n in NAMES if value.lower() in n.lower())
+            assert _names(ln.Tag.select(name__icontains=value)) == sorted(
+                n for n in NAMES if value.lower() in n.lower()
+            )
         assert ln.File.select(key=value, hash=value).count() == 0
     assert _state(url) == before  # nothing changed, nothing dropped
 

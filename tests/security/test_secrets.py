@@ -52,9 +52,20 @@ def test_database_password_never_shows(pg_db, tmp_path, capsys, caplog):
     from lamin_flows.verify import verify
 
     shown = [
-        repr(config), str(config), repr(ln.setup.settings), repr(ln.setup.settings.instance), repr(ln.settings),
-        ln.setup.info(), repr(file), repr(instance.current().engine), repr(ln.Storage.select().one()),
-        verify().summary(), _cli("info"), _cli("view"), _cli("verify"), _cli("tree"),
+        repr(config),
+        str(config),
+        repr(ln.setup.settings),
+        repr(ln.setup.settings.instance),
+        repr(ln.settings),
+        ln.setup.info(),
+        repr(file),
+        repr(instance.current().engine),
+        repr(ln.Storage.select().one()),
+        verify().summary(),
+        _cli("info"),
+        _cli("view"),
+        _cli("verify"),
+        _cli("tree"),
     ]
     captured = capsys.readouterr()
     shown += [captured.out, captured.err, caplog.text, _everything_in(url)]

@@ -119,7 +119,11 @@ def test_missing_objects(backend: StorageBackend) -> None:
 
 
 def test_keys_are_validated(backend: StorageBackend) -> None:
-    for call in (lambda: backend.exists("../x"), lambda: backend.path("/abs"), lambda: backend.commit(TMP_PREFIX + "a", "a/")):
+    for call in (
+        lambda: backend.exists("../x"),
+        lambda: backend.path("/abs"),
+        lambda: backend.commit(TMP_PREFIX + "a", "a/"),
+    ):
         with pytest.raises(InvalidKeyError):
             call()
 
@@ -253,7 +257,6 @@ def test_overwrite_can_keep_the_staged_copy(backend: StorageBackend, make_file: 
     assert backup is not None and _read(backend, backup) == b"old"
     assert _read(backend, "k.txt") == b"new" and _read(backend, staged.temp_key) == b"new"
     assert sorted(_temp_keys(backend)) == sorted([backup, staged.temp_key])
-
 
 
 def test_stage_in_many_interrupted_leaves_nothing(

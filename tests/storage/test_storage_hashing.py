@@ -67,7 +67,9 @@ def test_hash_many_keeps_order(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("size", [0, 10, 3 * 1024 * 1024 + 17])
 @pytest.mark.parametrize("large", [False, True])
-def test_copy_with_hash_equals_hash_of_copy(tmp_path: Path, size: int, large: bool, request: pytest.FixtureRequest) -> None:
+def test_copy_with_hash_equals_hash_of_copy(
+    tmp_path: Path, size: int, large: bool, request: pytest.FixtureRequest
+) -> None:
     if large:
         request.getfixturevalue("small_threshold")
     data = os.urandom(size)
@@ -86,7 +88,9 @@ def test_copy_with_hash_of_missing_source_leaves_nothing(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("large", [False, True])
-def test_copy_failing_midway_removes_the_partial_copy(tmp_path: Path, large: bool, request: pytest.FixtureRequest) -> None:
+def test_copy_failing_midway_removes_the_partial_copy(
+    tmp_path: Path, large: bool, request: pytest.FixtureRequest
+) -> None:
     """A real write failure in the middle of the copy: the file size limit (like a full disk)."""
     if large:
         request.getfixturevalue("small_threshold")

@@ -96,7 +96,10 @@ def _hostile_folder(folder: Path) -> None:
 
 @pytest.mark.parametrize("where", ["outside", "inside"])
 def test_from_dir_skips_special_files_and_bad_names_with_a_warning(
-    ln_sqlite, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str  # noqa: ANN001
+    ln_sqlite,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    where: str,  # noqa: ANN001
 ) -> None:
     ln = ln_sqlite
     folder = tmp_path / "incoming" if where == "outside" else tmp_path / "data" / "incoming"

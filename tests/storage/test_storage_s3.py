@@ -159,7 +159,9 @@ def test_stage_refuses_an_object_that_does_not_match_its_record(s3: StorageBacke
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
-def test_a_failed_download_leaves_no_cache_file(s3: StorageBackend, other: OtherClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_download_leaves_no_cache_file(
+    s3: StorageBackend, other: OtherClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     other.put("x.txt", b"data")
 
     def broken_get_file(rpath: str, lpath: str, **kwargs: object) -> None:
@@ -208,7 +210,9 @@ def test_missing_credentials_are_named(moto_server: str, s3_bucket: str, s3_tool
 
 
 def test_rejected_credentials_are_named(moto_server: str, s3_bucket: str, s3_tools: ModuleType, make_file) -> None:  # noqa: ANN001
-    with s3_tools.aws_test_env(moto_server, AWS_ACCESS_KEY_ID="AKIAWRONGWRONGWRONG", AWS_SECRET_ACCESS_KEY="wrong-secret"):
+    with s3_tools.aws_test_env(
+        moto_server, AWS_ACCESS_KEY_ID="AKIAWRONGWRONGWRONG", AWS_SECRET_ACCESS_KEY="wrong-secret"
+    ):
         s3_tools.clear_s3fs_instances()
         backend = get_backend(f"s3://{s3_bucket}/root")
         with s3_tools.iam_enforced(moto_server):
@@ -244,7 +248,12 @@ def test_multipart_upload_round_trip(s3_small_parts: StorageBackend, make_file) 
 
 
 def test_failed_multipart_upload_is_aborted(
-    s3_small_parts: StorageBackend, s3_bucket: str, s3_tools: ModuleType, s3_endpoint: str, make_file, monkeypatch  # noqa: ANN001
+    s3_small_parts: StorageBackend,
+    s3_bucket: str,
+    s3_tools: ModuleType,
+    s3_endpoint: str,
+    make_file,
+    monkeypatch,  # noqa: ANN001
 ) -> None:
     from lamin_flows.storage import cloud
 

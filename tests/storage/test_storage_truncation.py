@@ -66,7 +66,9 @@ def test_a_file_truncated_while_hashed_gives_an_error_naming_it(tmp_path: Path, 
     dst = tmp_path / "copy.bin"
     for _attempt in range(3):  # on a loaded machine the truncating thread can lose the race to a fast copy
         _big_file(src)
-        done = subprocess.run([sys.executable, "-c", CHILD, str(src), str(dst), what], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(src), str(dst), what], capture_output=True, text=True, timeout=120
+        )
         assert done.returncode != -signal.SIGBUS, "the process was killed by SIGBUS"
         assert done.returncode == 0, done.stderr
         if done.stdout.startswith("CHANGED"):
@@ -111,7 +113,9 @@ def test_registering_in_place_a_file_being_truncated_is_refused(ln_sqlite, tmp_p
         print("RECORDS", len(ln.File.select()))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=os.environ.copy()
+    )
     assert done.returncode == 0, done.stderr
     assert "CHANGED" in done.stdout and "in-place.bin" in done.stdout, done.stdout + done.stderr
     assert "RECORDS 0" in done.stdout

@@ -127,7 +127,7 @@ def test_tracked_flow_with_cache_skips_its_body(ln, tmp_path) -> None:
     assert cached.reference != original.reference  # another flow run, which did not run the body
 
 
-FLOW_SCRIPT = '''
+FLOW_SCRIPT = """
 import sys
 from pathlib import Path
 
@@ -149,7 +149,7 @@ def nightly_report(key: str) -> ln.File:
 
 if __name__ == "__main__":
     print("RESULT", nightly_report(sys.argv[1]).id)
-'''
+"""
 
 
 def test_a_flow_run_in_another_process_reuses_the_first(ln, tmp_path, lamin_home) -> None:
@@ -168,8 +168,9 @@ def test_a_flow_run_in_another_process_reuses_the_first(ln, tmp_path, lamin_home
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}  # the test server, as a worker has it
 
     def run() -> subprocess.CompletedProcess:
-        done = subprocess.run([sys.executable, str(script), "raw/a.txt"], capture_output=True, text=True, env=env,
-                              timeout=300)
+        done = subprocess.run(
+            [sys.executable, str(script), "raw/a.txt"], capture_output=True, text=True, env=env, timeout=300
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         return done
 

@@ -31,10 +31,20 @@ print("stats", events.stats)
 
 def _run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LAMIN_PREFECT"))}
-    base.update(LAMIN_HOME=str(tmp_path / "home"), PREFECT_HOME=str(tmp_path / "prefect-home"), DO_NOT_TRACK="1",
-                PREFECT_SERVER_ANALYTICS_ENABLED="false", **env)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(SAVE_THREE), str(tmp_path)], env=base,
-                          capture_output=True, text=True, timeout=180)
+    base.update(
+        LAMIN_HOME=str(tmp_path / "home"),
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        **env,
+    )
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SAVE_THREE), str(tmp_path)],
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def _dead_port() -> int:

@@ -396,7 +396,11 @@ def test_a_second_process_reuses_what_the_first_completed(ln, data, tmp_path) ->
 
     def run() -> subprocess.CompletedProcess:
         done = subprocess.run(
-            [sys.executable, str(script), "raw/a.txt"], capture_output=True, text=True, env=os.environ.copy(), timeout=120
+            [sys.executable, str(script), "raw/a.txt"],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=120,
         )
         assert done.returncode == 0, done.stderr
         return done
@@ -404,8 +408,10 @@ def test_a_second_process_reuses_what_the_first_completed(ln, data, tmp_path) ->
     first = run()
     # three processes at once, each the first to check (cold stat cache: all write it)
     command = [sys.executable, str(script), "raw/a.txt"]
-    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+        for _ in range(3)
+    ]
     outs = [proc.communicate(timeout=120) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0], [err for _, err in outs]
     assert all("BODY RAN" not in out and "cache hit, reusing run" in err for out, err in outs)
@@ -436,8 +442,13 @@ def test_cli_and_lineage_show_what_was_reused(ln, data, lamin_home) -> None:
     cached = ln.Run.select(status="cached").one()
     listed = json.loads(run_cli("runs", "--cached", "--json", home=lamin_home).stdout)
     assert listed == [
-        {"transform": "concat", "status": "cached", "id": cached.id, "reused_id": original.id,
-         "started_at": listed[0]["started_at"]}
+        {
+            "transform": "concat",
+            "status": "cached",
+            "id": cached.id,
+            "reused_id": original.id,
+            "started_at": listed[0]["started_at"],
+        }
     ]
     assert "reused_id" in ln.Run.select().df().columns
     graph = made.view_lineage()

@@ -219,7 +219,10 @@ def test_a_process_that_crashes_or_dies_leaves_its_run(ln_sqlite) -> None:
         """
     )
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # the session's test server
-    procs = {how: subprocess.Popen([sys.executable, "-c", code, how], env=env, stderr=subprocess.PIPE) for how in ("term", "kill")}
+    procs = {
+        how: subprocess.Popen([sys.executable, "-c", code, how], env=env, stderr=subprocess.PIPE)
+        for how in ("term", "kill")
+    }
     codes = {how: p.wait(timeout=120) for how, p in procs.items()}
     for p in procs.values():
         p.stderr.close()  # type: ignore[union-attr]
@@ -275,7 +278,8 @@ def test_a_flow_run_publishes_an_artifact_of_its_outputs_and_inputs(ln_sqlite, m
     assert output.hash in artifact.data and f"| {human_size(output.size)} |" in artifact.data
     table = json.loads(artifacts["table"].data)
     assert [(r["role"], r["key"], r["size"]) for r in table] == [
-        ("output", output.key, output.size), ("input", source.key, source.size)
+        ("output", output.key, output.size),
+        ("input", source.key, source.size),
     ]
     assert table[0]["url"] == f"https://lamin.example.org/files/{output.id}" and table[0]["size_human"]
     assert f"](https://lamin.example.org/files/{source.id})" in artifact.data  # the key links to the File page

@@ -45,7 +45,12 @@ def _pipeline(ln):  # noqa: ANN001, ANN202
 def test_lineage_walks_runs_and_inputs_upstream(ln) -> None:
     graph = _pipeline(ln).view_lineage()
     assert isinstance(graph, LineageGraph)
-    assert sorted(n.label for n in graph.files) == ["clean/ab.parquet", "raw/a.parquet", "raw/b.parquet", "reports/summary.parquet"]
+    assert sorted(n.label for n in graph.files) == [
+        "clean/ab.parquet",
+        "raw/a.parquet",
+        "raw/b.parquet",
+        "reports/summary.parquet",
+    ]
     assert sorted(n.label for n in graph.runs) == ["clean", "ingest", "inner_report"]
     labels = {n.id: n.label for n in graph.nodes.values()}
     edges = {(labels[e.source], labels[e.target]) for e in graph.edges}
@@ -118,8 +123,13 @@ def test_lineage_of_a_run_and_downstream_of_a_file(ln) -> None:
     clean = ln.Run.select(transform__name="clean").one()
     graph = lineage_of_run(clean)
     assert graph.root == f"run:{clean.id}"
-    assert sorted(n.label for n in graph.nodes.values()) == ["clean", "clean/ab.parquet", "ingest", "raw/a.parquet",
-                                                             "raw/b.parquet"]
+    assert sorted(n.label for n in graph.nodes.values()) == [
+        "clean",
+        "clean/ab.parquet",
+        "ingest",
+        "raw/a.parquet",
+        "raw/b.parquet",
+    ]
     down = lineage_of_run(clean, downstream=True)
     assert {"inner_report", "reports/summary.parquet"} <= {n.label for n in down.nodes.values()}
     raw = ln.File.select(key="raw/a.parquet").one()
@@ -127,8 +137,12 @@ def test_lineage_of_a_run_and_downstream_of_a_file(ln) -> None:
     below = lineage_of_file(raw, downstream=True)
     labels = {n.id: n.label for n in below.nodes.values()}
     edges = {(labels[e.source], labels[e.target]) for e in below.edges}
-    assert {("raw/a.parquet", "clean"), ("clean", "clean/ab.parquet"), ("clean/ab.parquet", "inner_report"),
-            ("inner_report", "reports/summary.parquet")} <= edges
+    assert {
+        ("raw/a.parquet", "clean"),
+        ("clean", "clean/ab.parquet"),
+        ("clean/ab.parquet", "inner_report"),
+        ("inner_report", "reports/summary.parquet"),
+    } <= edges
     assert "raw/b.parquet" not in labels.values()  # downstream only: clean's other input is not walked
 
 

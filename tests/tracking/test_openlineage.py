@@ -64,7 +64,8 @@ def test_a_tracked_function_emits_start_then_complete_with_its_files(ln_sqlite, 
     assert output["facets"]["lamin_file"]["hashType"] == made.hash_type
     assert output["outputFacets"]["outputStatistics"]["size"] == made.size
     assert [(f["name"], f["type"]) for f in output["facets"]["schema"]["fields"]] == [
-        ("sample", "string"), ("count", "int64")
+        ("sample", "string"),
+        ("count", "int64"),
     ]
     assert [d["name"] for d in sum_end["inputs"]] == ["tables/counts.parquet"]
     assert sum_end["inputs"][0]["facets"]["lamin_file"]["fileId"] == made.id
@@ -101,7 +102,8 @@ def test_a_failing_run_fails_and_a_child_run_names_its_parent(ln_sqlite, events_
     parent_facet = done["run"]["facets"]["parent"]
     assert parent_facet["run"]["runId"] == failed["run"]["runId"]
     assert (parent_facet["job"]["namespace"], parent_facet["job"]["name"]) == (
-        failed["job"]["namespace"], failed["job"]["name"]
+        failed["job"]["namespace"],
+        failed["job"]["name"],
     )
     assert "parent" not in failed["run"]["facets"]
 

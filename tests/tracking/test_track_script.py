@@ -193,7 +193,9 @@ def test_tracked_calls_in_a_script_are_child_runs(ln_sqlite, tmp_path) -> None:
 
 def test_code_without_a_file_needs_a_name(ln_sqlite, tmp_path) -> None:
     ln = ln_sqlite
-    refused = subprocess.run([sys.executable, "-c", "import lamin_flows as ln; ln.track()"], capture_output=True, text=True)
+    refused = subprocess.run(
+        [sys.executable, "-c", "import lamin_flows as ln; ln.track()"], capture_output=True, text=True
+    )
     assert refused.returncode == 1
     assert "ln.track() cannot find the file of code run by `python -c`" in refused.stderr
     assert "ln.track(name='qc-analysis'" in refused.stderr
@@ -204,7 +206,10 @@ def test_code_without_a_file_needs_a_name(ln_sqlite, tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     transform = ln.Transform.select(name="qc").one()
     assert (transform.type, transform.version, transform.reference, transform.source_hash) == (
-        "script", "1", "<script>:qc", None,
+        "script",
+        "1",
+        "<script>:qc",
+        None,
     )
     assert ln.Run.select(transform=transform).count() == 2
 

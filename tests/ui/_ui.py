@@ -30,8 +30,9 @@ def start_ui(home: Path, *args: str) -> tuple[subprocess.Popen, str]:
     """``lamin ui --port <free> *args`` as a subprocess; returns it and its URL once it answers."""
     port = free_port()
     env = {**os.environ, "LAMIN_HOME": str(home)}
-    proc = subprocess.Popen([LAMIN, "ui", "--port", str(port), *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [LAMIN, "ui", "--port", str(port), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -24,8 +24,13 @@ def ui_registry(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("ui")
     home = root / "home"
     env = {**os.environ, "LAMIN_HOME": str(home)}
-    done = subprocess.run([sys.executable, str(HERE / "registry.py"), str(root / "data"), str(N_FILES)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(HERE / "registry.py"), str(root / "data"), str(N_FILES)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     ids = json.loads(done.stdout.strip().splitlines()[-1])
     return {"home": home, **ids}

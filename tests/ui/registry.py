@@ -58,8 +58,19 @@ def build(storage: Path, n_files: int) -> dict[str, str]:
     @ln.tracked
     def bulk_register(n: int) -> None:
         storage_id = ln.Storage.select().one().id
-        ln.save([ln.File(key=f"bulk/part_{i // 1000:02d}/record_{i:05d}.txt", storage_id=storage_id, suffix=".txt",
-                         size=1000 + i, hash=f"h{i:021d}", hash_type="md5") for i in range(n)])
+        ln.save(
+            [
+                ln.File(
+                    key=f"bulk/part_{i // 1000:02d}/record_{i:05d}.txt",
+                    storage_id=storage_id,
+                    suffix=".txt",
+                    size=1000 + i,
+                    hash=f"h{i:021d}",
+                    hash_type="md5",
+                )
+                for i in range(n)
+            ]
+        )
 
     @ln.tracked
     def aggregate() -> None:
@@ -86,8 +97,11 @@ def build(storage: Path, n_files: int) -> dict[str, str]:
         pass
     summary = ln.File.select(key="reports/summary.csv").one()
     return {
-        "summary": summary.id, "summary_v1": summary.versions.all()[0].id, "clean": ln.File.select(key="clean/ab.parquet").one().id,
-        "raw_a": ln.File.select(key="raw/a.csv").one().id, "plot": ln.File.select(key="raw/plot.png").one().id,
+        "summary": summary.id,
+        "summary_v1": summary.versions.all()[0].id,
+        "clean": ln.File.select(key="clean/ab.parquet").one().id,
+        "raw_a": ln.File.select(key="raw/a.csv").one().id,
+        "plot": ln.File.select(key="raw/plot.png").one().id,
         "stats": ln.File.select(key="aggregate/stats.csv").one().id,
         "clean_run": ln.Run.select(transform__name="clean").one().id,
         "failed_run": ln.Run.select(status="failed").one().id,

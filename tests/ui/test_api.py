@@ -60,7 +60,9 @@ def test_filters(ui_url: str, ui_registry: dict[str, Any]) -> None:
     storage = get(ui_url, "/api/files", limit=1)["files"]
     today = date.today()
     assert get(ui_url, "/api/files", since=(today + timedelta(days=2)).isoformat())["total"] == 0
-    assert get(ui_url, "/api/files", until=(today + timedelta(days=1)).isoformat())["total"] == int(ui_registry["n_files"])
+    assert get(ui_url, "/api/files", until=(today + timedelta(days=1)).isoformat())["total"] == int(
+        ui_registry["n_files"]
+    )
     assert storage and get(ui_url, "/api/files", tag="nightly", suffix=".png")["total"] == 0
 
 
@@ -90,7 +92,8 @@ def test_runs_and_a_run(ui_url: str, ui_registry: dict[str, Any]) -> None:
     runs = get(ui_url, "/api/runs")
     assert runs["total"] == 7
     assert sorted(r["transform"] for r in runs["runs"]) == sorted(
-        ["ingest", "clean", "report", "report", "bulk_register", "aggregate", "broken"])
+        ["ingest", "clean", "report", "report", "bulk_register", "aggregate", "broken"]
+    )
     failed = get(ui_url, "/api/runs", status="failed")["runs"]
     assert [r["id"] for r in failed] == [ui_registry["failed_run"]] and "QC threshold" in failed[0]["error"]
     run = get(ui_url, f"/api/runs/{ui_registry['clean_run']}")
@@ -129,7 +132,12 @@ def test_lineage_layout_points_right_without_overlaps_or_crossings(ui_url: str, 
     for s1, t1 in segments:  # between two neighbouring layers, edges cross iff their ends swap order
         for s2, t2 in segments:
             if s1["x"] == s2["x"] and t1["x"] == t2["x"]:
-                assert (s1["y"] - s2["y"]) * (t1["y"] - t2["y"]) >= 0, (s1["label"], t1["label"], s2["label"], t2["label"])
+                assert (s1["y"] - s2["y"]) * (t1["y"] - t2["y"]) >= 0, (
+                    s1["label"],
+                    t1["label"],
+                    s2["label"],
+                    t2["label"],
+                )
 
 
 def test_lineage_of_a_run_downstream_and_expanded(ui_url: str, ui_registry: dict[str, Any]) -> None:
@@ -196,4 +204,6 @@ def test_importing_lamin_flows_does_not_import_the_app() -> None:
     import sys
 
     code = "import sys, lamin_flows; print([m for m in ('lamin_flows.ui', 'starlette', 'uvicorn') if m in sys.modules])"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )

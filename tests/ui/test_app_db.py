@@ -29,8 +29,19 @@ def _all_pages(client: Any, **params: Any) -> list[dict[str, Any]]:
 def test_pages_cover_every_file_once_with_empty_sizes(ln, sort: str) -> None:
     storage_id = ln.Storage.select().one().id
     sizes = [None, 5, 5, None, 1, 9, 5, None, 3, 9, None]
-    ln.save([ln.File(key=f"k/{i:02d}.txt", storage_id=storage_id, suffix=".txt", size=size, hash=f"h{i:021d}",
-                     hash_type="md5") for i, size in enumerate(sizes)])
+    ln.save(
+        [
+            ln.File(
+                key=f"k/{i:02d}.txt",
+                storage_id=storage_id,
+                suffix=".txt",
+                size=size,
+                hash=f"h{i:021d}",
+                hash_type="md5",
+            )
+            for i, size in enumerate(sizes)
+        ]
+    )
     expected = [f["id"] for f in _client().get("/api/files", params={"sort": sort, "limit": 500}).json()["files"]]
     assert len(expected) == len(sizes)
     rows = _all_pages(_client(), sort=sort, limit=2)
@@ -70,8 +81,15 @@ def test_a_prefect_flow_run_links_to_the_prefect_ui(ln, monkeypatch: pytest.Monk
 def test_keys_and_descriptions_are_escaped_on_every_page(ln_sqlite) -> None:
     ln = ln_sqlite
     storage_id = ln.Storage.select().one().id
-    file = ln.File(key="odd/<img src=x onerror=alert(1)>.txt", storage_id=storage_id, suffix=".txt", size=1,
-                   hash="h" * 22, hash_type="md5", description="<script>alert('x')</script>").save()
+    file = ln.File(
+        key="odd/<img src=x onerror=alert(1)>.txt",
+        storage_id=storage_id,
+        suffix=".txt",
+        size=1,
+        hash="h" * 22,
+        hash_type="md5",
+        description="<script>alert('x')</script>",
+    ).save()
     client = _client()
     for path in ("/files", f"/files/{file.id}", f"/lineage/file/{file.id}"):
         text = client.get(path).text

@@ -136,9 +136,16 @@ def test_the_files_pages_follow_on(page: Any) -> None:
     page.goto("/files?sort=key")
     first = page.locator("#files a.file-link").all_inner_texts()
     assert first == sorted(first) and len(first) == 50
+    # A click on a link starts a navigation but does not wait for it: wait
+    # for the new URL and its table before reading rows (else the old page,
+    # or a page between two documents, is read).
     page.click("#next-page")
+    page.wait_for_url(re.compile(r"after="))
+    page.wait_for_selector("#files a.file-link")
     second = page.locator("#files a.file-link").all_inner_texts()
     assert second == sorted(second) and second[0] > first[-1]
     page.click("th a.sort:has-text('size')")  # descending first
+    page.wait_for_url(re.compile(r"sort=-size"))
+    page.wait_for_selector("#files td.num")
     sizes = page.locator("#files td.num").all()
     assert len(sizes) == 50 and page.locator("th a.active").inner_text().startswith("size")
