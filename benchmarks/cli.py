@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,7 @@ def _run_step(name: str, quick: bool, work: Path) -> dict[str, Any]:
     out["load_before"] = round(load, 2)
     if load > 0.5 * (os.cpu_count() or 1):  # other work shares the cores: figures are noisier
         out.setdefault("notes", []).append(f"the machine was busy when this step started (load average {load:.1f})")
-    out["measured_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    out["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return out
 
 
@@ -269,7 +269,7 @@ def _write_json(path: Path, results: dict[str, dict[str, Any]], quick: bool, par
     document = {
         "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
         "quick": quick,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 1),
         "machine": _machine(),
         "steps": {name: steps[name] for name in [*STEPS, *steps] if name in steps},

@@ -50,9 +50,9 @@ __all__ = sorted(_LAZY) + ["__version__"]
 if TYPE_CHECKING:  # pragma: no cover
     from lamin_flows import dev, errors, setup
     from lamin_flows.registry.api import save, select
-    from lamin_flows.registry.q import Q
     from lamin_flows.registry.file import File
     from lamin_flows.registry.models import Project, Run, Storage, Tag, Transform, User
+    from lamin_flows.registry.q import Q
     from lamin_flows.registry.view import view
     from lamin_flows.setup import user_settings as settings
     from lamin_flows.tracking import context, finish, track, tracked

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 import click
 import typer
@@ -101,10 +101,10 @@ def init(
     storage: str = typer.Option(
         ..., "--storage", metavar="PATH|URL", help="A local folder or a bucket URL (s3://bucket/prefix)."
     ),
-    db: Optional[str] = typer.Option(
+    db: str | None = typer.Option(
         None, "--db", metavar="URL", help="A PostgreSQL URL; default: SQLite under LAMIN_HOME."
     ),
-    name: Optional[str] = typer.Option(
+    name: str | None = typer.Option(
         None, "--name", metavar="NAME", help="Instance name; default: the storage folder's name."
     ),
     share: bool = typer.Option(
@@ -157,10 +157,10 @@ def info(as_json: bool = JSON, as_csv: bool = CSV) -> None:
 @app.command()
 def view(
     n: int = typer.Option(7, "-n", metavar="N", help="How many records per registry."),
-    registry: Optional[list[str]] = typer.Option(
+    registry: list[str] | None = typer.Option(
         None, "--registry", "-r", metavar="NAME", help="Only this registry (File, Run, ...); repeatable."
     ),
-    width: Optional[int] = WIDTH,
+    width: int | None = WIDTH,
     as_json: bool = JSON,
     as_csv: bool = CSV,
 ) -> None:
@@ -192,8 +192,8 @@ def view(
 
 @app.command()
 def tree(
-    prefix: Optional[str] = typer.Argument(None, metavar="PREFIX", help="Only keys under this folder."),
-    depth: Optional[int] = typer.Option(
+    prefix: str | None = typer.Argument(None, metavar="PREFIX", help="Only keys under this folder."),
+    depth: int | None = typer.Option(
         None, "--depth", "-d", metavar="N", min=1, help="Open N folder levels; deeper ones show counts and sizes."
     ),
     limit: int = typer.Option(100, "--limit", "-n", metavar="N", min=0, help="At most N lines; 0: all."),
@@ -271,11 +271,11 @@ ORDER = typer.Option("-created_at", "--order-by", metavar="FIELD", help="Sort fi
 
 def _listing_command(registry: str, doc: str) -> None:
     def command(
-        filter: Optional[list[str]] = FILTER,
-        columns: Optional[list[str]] = COLUMNS,
+        filter: list[str] | None = FILTER,
+        columns: list[str] | None = COLUMNS,
         limit: int = LIMIT,
         order_by: str = ORDER,
-        width: Optional[int] = WIDTH,
+        width: int | None = WIDTH,
         as_json: bool = JSON,
         as_csv: bool = CSV,
     ) -> None:
@@ -297,14 +297,14 @@ CACHED_COLUMNS = ["transform", "status", "id", "reused_id", "started_at"]
 
 @app.command(name="runs")
 def runs_command(
-    filter: Optional[list[str]] = FILTER,
-    columns: Optional[list[str]] = COLUMNS,
+    filter: list[str] | None = FILTER,
+    columns: list[str] | None = COLUMNS,
     limit: int = LIMIT,
     order_by: str = ORDER,
     cached: bool = typer.Option(
         False, "--cached", help="Only Runs that reused an earlier Run (status cached), with the Run each reused."
     ),
-    width: Optional[int] = WIDTH,
+    width: int | None = WIDTH,
     as_json: bool = JSON,
     as_csv: bool = CSV,
 ) -> None:
@@ -369,7 +369,7 @@ app.add_typer(lineage_app, name="lineage")
 def lineage(
     key: str = typer.Argument(..., metavar="KEY", help="The key (or id) of a registered File."),
     mermaid: bool = typer.Option(False, "--mermaid", help="Print Mermaid flowchart text instead of a tree."),
-    output: Optional[str] = typer.Option(
+    output: str | None = typer.Option(
         None, "--output", "-o", metavar="PATH", help="Also write the graph to a .svg, .png, .html or .mmd file."
     ),
     as_json: bool = JSON,
@@ -405,7 +405,7 @@ def lineage_export(
     openlineage: bool = typer.Option(
         False, "--openlineage", help="As OpenLineage events, to the configured transport."
     ),
-    since: Optional[datetime] = typer.Option(
+    since: datetime | None = typer.Option(
         None,
         "--since",
         formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
@@ -427,7 +427,7 @@ def lineage_export(
 @app.command()
 def verify(
     fix: bool = typer.Option(False, "--fix", help="Roll back interrupted saves and remove old temporary files."),
-    storage: Optional[str] = typer.Option(None, "--storage", metavar="ROOT", help="Check only this storage root."),
+    storage: str | None = typer.Option(None, "--storage", metavar="ROOT", help="Check only this storage root."),
     rehash: bool = typer.Option(False, "--rehash", help="Cloud: download and hash objects instead of trusting ETags."),
     min_age: float = typer.Option(
         3600.0,
@@ -511,7 +511,7 @@ def ui(
 
 
 @app.command("list")
-def list_instances(as_json: bool = JSON, as_csv: bool = CSV, width: Optional[int] = WIDTH) -> None:
+def list_instances(as_json: bool = JSON, as_csv: bool = CSV, width: int | None = WIDTH) -> None:
     """List the instances under LAMIN_HOME; the current one is marked with *."""
     from lamin_flows import setup
     from lamin_flows.registry.listing import Listing
@@ -548,7 +548,7 @@ def close() -> None:
 
 @app.command()
 def delete(
-    name: Optional[str] = typer.Argument(None, metavar="NAME", help="The instance to delete."),
+    name: str | None = typer.Argument(None, metavar="NAME", help="The instance to delete."),
     force: bool = typer.Option(False, "--force", help="Do not ask; delete the registry for good."),
 ) -> None:
     """Delete an instance's registry and settings; the stored data is kept.

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lamin_flows import _logging
+from lamin_flows.config import get_settings
 from lamin_flows.errors import InstanceNotFoundError, ValidationError
 from lamin_flows.registry import instance as _instance
 from lamin_flows.registry.instance import InstanceConfig
-from lamin_flows.config import get_settings
 
 
 class CloudPath(str):
@@ -314,14 +315,14 @@ def _drop_tables(config: InstanceConfig) -> None:
 
 def _move_aside(config: InstanceConfig) -> Path:
     """Move a SQLite registry and its settings file into ``instances/deleted/<name>-<UTC time>/``."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from lamin_flows.registry.db import dispose_engine
 
     n_files = _n_files(config)
     _release(config)
     dispose_engine(config.url)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = _instance.instances_dir() / "deleted" / f"{config.name}-{stamp}"
     for n in range(1, 1000):
         if not target.exists():

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lamin_flows.errors import InstanceNotFoundError
 from lamin_flows.config import get_settings
+from lamin_flows.errors import InstanceNotFoundError
 
 SCHEMA_HEAD = "0007"  # the newest migration; a database at another version is upgraded on connect
 

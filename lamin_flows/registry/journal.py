@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ def write(backend: Any, storage_id: str, entries: list[dict[str, Any]], *, unloc
         "format": FORMAT,
         "storage_id": storage_id,
         "instance_id": writer_id(),
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "unlocked": unlocked,
@@ -112,7 +112,7 @@ def writer_may_be_running(document: dict[str, Any], min_age: float) -> bool:
         created = datetime.fromisoformat(str(document.get("created_at")))
     except ValueError:
         return False
-    return (datetime.now(timezone.utc) - created).total_seconds() < min_age
+    return (datetime.now(UTC) - created).total_seconds() < min_age
 
 
 def _alive(pid: int) -> bool:

@@ -21,7 +21,7 @@ import io
 import json
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from lamin_flows.errors import UnknownFieldError
@@ -102,7 +102,7 @@ def _for_people(name: str, value: Any) -> str:
         return human_size(value)
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)  # stored times are UTC
+            value = value.replace(tzinfo=UTC)  # stored times are UTC
         return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, (dict, list)):
         return json.dumps(value, default=str)
@@ -112,7 +112,7 @@ def _for_people(name: str, value: Any) -> str:
 def _for_scripts(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.isoformat()
     if value is not None and not isinstance(value, (str, int, float, bool, dict, list)):
         return str(value)

@@ -8,7 +8,7 @@ listing the valid ones.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,11 +74,11 @@ def _coerce(column: Any, kind: type | None, value: Any, field: str) -> Any:
         )
     if value is None or kind is None or isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         if isinstance(value, datetime) and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)  # naive date-times are read as UTC, like stored ones
+            return value.replace(tzinfo=UTC)  # naive date-times are read as UTC, like stored ones
         return value
     if kind is datetime:
         if isinstance(value, date):
-            return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+            return datetime(value.year, value.month, value.day, tzinfo=UTC)
         if isinstance(value, str):
             try:
                 return _coerce(column, kind, datetime.fromisoformat(value), field)

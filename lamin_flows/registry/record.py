@@ -8,7 +8,7 @@ Prefect task results).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy.orm import configure_mappers
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class RecordMeta(SQLModelMetaclass):
@@ -216,7 +216,7 @@ class Record(SQLModel, metaclass=RecordMeta):
         for name in ("created_at", "updated_at", "started_at", "finished_at"):
             value = values.get(name)
             if isinstance(value, datetime) and value.tzinfo is None:
-                values[name] = value.replace(tzinfo=timezone.utc)
+                values[name] = value.replace(tzinfo=UTC)
         record = cls._build(values)
         record._mark_saved()
         return record

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -105,7 +105,7 @@ def claim(backend: Any, instance_id: str, name: str, *, share: bool = False) -> 
                 f" saves. Use that instance (ln.setup.load(...)), choose another storage, or share the storage"
                 f" on purpose: ln.setup.init(storage=..., share=True) / `lamin init --share`."
             )
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         new = {"format": FORMAT, "shared": bool(entries), "instances": [*entries, {**me, "since": now}]}
         try:
             _write(backend, new, replace=document is not None)

@@ -291,7 +291,7 @@ def _ingest(landing: str, key_prefix: str, instance: str | None, batch_size: int
 def _report_key(template: str, tag: str | None) -> str:
     run = ln.context.run
     values = {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
         "run_id": run.id if run is not None else "no-run",
         "tag": tag or "untagged",
     }

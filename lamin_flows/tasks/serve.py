@@ -172,8 +172,8 @@ def schedules_of(entry: dict[str, Any], args: argparse.Namespace) -> list[Any]:
 
 def triggers_of(entry: dict[str, Any]) -> list[Any]:
     """The entry's event triggers (``triggers:`` in prefect.yaml), validated as `prefect deploy` does."""
-    from pydantic import TypeAdapter
     from prefect.events import DeploymentTriggerTypes
+    from pydantic import TypeAdapter
 
     adapter: TypeAdapter[Any] = TypeAdapter(DeploymentTriggerTypes)
     out = []

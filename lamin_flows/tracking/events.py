@@ -110,7 +110,7 @@ def _storage_roots(storage_ids: set[str]) -> tuple[str, dict[str, str]]:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _submit(batch: Batch) -> None:

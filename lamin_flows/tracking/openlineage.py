@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lamin_flows import _logging
@@ -137,9 +137,8 @@ def _run_infos(run_ids: Sequence[str] | None = None, since: datetime | None = No
 
 def _as_stored(moment: datetime, dialect: str) -> datetime:
     """A moment as the registry compares it: aware UTC, naive UTC on SQLite (which drops zones)."""
-    from datetime import timezone
 
-    aware = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return aware.replace(tzinfo=None) if dialect == "sqlite" else aware
 
 

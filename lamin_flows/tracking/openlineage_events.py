@@ -20,7 +20,7 @@ import importlib.metadata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -146,9 +146,9 @@ def run_uuid(run: RunInfo) -> str:
 
 def event_time(value: datetime | None) -> str:
     """ISO 8601 with a time zone; SQLite hands back naive datetimes that are UTC."""
-    moment = value or datetime.now(timezone.utc)
+    moment = value or datetime.now(UTC)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.isoformat()
 
 

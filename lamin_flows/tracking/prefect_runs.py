@@ -33,7 +33,6 @@ from lamin_flows.tracking.artifacts import (  # noqa: F401  (the artifacts, publ
 if TYPE_CHECKING:
     from prefect import Flow
 
-    from lamin_flows.registry.models import Run, Transform
 
 REFERENCE_TYPE = "prefect-flow-run"
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lamin_flows import _logging
-from lamin_flows.registry.context import RunRef, add_resolver, current_run_ref, reset_current_run, set_current_run
 from lamin_flows.registry import hooks
+from lamin_flows.registry.context import RunRef, add_resolver, current_run_ref, reset_current_run, set_current_run
 from lamin_flows.tracking import openlineage
 from lamin_flows.tracking.source import VERSION_LENGTH
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,8 +30,8 @@ def iso(value: Any) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat()
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
 
 
 def _encode(value: Any, record_id: str) -> str:
@@ -90,7 +90,7 @@ def _day(value: str, field: str) -> datetime:
         day = date.fromisoformat(value)
     except ValueError as exc:
         raise ValidationError(f"{field}={value!r}: give a date such as 2026-11-26") from exc
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def file_query(params: dict[str, str]) -> Any:

@@ -257,7 +257,6 @@ def flow_runs(url: str, deployment: str, states: tuple[str, ...] | None = None) 
     )
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
-
     from prefect.exceptions import ObjectNotFound
 
     with api(url), get_client(sync_client=True) as client:

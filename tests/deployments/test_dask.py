@@ -112,9 +112,9 @@ def _task_runs(flow_run_id: str) -> list[Any]:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_dask_ingests_a_large_folder_in_parallel(prefect_api: str, pg_db: str, tmp_path: Path, cluster: Any) -> None:
-    import lamin_flows as ln
     from prefect_dask import DaskTaskRunner
 
+    import lamin_flows as ln
     from lamin_flows.tasks.flows import ingest_landing
 
     landing = make_landing(tmp_path / "landing", n_files=N_FILES, n_folders=20)
@@ -181,9 +181,9 @@ def test_dask_workers_send_one_event_per_file_and_never_hang(
     """Events on in the worker processes: every File's event reaches the server, and no batch hangs."""
     import time
 
-    import lamin_flows as ln
     from prefect_dask import DaskTaskRunner
 
+    import lamin_flows as ln
     from lamin_flows.tasks.flows import ingest_landing
 
     n = 300

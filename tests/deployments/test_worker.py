@@ -7,8 +7,8 @@ The worker shares a PostgreSQL registry with the test and learns about it only f
 from __future__ import annotations
 
 import re
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 

@@ -13,7 +13,7 @@ def test_settings_refuse_unknown_names(ln_sqlite):
     with pytest.raises(ValidationError, match=r"no setting 'verbosty'. Did you mean 'verbosity'\?"):
         ln.settings.verbosty = 3
     with pytest.raises(ValidationError, match="no setting 'no_such_setting'"):
-        setattr(ln.settings, "no_such_setting", 1)
+        ln.settings.no_such_setting = 1
     assert not hasattr(ln.settings, "no_such_setting")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lamin_flows.errors import InvalidKeyError, KeyConflictError, UnsupportedObjectError, ValidationError
+from lamin_flows.errors import InvalidKeyError, UnsupportedObjectError, ValidationError
 
 
 def md5_b64(data: bytes) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from datetime import UTC
 
 import pytest
 
@@ -125,7 +126,7 @@ def test_query_by_related_field(ln, tmp_path):
 
 
 def test_filter_values_are_checked_against_the_field_type(ln):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from lamin_flows.errors import ValidationError
 
@@ -139,7 +140,7 @@ def test_filter_values_are_checked_against_the_field_type(ln):
     ]:
         with pytest.raises(ValidationError, match=words):
             ln.Tag.select(**{field: value}).all()
-    yesterday = datetime.now(timezone.utc) - timedelta(days=1)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
     assert ln.Tag.select(created_at__gt=yesterday).one().name == "typed"
     assert ln.Tag.select(created_at__gt=yesterday.date().isoformat()).one().name == "typed"
     assert ln.Tag.select(created_at__gt=yesterday.replace(tzinfo=None)).one().name == "typed"  # naive = UTC

@@ -10,7 +10,7 @@ import _s3  # tests/_s3.py
 import pytest
 
 import lamin_flows as ln
-from lamin_flows.errors import KeyConflictError, StorageNotFoundError
+from lamin_flows.errors import StorageNotFoundError
 
 
 @pytest.fixture

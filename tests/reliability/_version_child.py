@@ -11,8 +11,9 @@ LAMIN_INSTANCE set. ``LAMIN_TEST_KILL_AT=before_commit`` kills it (SIGKILL) righ
 import os
 import sys
 
-import lamin_flows as ln
 from _save_child import die, stop_after  # the kill helpers of the save kill tests
+
+import lamin_flows as ln
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from _cli import run_cli  # tests/_cli.py
 import sqlalchemy as sa
+from _cli import run_cli  # tests/_cli.py
 
 import lamin_flows as ln
 

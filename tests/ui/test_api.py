@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from _ui import start_ui  # tests/ui/_ui.py
 
 
