@@ -18,9 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from lamin_flows._version import __version__
 from lamin_flows.registry import hooks as _hooks
-
-__version__ = "0.1.0"
 
 # public name -> (module, attribute); attribute None means the module itself
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -62,6 +61,10 @@ if TYPE_CHECKING:  # pragma: no cover
 # loads the Prefect layer only when a Prefect API is configured or a flow is running.
 _hooks.add_lazy("lamin_flows.tracking.events:files_saved", "files")
 _hooks.add_lazy("lamin_flows.tracking.events:run_ended", "runs")
+# file.view_lineage(): the walk lives in the tracking layer, which the registry never imports
+_hooks.provide("lineage", "lamin_flows.tracking.lineage:lineage_of")
+# the Prefect side of those events (the tasks layer, above tracking): imported by the sender thread
+_hooks.provide("prefect_events", "lamin_flows.tasks.events")
 
 
 def __getattr__(name: str) -> Any:

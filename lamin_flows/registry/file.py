@@ -441,9 +441,10 @@ class File(Record, table=True):
             >>> graph = ln.File.select(key="reports/nonempty.parquet").one().view_lineage()
             >>> print(graph)
         """
-        from lamin_flows.tracking.lineage import lineage_of  # the tracking layer sits above the registry
+        from lamin_flows.registry import hooks
 
-        return lineage_of(self, max_depth=max_depth)
+        # the lineage walk lives in the tracking layer, above the registry: the package root names it
+        return hooks.provider("lineage")(self, max_depth=max_depth)
 
     @classmethod
     def tree(
@@ -473,7 +474,7 @@ class File(Record, table=True):
 def _discard_temp(backend: Any, temp_key: str) -> None:
     try:
         backend.discard(temp_key)
-    except Exception:  # interpreter shutdown or storage gone: `lamin verify --fix` cleans up
+    except Exception:  # interpreter shutdown or storage gone: `lamin verify --fix` cleans up  # noqa: BLE001
         pass
 
 

@@ -56,7 +56,7 @@ def _call(callbacks: list[Callable[[Any], None]], value: Any, what: str) -> None
     for callback in list(callbacks):
         try:
             callback(value)
-        except Exception as exc:  # a consumer's problem must not turn a committed save into an error
+        except Exception as exc:  # a consumer's problem must not turn a committed save into an error  # noqa: BLE001
             _logging.warning(f"a callback after {what} failed ({type(exc).__name__}: {exc}); the data is saved")
 
 
@@ -72,3 +72,38 @@ def run_ended(run: Any) -> None:
         _resolve_lazy()
     if after_run_ended:
         _call(after_run_ended, run, "ending a Run")
+
+
+_providers: dict[str, str] = {}  # service -> "package.module:function", imported on first use
+
+
+def provide(service: str, target: str) -> None:
+    """Name the function (``"module:function"``) or module of an upper layer that implements
+    ``service``; it is imported on first use.
+
+    This is how a registry method reaches code above it without importing it: the package root
+    says ``provide("lineage", "lamin_flows.tracking.lineage:lineage_of")`` and ``File.view_lineage``
+    calls :func:`provider` ``("lineage")``.
+
+    Example:
+        >>> hooks.provide("lineage", "lamin_flows.tracking.lineage:lineage_of")
+    """
+    _providers[service] = target
+
+
+def provider(service: str) -> Any:
+    """The function (or, for a target without ``:function``, the module) registered for ``service``
+    by :func:`provide`, imported now.
+
+    Raises:
+        LookupError: nothing provides ``service`` (the package root was not imported).
+    """
+    try:
+        target = _providers[service]
+    except KeyError:
+        raise LookupError(
+            f"nothing provides {service!r}: import lamin_flows (the package root wires it) before using it"
+        ) from None
+    module, _, name = target.partition(":")
+    imported = importlib.import_module(module)
+    return getattr(imported, name) if name else imported

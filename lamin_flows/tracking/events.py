@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamin_flows.config import get_settings, prefect_api_url_from_env
+from lamin_flows.registry import hooks
 
 _UNSET = object()
 
@@ -197,12 +198,14 @@ def _work() -> None:
         real = [b for b in batches if b.kind != "close"]
         sent = 0
         try:
-            from lamin_flows.tasks import events as sender  # Prefect is imported here, off the save's path
+            # Prefect is imported here, off the save's path; the sender lives in the tasks layer above,
+            # which the package root names (tracking never imports tasks)
+            sender = hooks.provider("prefect_events")
 
             _prefect_imported.set()
             if real:
                 sent = sender.deliver(real)
-        except Exception:  # deliver() reports its own failures; an import error drops the batch
+        except Exception:  # deliver() reports its own failures; an import error drops the batch  # noqa: BLE001
             sent = 0
         if sender is not None and len(real) < len(batches):
             _close(sender)  # flush() asked: a clean close is the server's receipt for what was sent
@@ -218,7 +221,7 @@ def _work() -> None:
 def _close(sender: Any) -> None:
     try:
         sender.close()
-    except Exception:  # closing a broken connection: nothing more to deliver on it
+    except Exception:  # closing a broken connection: nothing more to deliver on it  # noqa: BLE001
         pass
 
 

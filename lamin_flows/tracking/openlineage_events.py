@@ -41,10 +41,10 @@ from openlineage.client.facet_v2 import (
     storage_dataset,
 )
 
-import lamin_flows
+from lamin_flows._version import __version__
 from lamin_flows.storage.keys import storage_key
 
-PRODUCER = f"https://pypi.org/project/lamin-flows/{lamin_flows.__version__}/"
+PRODUCER = f"https://pypi.org/project/lamin-flows/{__version__}/"
 # The $id of lamin_flows/tracking/openlineage_facets.json, the schema of our two custom facets.
 FACETS_SCHEMA = "https://pypi.org/project/lamin-flows/openlineage/1-0-0/LaminFlowsFacets.json"
 # Fixed, so that the same Run always gets the same OpenLineage run id, in every process.
@@ -164,8 +164,8 @@ def _run_facets(run: RunInfo, parent: RunInfo | None, namespace: str, state: Run
     prefect_version = _version_of("prefect") if run.prefect else None
     engine = processing_engine_run.ProcessingEngineRunFacet(
         name="prefect" if prefect_version else "lamin_flows",
-        version=prefect_version or lamin_flows.__version__,
-        openlineageAdapterVersion=lamin_flows.__version__,
+        version=prefect_version or __version__,
+        openlineageAdapterVersion=__version__,
         producer=PRODUCER,
     )
     facets: dict[str, RunFacet] = {
@@ -322,7 +322,7 @@ def _read_parquet_schema(row: Mapping[str, Any]) -> list[tuple[str, str]] | None
         key = storage_key(row["key"], row["id"], row["suffix"] or "", row.get("is_latest", True))
         with backend_for_storage_id(row["storage_id"]).open(key, "rb") as handle:
             schema = pq.read_schema(handle)  # the footer only: a few kB whatever the file's size
-    except Exception:  # a schema is a bonus: an unreadable footer leaves the facet out, never the event
+    except Exception:  # a schema is a bonus: an unreadable footer leaves the facet out, never the event  # noqa: BLE001
         return None
     return [(field.name, str(field.type)) for field in schema]
 

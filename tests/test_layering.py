@@ -1,0 +1,198 @@
+"""Imports point one way: errors/settings -> storage -> registry -> tracking -> tasks, ui, cli.
+
+Read from the source (every ``import``, at module level or inside a function), so a lazy
+import that reaches up a layer fails here as surely as a top-level one. A second check imports
+the lower layers alone, in a fresh interpreter, and looks at what came with them.
+
+The layers (README, "Development"):
+
+====  ============================================================================
+0     errors, config, _logging, _ids, _parallel, _progress, _gc, _version
+1     storage
+2     registry
+3     tracking, setup, verify
+4     tasks, ui, dev, and the package root (the public API, lazy)
+5     cli
+====  ============================================================================
+
+A module may import its own package and any lower layer. Upper layers reach the registry's
+callers through :mod:`lamin_flows.registry.hooks` (``provide``/``provider``, callbacks), wired
+by the package root, never by an import from below.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "lamin_flows"
+
+LAYERS = {
+    "errors": 0,
+    "config": 0,
+    "_logging": 0,
+    "_ids": 0,
+    "_parallel": 0,
+    "_progress": 0,
+    "_gc": 0,
+    "_version": 0,
+    "storage": 1,
+    "registry": 2,
+    "tracking": 3,
+    "setup": 3,
+    "verify": 3,
+    "tasks": 4,
+    "ui": 4,
+    "dev": 4,
+    "": 4,  # the package root
+    "cli": 5,
+}
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        if "migrations" in path.parts:  # Alembic's scripts import alembic, not us
+            continue
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(
+    name: str, path: Path, *, top_level_only: bool = False, skip: frozenset[int] | set[int] = frozenset()
+) -> set[str]:
+    """The lamin_flows modules ``name`` imports (each resolved to the module or package it names)."""
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+    def top(body: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for node in body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+                continue  # for annotations only, never executed
+            if isinstance(node, ast.If | ast.Try):
+                out += top(node.body) + top(getattr(node, "orelse", []))
+                for handler in getattr(node, "handlers", []):
+                    out += top(handler.body)
+            else:
+                out.append(node)
+        return out
+
+    nodes = top(tree.body) if top_level_only else list(ast.walk(tree))
+    targets: set[str] = set()
+    for node in nodes:
+        if getattr(node, "lineno", None) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            targets |= {a.name for a in node.names if a.name.split(".")[0] == "lamin_flows"}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            if base.split(".")[0] != "lamin_flows":
+                continue
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                targets.add(full if full in MODULES else base)
+    return {t for t in targets if t != name}
+
+
+def _type_checking_only(path: Path) -> set[int]:
+    """Line numbers of imports under ``if TYPE_CHECKING:`` (they never run)."""
+    lines: set[int] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Import | ast.ImportFrom):
+                    lines.add(inner.lineno)
+    return lines
+
+
+def _layer(module: str) -> tuple[str, int]:
+    part = module.split(".")[1] if "." in module else ""
+    assert part in LAYERS, f"{module}: a new top-level module needs a layer in tests/test_layering.py"
+    return part, LAYERS[part]
+
+
+def _runtime_imports(name: str, path: Path) -> set[str]:
+    """Every import that can run (those under ``if TYPE_CHECKING:`` left out), at any depth."""
+    return _imports(name, path, skip=_type_checking_only(path))
+
+
+def test_every_import_points_down_or_sideways_within_a_package() -> None:
+    wrong = []
+    for name, path in sorted(MODULES.items()):
+        part, level = _layer(name)
+        for target in sorted(_runtime_imports(name, path)):
+            target_part, target_level = _layer(target)
+            upward = target_level > level or (target_level == level and level > 0)  # layer 0 is one base
+            if target_part != part and upward and not (level >= 4 and target_part == ""):
+                wrong.append(f"{name} (layer {level}) imports {target} (layer {target_level})")
+    assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+def test_storage_knows_nothing_of_the_registry_and_the_registry_nothing_of_prefect() -> None:
+    for name, path in MODULES.items():
+        if name.startswith("lamin_flows.storage"):
+            assert not {t for t in _runtime_imports(name, path) if t.startswith("lamin_flows.registry")}, name
+        if name.startswith(("lamin_flows.storage", "lamin_flows.registry")):
+            source = path.read_text()
+            assert "import prefect" not in source and "from prefect" not in source, name
+
+
+def test_module_level_imports_form_no_cycle() -> None:
+    graph = defaultdict(set)
+    for name, path in MODULES.items():
+        graph[name] = {t for t in _imports(name, path, top_level_only=True) if t in MODULES}
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append(trail[trail.index(nxt) :] + [nxt] if nxt in trail else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    # a package's __init__ importing its own submodules is how packages work, not a cycle of concepts
+    real = [c for c in cycles if not all(m == c[0] or m.startswith(c[0] + ".") for m in c[1:])]
+    assert not real, "module-level import cycles:\n" + "\n".join(" -> ".join(c) for c in real)
+
+
+@pytest.mark.parametrize(
+    ("lower", "forbidden"),
+    [
+        ("lamin_flows.storage.local, lamin_flows.storage.hashing, lamin_flows.storage.cloud", "lamin_flows.registry."),
+        (
+            "lamin_flows.registry.file, lamin_flows.registry.tables, lamin_flows.registry.persist",
+            "lamin_flows.tracking",
+        ),
+        ("lamin_flows.registry.tables", "lamin_flows.tasks"),
+        ("lamin_flows.tracking.decorator, lamin_flows.tracking.lineage", "lamin_flows.tasks"),
+    ],
+)
+def test_a_lower_layer_imported_alone_brings_nothing_from_above(lower: str, forbidden: str) -> None:
+    # the package root always comes first and wires the hooks (lamin_flows.registry.hooks): allowed
+    code = (
+        f"import sys; import {lower}; "
+        f"bad = sorted(m for m in sys.modules if m.startswith({forbidden!r}) and m != 'lamin_flows.registry.hooks'); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"importing {lower} brought {proc.stdout.strip()} {proc.stderr[-2000:]}"
