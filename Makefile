@@ -4,7 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-fast lint bench install clean
+
+# what ruff lints and formats (the README's Markdown examples are left as written)
+SOURCES := lamin_flows tests benchmarks examples deployments
 
 # Prefect: no telemetry from temporary servers, and time for them to start on a busy 2-core machine
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
@@ -24,6 +27,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q
+
+# the inner loop: everything but the tests marked slow (Prefect servers and workers, the browser,
+# packaging, the kill campaign), two workers, stop at the first failure
+test-fast: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -x -m "not slow" -n 2
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check $(SOURCES)
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks

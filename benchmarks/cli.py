@@ -86,7 +86,7 @@ def _child(name: str, quick: bool, work: Path, result: Path) -> int:
         STEPS[name].run(ctx)
     except Skip as reason:
         out = {"status": "skipped", "reason": str(reason)}
-    except BaseException:  # report it in the table; the parent decides the exit code
+    except BaseException:  # report it in the table; the parent decides the exit code  # noqa: BLE001
         out = {"status": "error", "reason": traceback.format_exc(limit=8)[-4000:]}
     out.update(ctx.to_json(), seconds=round(time.perf_counter() - start, 2))
     result.write_text(json.dumps(out, default=str))
@@ -158,7 +158,7 @@ def _drop_leftover_databases(work: Path) -> None:
     for name in listing.read_text().split():
         try:
             drop_database(name)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - cleanup after the run: report it, keep the figures
             print(f"could not drop PostgreSQL database {name}: {error}", file=sys.stderr)
 
 
@@ -241,7 +241,7 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
     line = "  ".join("-" * w for w in widths)
     print(line)
     for j, row in enumerate(rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if j == 0:
             print(line)
     print(line)

@@ -116,7 +116,7 @@ class Settings(BaseSettings):
             return self.user
         try:
             return getpass.getuser()
-        except Exception:  # no login name in some containers
+        except Exception:  # no login name in some containers  # noqa: BLE001
             return "unknown"
 
     @property

@@ -207,7 +207,7 @@ def _n_files(config: InstanceConfig) -> int | None:
 
         with get_engine(config.url).connect() as conn:
             return int(conn.execute(sa.text("SELECT count(*) FROM file")).scalar() or 0)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a registry that cannot be read has no count to show
         return None
 
 
@@ -281,7 +281,7 @@ def _release(config: InstanceConfig) -> None:
         engine = get_engine(config.url)
         ownership.release_storages(config, engine)
         ownership.release_database(engine, config.instance_id)
-    except Exception as error:  # a registry that cannot be read any more is deleted all the same
+    except Exception as error:  # a registry that cannot be read any more is deleted all the same  # noqa: BLE001
         _logging.warning(f"could not release the storage of instance {config.name!r}: {error}")
 
 
@@ -291,7 +291,7 @@ def _shared_database(config: InstanceConfig) -> bool:
 
     try:
         others = ownership.others_in_database(get_engine(config.url), config.instance_id)
-    except Exception:
+    except Exception:  # noqa: BLE001 - cannot tell: assume no other instance, as before ownership existed
         return False
     if others:
         _logging.warning(
@@ -397,7 +397,7 @@ def instances() -> list[dict[str, Any]]:
     for path in sorted(folder.glob("*.json")) if folder.exists() else []:
         try:
             config = _instance.read_config(path.stem)
-        except Exception as exc:  # an unreadable settings file is listed, not fatal for the listing
+        except Exception as exc:  # an unreadable settings file is listed, not fatal for the listing  # noqa: BLE001
             storage, registry = "", f"unreadable: {exc}"
         else:
             storage = config.storage_root

@@ -99,7 +99,7 @@ def tracked_flow(ctx: Context) -> None:
         raise AssertionError(f"the tracked flow left no completed Run with a flow run reference: {run!r}")
     # a flow run takes ~100-150 ms and varies by ±20 ms here: the median of the differences within
     # pairs of runs made back to back is steadier than the difference of the two medians
-    diffs = sorted(t - p for t, p in zip(runs["tracked"], runs["plain"]))
+    diffs = sorted(t - p for t, p in zip(runs["tracked"], runs["plain"], strict=True))
     quartiles = (diffs[len(diffs) // 4] * 1000, diffs[(3 * len(diffs)) // 4] * 1000)
     ctx.check(
         "overhead per flow run",

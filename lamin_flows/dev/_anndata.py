@@ -63,7 +63,10 @@ def pbmc68k_reduced() -> anndata.AnnData:
         index=pd.Index([f"{''.join(rng.choice('ACGT') for _ in range(14))}-1" for _ in labels]),
     )
     obs["phase"] = pd.Categorical(
-        ["S" if s > max(g, 0) else "G2M" if g > max(s, 0) else "G1" for s, g in zip(obs["S_score"], obs["G2M_score"])],
+        [
+            "S" if s > max(g, 0) else "G2M" if g > max(s, 0) else "G1"
+            for s, g in zip(obs["S_score"], obs["G2M_score"], strict=True)
+        ],
         categories=["G1", "G2M", "S"],
     )
     obs["louvain"] = pd.Categorical(louvain, categories=[str(c) for c in range(8)])

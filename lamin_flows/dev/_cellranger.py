@@ -147,7 +147,7 @@ def write_outputs(sample_dir: Path, sample_name: str) -> list[Path]:
 def write_fastqs(fastq_dir: Path, sample_name: str, n_reads: int = 40) -> list[Path]:
     """Write paired FASTQ inputs (R1: barcode + UMI, R2: cDNA) for one sample."""
     table = simulate(sample_name, N_CELLS, N_EMPTY)
-    cells = [b for b, t in zip(table.barcodes, table.cell_types) if t is not None]
+    cells = [b for b, t in zip(table.barcodes, table.cell_types, strict=True) if t is not None]
     rng = rng_for(f"{sample_name}/fastq")
     r1, r2 = [], []
     for n in range(n_reads):

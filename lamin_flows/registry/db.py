@@ -42,7 +42,7 @@ def redact(url: str) -> str:
     """The URL with its password replaced by ``***``, for messages and reprs."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any unparsable URL: never echo it, it may hold a password
         return "<database url>"
 
 

@@ -97,7 +97,7 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
             " not touched. Register it first"
             f" (ln.File({str(backend.path(final))!r}).save()) so that this save becomes its next version,"
             " or choose another key."
-        )
+        ) from None
 
     def remove() -> None:
         if failures:  # the storage did not answer the last undo: leave the rest to the journal
@@ -222,7 +222,7 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
         ]
         matches = existing_matches(conn, candidates)  # again, under the write lock
         to_insert, to_commit, versions, renames, keys_seen = [], [], [], [], set()
-        for f, c, (row, previous) in zip(new, candidates, matches):
+        for f, c, (row, previous) in zip(new, candidates, matches, strict=True):
             if row is not None:
                 f._adopt(row)
                 continue
@@ -704,7 +704,7 @@ def _promote(file: File, storage: bool) -> bool:
         for action in reversed(undo):
             try:
                 action()
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - keep undoing the rest; say what could not be undone
                 _logging.warning(f"could not undo a storage change after a failed delete: {error}")
         if journal_key is not None:
             journal.remove(backend, journal_key)

@@ -120,5 +120,5 @@ def _refused(file: File, location: Any, error: BaseException) -> StoragePermissi
 def _discard(backend: Any, trash: str) -> None:
     try:
         backend.discard(trash)
-    except Exception as error:  # the journal names it: `lamin verify --fix` removes it
+    except Exception as error:  # the journal names it: `lamin verify --fix` removes it  # noqa: BLE001
         _logging.warning(f"could not remove the copy {trash!r} kept while deleting: {error}")

@@ -50,7 +50,7 @@ class RecordFrame(pd.DataFrame):
     def __repr__(self) -> str:
         try:
             return self.render()
-        except Exception:  # an unusual frame made from ours: print it as pandas would
+        except Exception:  # an unusual frame made from ours: print it as pandas would  # noqa: BLE001
             return pd.DataFrame(self).__repr__()
 
 

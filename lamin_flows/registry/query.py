@@ -512,7 +512,7 @@ class QuerySet:
                 )
             columns = ["id"] + [c for c in dict.fromkeys(columns) if c != "id"]
         else:
-            columns = list(self.model._display) + [c for c in table.c.keys() if c not in self.model._display]
+            columns = list(self.model._display) + [c for c in table.c.keys() if c not in self.model._display]  # noqa: SIM118 - iterating a ColumnCollection gives columns, keys() their names
         shown = [c for c in columns if c == "id" or c not in (exclude or [])]
         # the foreign key columns an include needs are read even when they are not shown
         needed = [

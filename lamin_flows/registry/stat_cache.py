@@ -191,7 +191,7 @@ def remember(entries: Sequence[tuple[str, int, int]]) -> None:
                     set_={"size": insert.excluded.size, "mtime_ns": insert.excluded.mtime_ns},
                 )
                 conn.execute(upsert, [{"file_id": i, "size": s, "mtime_ns": m} for i, s, m in batch])
-    except Exception as exc:  # the cache only saves work: failing to fill it must not fail the caller
+    except Exception as exc:  # the cache only saves work: failing to fill it must not fail the caller  # noqa: BLE001
         from lamin_flows import _logging
 
         _logging.hint(f"could not record {len(rows)} entries of the stat cache: {exc}")

@@ -93,7 +93,7 @@ class LaminContent(CachePolicy):
             return None
         try:
             instance.current()
-        except Exception:  # no instance: the Files cannot be looked up
+        except Exception:  # no instance: the Files cannot be looked up  # noqa: BLE001
             return None
         content: dict[str, Any] = {}
         for name, value in sorted(inputs.items()):
@@ -102,7 +102,7 @@ class LaminContent(CachePolicy):
             except Unstorable:
                 try:
                     content[name] = {"$prefect": hash_objects(value, raise_on_failure=True)}
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - any hashing failure means no cache key, never a failed task
                     _logging.warning(
                         f"LAMIN_CONTENT: argument {name!r} ({type(value).__name__}) cannot be hashed ({exc});"
                         " this task run is not cached. Pass a File, a path or a plain value instead."

@@ -151,7 +151,7 @@ async def _close_all() -> None:
     for client in clients:
         try:
             await client.__aexit__(None, None, None)
-        except Exception:  # a connection that is already gone has nothing left to close
+        except Exception:  # a connection that is already gone has nothing left to close  # noqa: BLE001
             pass
 
 
@@ -169,7 +169,7 @@ def deliver(batches: list[Batch]) -> int:
         _loop = asyncio.new_event_loop()
     try:
         sent = _loop.run_until_complete(_send(batches))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - events are a by-product: an unreachable server never fails a save
         _failed_at = time.monotonic()
         _loop.run_until_complete(_close_all())
         if not _warned:

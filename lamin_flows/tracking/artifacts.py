@@ -57,7 +57,7 @@ def _cell(value: Any) -> str:
 def _path(file: File) -> str:
     try:  # the Files were just queried: their storage key is current, no need to ask again per row
         return str(file._backend().path(file.storage_key))
-    except Exception:  # a storage we cannot reach from here: show what we know
+    except Exception:  # a storage we cannot reach from here: show what we know  # noqa: BLE001
         return f"{file.storage_id}:{file.storage_key}"
 
 
@@ -165,7 +165,7 @@ def publish_artifact(run: Run, transform: Transform) -> None:
         markdown, table = _artifact_args(run, transform)
         create_markdown_artifact(**markdown, _sync=True)  # type: ignore[call-arg]
         create_table_artifact(**table, _sync=True)  # type: ignore[call-arg]
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - artifacts are a by-product: they never fail the run
         _logging.warning(f"could not publish the Prefect artifacts of run {run.id}: {exc}")
 
 
@@ -177,5 +177,5 @@ async def apublish_artifact(run: Run, transform: Transform) -> None:
         markdown, table = _artifact_args(run, transform)
         await acreate_markdown_artifact(**markdown)
         await acreate_table_artifact(**table)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - artifacts are a by-product: they never fail the run
         _logging.warning(f"could not publish the Prefect artifacts of run {run.id}: {exc}")

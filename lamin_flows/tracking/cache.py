@@ -270,7 +270,7 @@ def _check(run_id: str, manifest: dict[str, Any], call: Call) -> tuple[str | Non
         return f"the return value of run {run_id} ({manifest['unstorable']}) could not be stored", [], {}
     rows: list[stat_cache.FileRow] = []
     input_ids: list[str] = []
-    for path, (file_id, digest) in (manifest.get("args") or {}).items():
+    for path, (_file_id, digest) in (manifest.get("args") or {}).items():
         current = call.file_args.get(path)
         if current is None:
             return f"argument {path!r} is no longer a File", [], {}

@@ -55,7 +55,7 @@ def _build_client(settings: Settings) -> Any:
         return None
     try:
         client = OpenLineageClient()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a bad transport config: warn and run without lineage
         _logging.warning(f"the OpenLineage configuration could not be used ({exc}); no lineage events are emitted")
         return None
     kind = getattr(client.transport, "kind", None)
@@ -266,7 +266,7 @@ def _emit_for(run_id: str, build: Any, final: bool) -> None:
     try:
         for event in build():
             emitter.emit(event)
-    except Exception as exc:  # lineage is a by-product: it never fails the run it describes
+    except Exception as exc:  # lineage is a by-product: it never fails the run it describes  # noqa: BLE001
         if run_id not in _warned:
             _warned.add(run_id)
             _logging.warning(
@@ -300,7 +300,7 @@ def runs_ended(run_ids: Iterable[str]) -> None:
     try:
         infos = list(_run_infos(ids))
         files = _files_of(ids)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - lineage is a by-product: it never fails the run it describes
         _logging.warning(f"could not read the Runs {', '.join(ids)} to emit their OpenLineage events: {exc}")
         return
     known = {info.id: info for info in infos}

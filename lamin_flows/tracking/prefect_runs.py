@@ -64,7 +64,7 @@ def _deployment_name() -> str | None:
         from prefect.runtime import deployment
 
         return deployment.name
-    except Exception:  # an offline or older server: the id is kept anyway
+    except Exception:  # an offline or older server: the id is kept anyway  # noqa: BLE001
         return None
 
 
@@ -171,7 +171,7 @@ def _hook(status: str) -> Callable[[Any, Any, Any], None]:
     def hook(flow: Any, flow_run: Any, state: Any) -> None:
         try:
             end_flow_run(str(flow_run.id), status, getattr(state, "message", None))
-        except Exception as exc:  # a hook must not turn Prefect's bookkeeping into a second failure
+        except Exception as exc:  # a hook must not turn Prefect's bookkeeping into a second failure  # noqa: BLE001
             _logging.warning(f"could not mark the Run of flow run {flow_run.id} {status}: {exc}")
 
     hook.__name__ = hook.__qualname__ = f"lamin_flows_run_{status}"

@@ -103,7 +103,7 @@ def error_text(exc: BaseException) -> str:
     """``"Type: message"`` of an exception, as stored in ``run.error``."""
     try:
         message = str(exc)
-    except Exception as error:  # a broken __str__ must not keep the Run from ending
+    except Exception as error:  # a broken __str__ must not keep the Run from ending  # noqa: BLE001
         message = f"<the message could not be read: {type(error).__name__}>"
     # PostgreSQL's text cannot hold NUL: shown as \x00, so the Run still ends with its error
     message = message.replace("\x00", "\\x00")

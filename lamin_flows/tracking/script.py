@@ -329,7 +329,7 @@ def _at_exit() -> None:
     status, error = _exit_status(session)
     try:
         runs.finish_run(session.frame, status, error)
-    except Exception as exc:  # the interpreter is going down; say so, never raise from atexit
+    except Exception as exc:  # the interpreter is going down; say so, never raise from atexit  # noqa: BLE001
         _logging.warning(f"could not record the end of run {session.frame.run.id}: {exc}")
         return
     _logging.info(f"run {session.frame.run.id} of {session.code.name!r} ended at exit: {status}")

@@ -26,7 +26,7 @@ def find(file_id: str) -> Any:
 def _storage_path(file: Any) -> str:
     try:
         return str(file.path())
-    except Exception as exc:  # a storage this machine cannot reach: say so on the page
+    except Exception as exc:  # a storage this machine cannot reach: say so on the page  # noqa: BLE001
         return f"{file.storage_id}:{file.storage_key} (unreachable here: {exc})"
 
 
@@ -110,7 +110,7 @@ def table_head(file: Any, rows: int = PREVIEW_ROWS) -> dict[str, Any]:
         delimiter = "\t" if suffix.startswith(".tsv") else ","
         parsed = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
         return {"columns": parsed[0] if parsed else [], "rows": parsed[1:], "total_rows": None}
-    except Exception as exc:  # shown on the page instead of a preview
+    except Exception as exc:  # shown on the page instead of a preview  # noqa: BLE001
         return {"error": f"cannot preview {file.key or file.id}: {exc}"}
 
 

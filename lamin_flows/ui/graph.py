@@ -160,7 +160,7 @@ def _order(boxes: dict[str, Box], edges: list[tuple[str, str]]) -> list[list[Box
             neighbours = preds if downward else succs
 
             def centre(box: Box) -> float:
-                values = [pos[n] for n in neighbours[box.id]]
+                values = [pos[n] for n in neighbours[box.id]]  # noqa: B023 - a sort key of this same iteration
                 return sum(values) / len(values) if values else pos[box.id]
 
             layers[li].sort(key=lambda b: (centre(b), pos[b.id]))
@@ -186,7 +186,7 @@ def _place(layers: list[list[Box]], edges: list[tuple[str, str]]) -> tuple[float
             ys = [p.y for p in preds.get(box.id, []) if p.layer < li]
             wanted.append(sum(ys) / len(ys) if ys else PAD + (tallest - len(layer)) * step / 2 + i * step)
         y = PAD - step
-        for box, want in zip(layer, wanted):  # keep the order; never overlap
+        for box, want in zip(layer, wanted, strict=True):  # keep the order; never overlap
             y = max(want, y + step)
             box.y = y
     top = min(b.y for b in by_id.values())

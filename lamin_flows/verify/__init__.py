@@ -99,7 +99,7 @@ def _storages(root: str | os.PathLike[str] | None) -> list[Any]:
     from lamin_flows.registry.models import Storage
     from lamin_flows.storage import root_of
 
-    instance.current().storage_id  # the default storage exists before we look
+    instance.current().storage_id  # noqa: B018 - the property makes the default storage exist before we look
     records = Storage.select().order_by("root").all()
     if root is None:
         return records

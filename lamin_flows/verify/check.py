@@ -269,11 +269,10 @@ class StorageCheck:
             obj = fresh_object(self.backend, key)
             right = obj is not None and content_check(self.backend, key, want, obj, True)[0] is None
             kept = fresh_object(self.backend, archive) if isinstance(archive, str) else None
-            if not right and kept is not None:
-                if content_check(self.backend, archive, want, kept, True)[0] is None:
-                    self.backend.copy_over(archive, key)
-                    restored += 1
-                    right = True
+            if not right and kept is not None and content_check(self.backend, archive, want, kept, True)[0] is None:
+                self.backend.copy_over(archive, key)
+                restored += 1
+                right = True
             self.stored[key] = fresh_object(self.backend, key) or self.stored.get(key)
             if right and kept is not None and archive not in self.expected:
                 self.backend.delete(archive)
@@ -388,7 +387,7 @@ class StorageCheck:
                 for row in conn.execute(sa.select(table).where(table.c.id.in_(batch))):
                     now[row.id] = row
         confirmed = []
-        for state, row, detail in suspects:
+        for _state, row, _detail in suspects:
             current = now.get(row.id)
             if current is None or (current.key, current.hash, current.size) != (row.key, row.hash, row.size):
                 continue  # deleted or changed meanwhile: it is checked next time

@@ -44,7 +44,7 @@ def test_ingests_tags_and_reports_then_adds_nothing_for_unchanged_data(ingest_la
     assert report.run_id == run.id and report.key.startswith("reports/ingest_landing/") and run.id in report.key
     summary = report.load()
     assert list(summary.columns) == ["key", "size", "hash"] and len(summary) == 9
-    assert dict(zip(summary["key"], summary["hash"])) == {f.key: f.hash for f in files}
+    assert dict(zip(summary["key"], summary["hash"], strict=True)) == {f.key: f.hash for f in files}
 
     n_raw = ln.File.select(key__startswith="raw/", is_latest__in=[True, False]).count()
     again = ingest_landing(str(landing), key_prefix="raw/", tag="daily", report_key="reports/{tag}-{run_id}.parquet")

@@ -66,7 +66,7 @@ def test_the_served_deployments_are_those_of_prefect_yaml(serve: ModuleType) -> 
         "lamin_flows.tasks.flows.ingest_landing",  # scheduled
         "lamin_flows.tasks.new_files.process_new_files",  # triggered by lamin.file.saved events
     }
-    for deployment, entry in zip(built, declared):
+    for deployment, entry in zip(built, declared, strict=True):
         assert deployment.entrypoint == entry["entrypoint"]
         assert deployment.parameters == entry.get("parameters", {})
         assert deployment.tags == entry.get("tags", [])

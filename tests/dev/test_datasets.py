@@ -206,7 +206,8 @@ def test_cell_ranger_matrices_are_consistent(tmp_path):
         features = [
             line.split("\t") for line in gzip.decompress((base / "features.tsv.gz").read_bytes()).decode().splitlines()
         ]
-        matrix = mmread(gzip.open(base / "matrix.mtx.gz"))
+        with gzip.open(base / "matrix.mtx.gz") as handle:
+            matrix = mmread(handle)
         return barcodes, features, matrix
 
     raw_barcodes, raw_features, raw = read("raw")

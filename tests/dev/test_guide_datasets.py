@@ -166,7 +166,7 @@ def test_fcs_has_a_valid_header_text_segment_and_data():
     delimiter = text[0]
     fields = text[1:].rstrip(delimiter).split(delimiter)  # no value here holds a doubled delimiter
     assert len(fields) % 2 == 0
-    keywords = dict(zip(fields[0::2], fields[1::2]))
+    keywords = dict(zip(fields[0::2], fields[1::2], strict=True))
     required = [
         "$BEGINANALYSIS",
         "$BEGINDATA",

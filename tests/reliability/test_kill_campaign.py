@@ -26,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import lamin_flows as ln
 from lamin_flows.storage import hash_file
 from lamin_flows.verify import verify
@@ -56,6 +58,7 @@ def _one_child(scratch: Path, seed: int, delay: float, problems: list[str]) -> N
     child.stderr.close()  # type: ignore[union-attr]
 
 
+@pytest.mark.slow  # ~2 min: the full suite runs it, make test-fast does not
 def test_a_hundred_kills_lose_nothing(tmp_path):
     seed = int(os.environ.get("LAMIN_TEST_CAMPAIGN_SEED") or random.SystemRandom().randrange(10**6))
     rng = random.Random(seed)
@@ -68,7 +71,7 @@ def test_a_hundred_kills_lose_nothing(tmp_path):
     problems: list[str] = []
 
     def worker(slot: int) -> None:
-        for n, child_seed, delay in plan[slot::PARALLEL]:
+        for _n, child_seed, delay in plan[slot::PARALLEL]:
             _one_child(tmp_path / f"scratch{slot}", child_seed, delay, problems)
 
     threads = [threading.Thread(target=worker, args=(slot,)) for slot in range(PARALLEL)]

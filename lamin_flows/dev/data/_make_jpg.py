@@ -274,10 +274,10 @@ def encode_jpeg(rgb: np.ndarray, quality: int = QUALITY, comment: bytes = b"") -
     ]
     qtables = [_scaled_table(_LUMA_Q, quality), _scaled_table(_CHROMA_Q, quality)]
     table_of = [0, 1, 1]  # component -> quantization / Huffman table id
-    tokens = [_tokens(_quantized_blocks(c, qtables[t])) for c, t in zip(ycc, table_of)]
+    tokens = [_tokens(_quantized_blocks(c, qtables[t])) for c, t in zip(ycc, table_of, strict=True)]
 
     freqs = {(kind, t): Counter() for kind in ("dc", "ac") for t in (0, 1)}
-    for comp_tokens, t in zip(tokens, table_of):
+    for comp_tokens, t in zip(tokens, table_of, strict=True):
         for kind, symbol, _, _ in comp_tokens:
             freqs[(kind, t)][symbol] += 1
     specs = {key: _huffman_spec(freq) for key, freq in freqs.items()}
@@ -309,13 +309,13 @@ def encode_jpeg(rgb: np.ndarray, quality: int = QUALITY, comment: bytes = b"") -
     for tid, table in enumerate(qtables):
         out += _segment(0xDB, bytes([tid]) + bytes(int(table[r, c]) for r, c in _ZIGZAG))
     sof = struct.pack(">BHHB", 8, h, w, 3)
-    for cid, t in zip((1, 2, 3), table_of):
+    for cid, t in zip((1, 2, 3), table_of, strict=True):
         sof += bytes([cid, 0x11, t])
     out += _segment(0xC0, sof)
     for (kind, t), (bits, values) in specs.items():
         cls = 0 if kind == "dc" else 1
         out += _segment(0xC4, bytes([(cls << 4) | t]) + bytes(bits) + bytes(values))
-    sos = bytes([3]) + b"".join(bytes([cid, (t << 4) | t]) for cid, t in zip((1, 2, 3), table_of))
+    sos = bytes([3]) + b"".join(bytes([cid, (t << 4) | t]) for cid, t in zip((1, 2, 3), table_of, strict=True))
     out += _segment(0xDA, sos + bytes([0, 63, 0]))
     out += scan + b"\xff\xd9"
     return bytes(out)
