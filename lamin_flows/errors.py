@@ -29,6 +29,8 @@ Messages name the offending value and say what to do next.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LaminFlowsError(Exception):
     """Base class of every error raised by lamin_flows."""
@@ -108,3 +110,16 @@ class StorageOwnedError(ValidationError):
 
 class InstanceConflictError(ValidationError):
     """A registry database belongs to another lamin_flows instance."""
+
+
+def did_you_mean(name: str, valid: Any) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``valid``, or an empty string (for messages).
+
+    Example:
+        >>> did_you_mean("keyy", ["key", "size"])
+        " Did you mean 'key'?"
+    """
+    import difflib
+
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""

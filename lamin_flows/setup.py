@@ -544,7 +544,7 @@ class UserSettings:
     def __setattr__(self, name: str, value: Any) -> None:
         # a typo (ln.settings.verbosty = 3) would otherwise set an attribute nothing reads
         if not isinstance(getattr(type(self), name, None), property):
-            from lamin_flows.registry.record import did_you_mean
+            from lamin_flows.errors import did_you_mean
 
             names = [n for n, v in vars(type(self)).items() if isinstance(v, property)]
             raise ValidationError(

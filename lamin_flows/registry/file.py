@@ -130,8 +130,9 @@ class File(Record, table=True):
 
     @classmethod
     def _construct(cls, data: Any = None, /, **kwargs: Any) -> File:
+        from lamin_flows.errors import did_you_mean
         from lamin_flows.registry import files_io
-        from lamin_flows.registry.record import _check_record, did_you_mean
+        from lamin_flows.registry.record import _check_record
 
         if "data" in kwargs:
             if data is not None:

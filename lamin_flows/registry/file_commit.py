@@ -31,8 +31,8 @@ from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, suffix_of
 from lamin_flows.registry.file_precommit import is_precommitted
 from lamin_flows.registry.files_io import Candidate, discard_staged, existing_matches
-from lamin_flows.registry.persist import chunks, delete_records, delete_rows, insert_records, update_records
-from lamin_flows.registry.record import utcnow
+from lamin_flows.registry.persist import delete_records, delete_rows, insert_records, update_records
+from lamin_flows.registry.sql import chunks, utcnow
 from lamin_flows.storage.keys import storage_key
 
 

@@ -35,7 +35,7 @@ from lamin_flows.config import get_settings
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File
 from lamin_flows.registry.files_io import Candidate, existing_matches
-from lamin_flows.registry.persist import chunks, one_of
+from lamin_flows.registry.sql import chunks, one_of
 
 
 def _eligible(file: File) -> bool:

@@ -22,7 +22,7 @@ from lamin_flows._ids import id20
 from lamin_flows.errors import NoResultError, StorageNotFoundError, ValidationError
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, attach_staged, suffix_of
-from lamin_flows.registry.persist import chunks, one_of
+from lamin_flows.registry.sql import chunks, one_of
 
 _roots: dict[str, str] = {}
 

@@ -17,8 +17,7 @@ from typing import Any
 
 from lamin_flows.config import get_settings
 from lamin_flows.errors import InstanceNotFoundError
-
-SCHEMA_HEAD = "0007"  # the newest migration; a database at another version is upgraded on connect
+from lamin_flows.registry.migrate import SCHEMA_HEAD  # noqa: F401 - the newest migration, named here too
 
 
 @dataclass

@@ -22,7 +22,7 @@ def _flatten(items: Iterable[Any]) -> list[Any]:
 
 def write_links(conn: Any, cls: Any, attr: str, pairs: list[tuple[str, str]], *, add: bool) -> None:
     """Insert (ignoring existing) or delete link rows ``(owner_id, other_id)`` in one batch each."""
-    from lamin_flows.registry.persist import chunks, dialect_insert
+    from lamin_flows.registry.sql import chunks, dialect_insert
 
     if not pairs:
         return

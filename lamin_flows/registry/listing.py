@@ -236,7 +236,7 @@ def ordered(model: Any, names: list[str]) -> list[str]:
 def transform_names(ids: set[str]) -> dict[str, str]:
     """Transform id -> name, in one query per batch of ids."""
     from lamin_flows.registry.models import Transform
-    from lamin_flows.registry.persist import chunks
+    from lamin_flows.registry.sql import chunks
 
     names: dict[str, str] = {}
     for batch in chunks(sorted(i for i in ids if i)):

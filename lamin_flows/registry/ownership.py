@@ -22,7 +22,7 @@ from lamin_flows import _logging
 from lamin_flows._ids import id12
 from lamin_flows.errors import InstanceConflictError
 from lamin_flows.registry import db
-from lamin_flows.registry.record import utcnow
+from lamin_flows.registry.sql import utcnow
 
 
 def _table() -> Any:

@@ -10,39 +10,10 @@ import sqlalchemy as sa
 
 from lamin_flows import _logging
 from lamin_flows.registry import db, hooks
+from lamin_flows.registry.sql import CHUNK, chunks, dialect_insert, one_of  # noqa: F401 - also imported from here
 
 # Parents before children, so foreign keys point at rows that exist.
 ORDER = ("User", "Storage", "Transform", "Run", "Tag", "Project", "File")
-CHUNK = 2000  # rows per IN (...) clause; far below SQLite's and PostgreSQL's parameter limits
-
-
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    """Consecutive slices of ``items`` of at most ``size`` elements."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def one_of(conn: Any, column: Any, values: Sequence[str]) -> Any:
-    """``column IN values``, planned well on PostgreSQL even before the table has statistics.
-
-    There the values travel as one array, unnested in a subquery (a hash or index lookup per
-    value). As 2,000 separate parameters against a freshly bulk-loaded table (no ANALYZE yet),
-    PostgreSQL compared every row with the whole list: over a second per batch at 60,000 Files.
-    """
-    if conn.dialect.name != "postgresql":
-        return column.in_(values)
-    from sqlalchemy.dialects.postgresql import ARRAY
-
-    return column.in_(sa.select(sa.func.unnest(sa.literal(list(values), ARRAY(sa.Text)))))
-
-
-def dialect_insert(conn: Any, table: sa.Table) -> Any:
-    """An INSERT that supports ``on_conflict_do_nothing`` on SQLite and PostgreSQL."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
 
 
 def insert_records(conn: Any, cls: Any, records: list[Any]) -> None:
@@ -80,7 +51,7 @@ def insert_records(conn: Any, cls: Any, records: list[Any]) -> None:
 
 def update_records(conn: Any, cls: Any, records: list[Any]) -> None:
     """Write the changed columns of saved records, one executemany per set of changed columns."""
-    from lamin_flows.registry.record import utcnow
+    from lamin_flows.registry.sql import utcnow
 
     table = cls.__table__
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)

@@ -184,7 +184,7 @@ def compile_filter(cls: Any, expression: str, value: Any) -> Any:
             other = registry_class(registry)
             where = link.c[other_column].in_(other.select(**{"__".join(rest + [lookup]): value})._id_subquery())
         return table.c.id.in_(sa.select(link.c[own]).where(where))
-    from lamin_flows.registry.record import did_you_mean
+    from lamin_flows.errors import did_you_mean
 
     raise UnknownFieldError(
         f"{cls.__name__} has no field {name!r} (in {expression}={value!r}).{did_you_mean(name, field_names(cls))} "
@@ -194,7 +194,7 @@ def compile_filter(cls: Any, expression: str, value: Any) -> Any:
 
 def _unknown_lookup(cls: Any, name: str, rest: list[str], expression: str) -> None:
     """``key__startwith``: the field exists, the lookup does not; name the lookup, not the field."""
-    from lamin_flows.registry.record import did_you_mean
+    from lamin_flows.errors import did_you_mean
 
     suffix = "__".join(rest)
     if all(part in LOOKUPS for part in rest):  # key__in__in: one lookup too many

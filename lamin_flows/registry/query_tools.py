@@ -92,7 +92,7 @@ class Lookup:
         by_name = self.__dict__["_by_name"]
         if name in by_name:
             return by_name[name]
-        from lamin_flows.registry.record import did_you_mean
+        from lamin_flows.errors import did_you_mean
 
         raise AttributeError(f"no {self._registry} with {self._field} {name!r}.{did_you_mean(name, by_name)}")
 

@@ -15,13 +15,11 @@ from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelMetaclass
 
+from lamin_flows.errors import did_you_mean  # noqa: F401 - also imported from here
+from lamin_flows.registry.sql import utcnow  # noqa: F401 - also imported from here
+
 if TYPE_CHECKING:
     from lamin_flows.registry.query import QuerySet
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 class RecordMeta(SQLModelMetaclass):
@@ -42,14 +40,6 @@ class RecordMeta(SQLModelMetaclass):
         if args:
             raise TypeError(f"{cls.__name__}() takes keyword arguments only, e.g. {cls.__name__}(name=...)")
         return cls._from_keywords(kwargs)  # type: ignore[attr-defined]
-
-
-def did_you_mean(name: str, valid: Any) -> str:
-    """`` Did you mean 'x'?`` for the closest of ``valid``, or an empty string."""
-    import difflib
-
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 class _Keywords:

@@ -78,7 +78,7 @@ def _row(raw: Any) -> FileRow:
 def rows_by_id(ids: Sequence[str]) -> dict[str, FileRow]:
     """The rows of these Files (any version), by id; ids without a row are absent."""
     from lamin_flows.registry import db, instance
-    from lamin_flows.registry.persist import chunks, one_of
+    from lamin_flows.registry.sql import chunks, one_of
 
     found: dict[str, FileRow] = {}
     with db.read(instance.current().engine) as conn:
@@ -93,7 +93,7 @@ def rows_by_id(ids: Sequence[str]) -> dict[str, FileRow]:
 def latest_by_key(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], FileRow]:
     """The latest version of each (storage id, key), where there is one."""
     from lamin_flows.registry import db, instance
-    from lamin_flows.registry.persist import chunks, one_of
+    from lamin_flows.registry.sql import chunks, one_of
 
     wanted = set(pairs)
     keys = sorted({key for _, key in wanted})
@@ -177,7 +177,7 @@ def remember(entries: Sequence[tuple[str, int, int]]) -> None:
     """Record (file id, size, mtime_ns) of files just verified (one transaction)."""
     from lamin_flows.registry import db, instance
     from lamin_flows.registry.models import FileStat
-    from lamin_flows.registry.persist import chunks, dialect_insert
+    from lamin_flows.registry.sql import chunks, dialect_insert
 
     table = FileStat.__table__
     rows = list({file_id: (file_id, size, mtime) for file_id, size, mtime in entries}.values())

@@ -316,7 +316,7 @@ def _check(run_id: str, manifest: dict[str, Any], call: Call) -> tuple[str | Non
 
 def _files(ids: list[str]) -> dict[str, Any]:
     from lamin_flows.registry.file import File
-    from lamin_flows.registry.persist import chunks
+    from lamin_flows.registry.sql import chunks
 
     unique = list(dict.fromkeys(ids))
     return {f.id: f for batch in chunks(unique) for f in File.select(id__in=list(batch)).all()}
@@ -327,8 +327,7 @@ def record_hit(hit: Hit, transform: Transform, call: Call, params: dict[str, Any
     """Insert the "cached" Run of a hit, with its inputs linked (one transaction); returns it."""
     from lamin_flows.registry import db, instance
     from lamin_flows.registry.models import Run
-    from lamin_flows.registry.persist import chunks, dialect_insert
-    from lamin_flows.registry.record import utcnow
+    from lamin_flows.registry.sql import chunks, dialect_insert, utcnow
 
     inst = instance.current()
     now = utcnow()
@@ -390,7 +389,7 @@ def _links_of(run_id: str) -> tuple[list[list[Any]], list[list[Any]]]:
     from lamin_flows.registry import db, instance
     from lamin_flows.registry.file import File
     from lamin_flows.registry.models import Run
-    from lamin_flows.registry.persist import chunks, one_of
+    from lamin_flows.registry.sql import chunks, one_of
 
     runs, files, link = Run.__table__, File.__table__, Run.metadata.tables["run_input"]
     run_ids, level = [run_id], [run_id]

@@ -320,7 +320,7 @@ def _run_node(run: Any, transform: Any, parent_name: str | None) -> Node:
 def _add_reuses(graph: LineageGraph, run_ids: list[str], transforms: dict[str, Any]) -> None:
     """The latest cached Runs that reused each of ``run_ids`` (one query per batch), pointing at them."""
     from lamin_flows.registry.models import Run
-    from lamin_flows.registry.persist import chunks
+    from lamin_flows.registry.sql import chunks
 
     shown: dict[str, int] = {}
     for batch in chunks(run_ids):

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 def _add_runs(graph: LineageGraph, run_ids: list[str], transforms: dict[str, Any]) -> list[Any]:
     """Query the Runs (with their parents and Transforms) and add them as nodes; returns the Runs."""
     from lamin_flows.registry.models import Run, Transform
-    from lamin_flows.registry.persist import DELETED_INPUTS, chunks
+    from lamin_flows.registry.persist import DELETED_INPUTS
+    from lamin_flows.registry.sql import chunks
 
     level_runs = [r for batch in chunks(run_ids) for r in Run.select(id__in=batch).all()]
     parent_ids = {r.parent_id for r in level_runs if r.parent_id}
@@ -48,7 +49,7 @@ def _input_links(column: str, ids: list[str]) -> list[tuple[str, str]]:
     """``(run_id, file_id)`` pairs of the run_input table whose ``column`` is one of ``ids``."""
     from lamin_flows.registry import db, instance
     from lamin_flows.registry.models import Run
-    from lamin_flows.registry.persist import chunks
+    from lamin_flows.registry.sql import chunks
 
     link = Run.metadata.tables["run_input"]
     pairs: list[tuple[str, str]] = []
@@ -64,7 +65,7 @@ def walk_upstream(
 ) -> None:
     """Add to ``graph`` everything upstream of the Files in ``frontier`` (and of the Runs ``run_ids``)."""
     from lamin_flows.registry.file import File
-    from lamin_flows.registry.persist import chunks
+    from lamin_flows.registry.sql import chunks
 
     seen_runs: set[str] = set()
     transforms: dict[str, Any] = {}
@@ -101,7 +102,7 @@ def walk_upstream(
 def _outputs(graph: LineageGraph, run_ids: list[str]) -> list[str]:
     """Add the Files the Runs wrote (every version) with their edges; returns the ids new to the graph."""
     from lamin_flows.registry.file import File
-    from lamin_flows.registry.persist import chunks
+    from lamin_flows.registry.sql import chunks
 
     new: list[str] = []
     for batch in chunks(run_ids):

@@ -100,7 +100,7 @@ def _run_infos(run_ids: Sequence[str] | None = None, since: datetime | None = No
 
     from lamin_flows.registry import instance
     from lamin_flows.registry.models import Run, Transform
-    from lamin_flows.registry.persist import one_of
+    from lamin_flows.registry.sql import one_of
     from lamin_flows.tracking.openlineage_events import RunInfo
 
     run, transform = Run.__table__, Transform.__table__
@@ -196,7 +196,7 @@ def _files_of(run_ids: Sequence[str]) -> tuple[dict[str, list[Any]], dict[str, l
     import sqlalchemy as sa
 
     from lamin_flows.registry import instance
-    from lamin_flows.registry.persist import one_of
+    from lamin_flows.registry.sql import one_of
 
     inputs: dict[str, list[Any]] = {}
     outputs: dict[str, list[Any]] = {}

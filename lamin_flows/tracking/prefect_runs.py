@@ -124,7 +124,7 @@ def end_flow_run(flow_run_id: str, status: str, message: str | None) -> int:
 
     from lamin_flows.registry import db, instance
     from lamin_flows.registry.models import Run
-    from lamin_flows.registry.record import utcnow
+    from lamin_flows.registry.sql import utcnow
 
     table = Run.__table__
     now = utcnow()

@@ -130,7 +130,7 @@ def start_run(
 
     from lamin_flows.registry import db, instance
     from lamin_flows.registry.models import Run
-    from lamin_flows.registry.record import utcnow
+    from lamin_flows.registry.sql import utcnow
 
     inst = instance.current()
     engine = inst.engine
@@ -173,7 +173,7 @@ def finish_run(frame: Frame, status: str, error: str | None = None, extra: dict[
 
     from lamin_flows.registry import db
     from lamin_flows.registry.models import Run
-    from lamin_flows.registry.record import utcnow
+    from lamin_flows.registry.sql import utcnow
 
     try:
         now = utcnow()

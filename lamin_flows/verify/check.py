@@ -282,7 +282,7 @@ class StorageCheck:
     def _registered(self, conn: Any, entries: list[dict[str, Any]]) -> set[str]:
         """Storage keys among the journal's that a record points to now."""
         from lamin_flows.registry.file import File
-        from lamin_flows.registry.persist import chunks, one_of
+        from lamin_flows.registry.sql import chunks, one_of
 
         table = File.__table__
         keys = [e["key"] for e in entries]
@@ -378,7 +378,7 @@ class StorageCheck:
             return suspects
         from lamin_flows.registry import db
         from lamin_flows.registry.file import File
-        from lamin_flows.registry.persist import chunks
+        from lamin_flows.registry.sql import chunks
 
         table = File.__table__
         now: dict[str, Any] = {}
