@@ -6,7 +6,9 @@ once in the header); a script reads the same rows as JSON or CSV with full value
 
 Columns are dropped from the least important end until the rest fit: a column is shown at
 least as wide as its header and :data:`MIN_WIDTH` (or its widest value, if narrower), so no
-column collapses to nothing and no value is cut to one character.
+column collapses to nothing and no value is cut to one character. The lead column (a File's
+key, a Run's transform) keeps up to two fifths of the width before less important columns
+are let in.
 
 Example:
     >>> listing = listing_of(ln.File.select().order_by("-created_at").limit(5))
@@ -154,6 +156,8 @@ class Listing:
                 name in _FIXED or name.endswith("_id") or any(isinstance(row.get(name), datetime) for row in self.rows)
             )
             least = natural if fixed else min(natural, max(len(header), MIN_WIDTH))
+            if not chosen:  # the lead column (a File's key) is what a person reads: up to 2/5 of the width
+                least = min(natural, max(least, width * 2 // 5))
             extra = least + (GAP if chosen else 0)
             if used + extra > width:
                 continue  # a less important, narrower column may still fit
