@@ -165,6 +165,9 @@ class Transform(Record, table=True):
 class RunInputLink(SQLModel, table=True):
     """Which Files a Run read."""
 
+    if TYPE_CHECKING:  # made by SQLModel; declared for the type checker only
+        __table__: ClassVar[sa.Table]
+
     __tablename__ = "run_input"
     __table_args__ = (sa.Index("ix_run_input_file_id_run_id", "file_id", "run_id"),)  # migration 0005
     run_id: str = Field(foreign_key="run.id", primary_key=True, max_length=20, ondelete="CASCADE")
@@ -278,6 +281,9 @@ class Project(Record, table=True):
 class FileTagLink(SQLModel, table=True):
     """Which Files carry which Tags."""
 
+    if TYPE_CHECKING:  # made by SQLModel; declared for the type checker only
+        __table__: ClassVar[sa.Table]
+
     __tablename__ = "file_tag"
     __table_args__ = (sa.Index("ix_file_tag_tag_id_file_id", "tag_id", "file_id"),)  # migration 0005
     file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
@@ -286,6 +292,9 @@ class FileTagLink(SQLModel, table=True):
 
 class FileProjectLink(SQLModel, table=True):
     """Which Files belong to which Projects."""
+
+    if TYPE_CHECKING:  # made by SQLModel; declared for the type checker only
+        __table__: ClassVar[sa.Table]
 
     __tablename__ = "file_project"
     __table_args__ = (sa.Index("ix_file_project_project_id_file_id", "project_id", "file_id"),)  # migration 0005
