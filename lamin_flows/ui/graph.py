@@ -176,7 +176,7 @@ def _place(layers: list[list[Box]], edges: list[tuple[str, str]]) -> tuple[float
         preds.setdefault(t, []).append(by_id[s])
     step = NODE_H + GAP_Y
     tallest = max(len(layer) for layer in layers)
-    x = PAD
+    x: float = PAD
     for li, layer in enumerate(layers):
         for box in layer:
             box.x = x
@@ -185,7 +185,7 @@ def _place(layers: list[list[Box]], edges: list[tuple[str, str]]) -> tuple[float
         for i, box in enumerate(layer):
             ys = [p.y for p in preds.get(box.id, []) if p.layer < li]
             wanted.append(sum(ys) / len(ys) if ys else PAD + (tallest - len(layer)) * step / 2 + i * step)
-        y = PAD - step
+        y: float = PAD - step
         for box, want in zip(layer, wanted):  # keep the order; never overlap
             y = max(want, y + step)
             box.y = y

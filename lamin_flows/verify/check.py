@@ -274,7 +274,8 @@ class StorageCheck:
                     self.backend.copy_over(archive, key)
                     restored += 1
                     right = True
-            self.stored[key] = fresh_object(self.backend, key) or self.stored.get(key)
+            # None when no object holds the key (a registered key: _records reads it as missing, as if absent)
+            self.stored[key] = fresh_object(self.backend, key) or self.stored.get(key)  # type: ignore[assignment]
             if right and kept is not None and archive not in self.expected:
                 self.backend.delete(archive)
                 self.stored.pop(archive, None)
@@ -387,7 +388,7 @@ class StorageCheck:
             for batch in chunks([row.id for _, row, _ in suspects]):
                 for row in conn.execute(sa.select(table).where(table.c.id.in_(batch))):
                     now[row.id] = row
-        confirmed = []
+        confirmed: list[tuple[str, Any, str | None]] = []
         for state, row, detail in suspects:
             current = now.get(row.id)
             if current is None or (current.key, current.hash, current.size) != (row.key, row.hash, row.size):
