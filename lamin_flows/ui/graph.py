@@ -177,6 +177,7 @@ def _place(layers: list[list[Box]], edges: list[tuple[str, str]]) -> tuple[float
     step = NODE_H + GAP_Y
     tallest = max(len(layer) for layer in layers)
     x: float = PAD
+    y: float  # each layer's boxes, stacked
     for li, layer in enumerate(layers):
         for box in layer:
             box.x = x
@@ -185,7 +186,7 @@ def _place(layers: list[list[Box]], edges: list[tuple[str, str]]) -> tuple[float
         for i, box in enumerate(layer):
             ys = [p.y for p in preds.get(box.id, []) if p.layer < li]
             wanted.append(sum(ys) / len(ys) if ys else PAD + (tallest - len(layer)) * step / 2 + i * step)
-        y: float = PAD - step
+        y = PAD - step
         for box, want in zip(layer, wanted):  # keep the order; never overlap
             y = max(want, y + step)
             box.y = y
