@@ -1,6 +1,6 @@
 """User-facing messages that respect ``ln.settings.verbosity``.
 
-0: errors only, 1: + warnings, 2: + info and success (default), 3: + hints.
+0: errors only, 1: + warnings, 2: + info and success (default), 3: + hints and debug notes.
 Messages go to stderr so they never mix with data a command prints.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-_LEVELS = {"warning": 1, "info": 2, "success": 2, "hint": 3}
-_PREFIX = {"warning": "! ", "info": "• ", "success": "✓ ", "hint": "💡 "}
+_LEVELS = {"warning": 1, "info": 2, "success": 2, "hint": 3, "debug": 3}
+_PREFIX = {"warning": "! ", "info": "• ", "success": "✓ ", "hint": "💡 ", "debug": "· "}
 
 
 def _verbosity() -> int:
@@ -41,6 +41,11 @@ def success(message: str) -> None:
 def hint(message: str) -> None:
     """A suggestion, shown at verbosity 3."""
     _emit("hint", message)
+
+
+def debug(message: str) -> None:
+    """A detail that only matters when looking into a problem (a skipped optimisation), shown at verbosity 3."""
+    _emit("debug", message)
 
 
 def show_progress() -> bool:

@@ -22,7 +22,7 @@ def progress(
         ...         advance(1)
     """
     if not _logging.show_progress() or (unit_items and (total or 0) < MIN_ITEMS):
-        yield lambda n=1: None
+        yield lambda n=1: None  # type: ignore[misc]  # mypy infers no lambda with a default; it is advance(n=1)
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -30,4 +30,4 @@ def progress(
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+        yield lambda n=1: bar.advance(task, n)  # type: ignore[misc]  # as above

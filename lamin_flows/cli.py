@@ -22,7 +22,6 @@ import sys
 from datetime import datetime
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -39,7 +38,7 @@ def _plain_argument_help() -> None:
         return name + ("..." if self.nargs != 1 else "")
 
     TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
-    TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign,assignment]
+    TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 
 
 _plain_argument_help()
@@ -330,7 +329,8 @@ class _LineageGroup(TyperGroup):
     before keeps working; a File whose key is "export" is shown with ``lamin lineage show export``.
     """
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    # ctx: a click Context: of the click copy newer typer versions ship inside typer, or of the click package
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["show", *args]
         return super().parse_args(ctx, args)

@@ -22,6 +22,7 @@ import html
 import io
 import statistics
 from pathlib import Path
+from typing import Literal
 
 from lamin_flows.dev._simulate import GENES, MARKERS, ToyCounts, rng_for, simulate
 
@@ -61,7 +62,9 @@ def _matrix_folder(folder: Path, table: ToyCounts, rows: list[int]) -> list[Path
 
 def _csv(rows: list[list[str]], quote_all: bool = False) -> str:
     buffer = io.StringIO()
-    quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    quoting: Literal[0, 1, 2, 3] = (
+        csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+    )  # what csv.writer takes (a conditional widens to int)
     csv.writer(buffer, lineterminator="\n", quoting=quoting).writerows(rows)
     return buffer.getvalue()
 
@@ -108,7 +111,8 @@ def _web_summary(sample_name: str, metrics: dict[str, str]) -> str:
 
 
 def _analysis(sample_dir: Path, sample_name: str, table: ToyCounts, cells: list[int]) -> list[Path]:
-    cluster_of = {cell_type: n for n, cell_type in enumerate(MARKERS, start=1)}
+    # looked up with table.cell_types[i] (str | None); `cells` holds only cells of a type
+    cluster_of: dict[str | None, int] = {cell_type: n for n, cell_type in enumerate(MARKERS, start=1)}
     clusters = [["Barcode", "Cluster"]]
     clusters += [[table.barcodes[i], str(cluster_of[table.cell_types[i]])] for i in cells]
     rng = rng_for(f"{sample_name}/tsne")

@@ -31,7 +31,7 @@ import os
 import shutil
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from lamin_flows.errors import InstanceNotFoundError, ValidationError
@@ -68,7 +68,7 @@ _MINI_CSV = (
     "S004,lymph node,6100,0.95\n"
 )
 
-_IRIS_DTYPES = {
+_IRIS_DTYPES: dict[str, Any] = {
     "sepal_length": "float64",
     "sepal_width": "float64",
     "petal_length": "float64",

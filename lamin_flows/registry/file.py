@@ -6,7 +6,7 @@ import os
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlmodel import Field
@@ -16,6 +16,9 @@ from lamin_flows.errors import ValidationError
 from lamin_flows.registry.models import _fk, _link
 from lamin_flows.registry.record import Record
 from lamin_flows.storage.keys import storage_key
+
+if TYPE_CHECKING:
+    from lamin_flows.storage.base import StorageBackend
 
 _COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".zip"}
 
@@ -198,7 +201,7 @@ class File(Record, table=True):
         return query._where(table.c.stem_id == (self.stem_id or self.id)).order_by("created_at", "id")
 
     @classmethod
-    def from_dir(cls, path: str | os.PathLike, *, key: str | None = None) -> list[File]:
+    def from_dir(cls, path: str | os.PathLike[str], *, key: str | None = None) -> list[File]:
         """One unsaved File per file under a folder (existing records for known content).
 
         Args:
@@ -242,7 +245,7 @@ class File(Record, table=True):
                 self._lf.snapshot["is_latest"] = self.is_latest
         return self.storage_key
 
-    def _backend(self) -> Any:
+    def _backend(self) -> StorageBackend:
         from lamin_flows.registry.files_io import backend_for_storage_id
 
         return backend_for_storage_id(self.storage_id)
@@ -353,7 +356,7 @@ class File(Record, table=True):
         file_commit.replace(self, data)
         return self
 
-    def delete(self, storage: bool | None = None) -> None:  # type: ignore[override]
+    def delete(self, storage: bool | None = None) -> None:
         """Delete this version's record; with ``storage=True`` also its data.
 
         Deleting the latest version of a key makes the version before it the latest again, its

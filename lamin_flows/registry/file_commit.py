@@ -159,7 +159,7 @@ def _write_journals(
             for f in group
         ]
         key = journal.write(backend, storage_id, entries)
-        undo.append(lambda backend=backend, key=key: _settle_journal(backend, key, failures))  # runs last
+        undo.append(lambda backend=backend, key=key: _settle_journal(backend, key, failures))  # type: ignore[misc]  # runs last; defaults bind this group's backend and key
         group[0]._lf.extra["journal"] = (backend, key)  # removed by after_save once committed
 
 
@@ -350,6 +350,7 @@ def _statement(name: str, dialect: str) -> Any:
     table = File.__table__
     version = table.c.version
     if name == "highest":  # the highest whole-number label of each line (ASCII digits, fits a BIGINT)
+        numeric: sa.ColumnElement[bool]
         if dialect == "postgresql":
             numeric = version.op("~", is_comparison=True)("^[0-9]{1,18}$")
         else:
@@ -388,7 +389,7 @@ def _label_versions(conn: Any, files: list[File]) -> None:
     costs what a line of two does).
     """
     new_lines = [f for f in files if f.stem_id is not None and f.stem_id != f.id]
-    lines = sorted({f.stem_id for f in new_lines})
+    lines = sorted({f.stem_id for f in new_lines if f.stem_id is not None})  # (not None: said above, for mypy)
     asked = sorted({f.version for f in new_lines if f.version is not None})
     highest: dict[str, int] = {}
     taken: dict[str, set[str]] = {}
@@ -396,8 +397,8 @@ def _label_versions(conn: Any, files: list[File]) -> None:
     for batch in chunks(lines):
         rows = conn.execute(_statement("highest", dialect), {"stems": batch})
         highest.update({stem: int(top) for stem, top in rows if top is not None})
-        for labels in chunks(asked) if asked else ():
-            for stem, label in conn.execute(_statement("taken", dialect), {"stems": batch, "labels": labels}):
+        for asked_batch in chunks(asked) if asked else ():
+            for stem, label in conn.execute(_statement("taken", dialect), {"stems": batch, "labels": asked_batch}):
                 taken.setdefault(stem, set()).add(str(label))
     for f in files:
         values = f.__dict__
@@ -470,7 +471,7 @@ def _overwrite(file: File, previous: Any, undo: list[Callable[[], None]], failur
         try:
             backend.copy_over(archive, file.key)
         except BaseException:
-            failures.append(file.key)  # the journal stays, so `lamin verify --fix` can finish the undo
+            failures.append(file.key)  # type: ignore[arg-type]  # an overwrite is at a key; the journal stays, so `lamin verify --fix` can finish the undo
             raise
 
     undo.append(restore)
@@ -563,6 +564,7 @@ def _replace_renaming(file: File, data: Any, suffix: str) -> None:
     """
     from lamin_flows.registry.files_io import construct, user_key
 
+    assert file.key is not None  # replace() renames Files at a key only
     old_suffix = file.suffix or ""
     stem = file.key[: -len(old_suffix)] if old_suffix and file.key.endswith(old_suffix) else file.key
     new_key = user_key(stem + suffix)
@@ -645,16 +647,18 @@ def _promote(file: File, storage: bool) -> bool:
     """
     from lamin_flows.registry import journal
 
+    assert file.stem_id is not None  # the caller promotes only Files with a version line
     table = File.__table__
     backend = file._backend()
     at_key = file.key is not None
-    own = storage_key(file.key, file.id, file.suffix, False)  # where the deleted version's bytes go
+    own: str | None = storage_key(file.key, file.id, file.suffix, False)  # where the deleted version's bytes go
     undo: list[Callable[[], None]] = []
     journal_key = None
     previous = None
     try:
         with db.write(instance.current().engine) as conn:
             if at_key:
+                assert file.key is not None
                 lock_names(conn, [lock_name(file.storage_id, file.key)])
             current = conn.execute(sa.select(table.c.is_latest).where(table.c.id == file.id)).first()
             if current is None or not current.is_latest:
@@ -669,6 +673,7 @@ def _promote(file: File, storage: bool) -> bool:
                 return False
             source = storage_key(previous.key, previous.id, previous.suffix, False)
             if at_key:
+                assert file.key is not None and own is not None
                 entry = {
                     "op": "promote",
                     "key": file.key,
@@ -689,7 +694,7 @@ def _promote(file: File, storage: bool) -> bool:
                 journal_key = journal.write(backend, file.storage_id, [entry])
                 try:
                     backend.link(file.key, own)
-                    undo.append(lambda: _delete_quietly(backend, own))
+                    undo.append(lambda: _delete_quietly(backend, own))  # type: ignore[arg-type]  # own: set, linked
                 except FileExistsError:
                     pass  # left by an interrupted delete: the same bytes (content checked by verify)
                 except FileNotFoundError:
@@ -697,9 +702,10 @@ def _promote(file: File, storage: bool) -> bool:
             delete_rows(conn, File, [file.id])
             conn.execute(table.update().where(table.c.id == previous.id).values(is_latest=True, updated_at=utcnow()))
             if at_key:
+                assert file.key is not None
                 backend.copy_over(source, file.key)  # last: the key holds the earlier version again
                 if own is not None:
-                    undo.append(lambda: backend.copy_over(own, file.key))
+                    undo.append(lambda: backend.copy_over(own, file.key))  # type: ignore[arg-type]  # both set here
     except BaseException:
         for action in reversed(undo):
             try:
@@ -717,8 +723,10 @@ def _promote(file: File, storage: bool) -> bool:
                 _delete_quietly(backend, own)
             else:
                 _logging.info(f"kept the deleted version's data at {backend.path(own)}")
+        assert journal_key is not None  # written for every File at a key
         journal.remove(backend, journal_key)
     elif storage:
+        assert own is not None  # only a File at a key can have nothing to keep
         _delete_quietly(backend, own)
     _logging.success(
         f"deleted version {file.version} of {file.key or 'File ' + file.stem_id!r}; version {previous.version}"

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -24,6 +24,9 @@ from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, attach_staged, suffix_of
 from lamin_flows.registry.sql import chunks, one_of
 
+if TYPE_CHECKING:
+    from lamin_flows.storage.base import StorageBackend
+
 _roots: dict[str, str] = {}
 
 
@@ -33,7 +36,7 @@ def storage_options() -> dict[str, Any] | None:
     return instance.current().config.storage_options or None
 
 
-def backend_for_storage_id(storage_id: str) -> Any:
+def backend_for_storage_id(storage_id: str) -> StorageBackend:
     """The storage backend of a Storage record id."""
     from lamin_flows.registry.models import Storage
     from lamin_flows.storage import get_backend
@@ -73,7 +76,7 @@ def find_file(key_or_id: str) -> File:
     Raises:
         NoResultError: Neither a key nor an id of a File.
     """
-    matches = File.select(key=key_or_id).all() or File.select(id=key_or_id).all()
+    matches: list[File] = File.select(key=key_or_id).all() or File.select(id=key_or_id).all()
     if not matches:
         raise NoResultError(
             f"no File with key or id {key_or_id!r}; list keys with `lamin tree` or ln.File.select().df()"
@@ -558,7 +561,7 @@ def walk_dir(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def from_dir(cls: Any, path: str | os.PathLike, *, key: str | None = None) -> list[File]:
+def from_dir(cls: Any, path: str | os.PathLike[str], *, key: str | None = None) -> list[File]:
     """``File.from_dir`` (see there)."""
     from lamin_flows.storage import hash_many
 

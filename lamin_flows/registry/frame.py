@@ -9,7 +9,8 @@ columns behind "..." and wraps the rest). The data is untouched: ``to_string()``
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -26,6 +27,8 @@ class RecordFrame(pd.DataFrame):
     """
 
     _metadata = ["_registry"]
+    if TYPE_CHECKING:  # set by record_frame, kept by pandas through _metadata
+        _registry: Any
 
     @property
     def _constructor(self) -> type[RecordFrame]:
@@ -69,7 +72,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def record_frame(model: Any, rows: list[Any], columns: list[str], stamps: list[str] = ()) -> RecordFrame:
+def record_frame(model: Any, rows: list[Any], columns: list[str], stamps: Sequence[str] = ()) -> RecordFrame:
     """Rows of ``model`` (with an ``id`` column) as a :class:`RecordFrame` indexed by id.
 
     ``stamps`` name the columns read raw from the driver (ISO 8601 text from SQLite, datetimes

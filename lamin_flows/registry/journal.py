@@ -25,9 +25,12 @@ import os
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamin_flows.storage.base import read_document
+
+if TYPE_CHECKING:
+    from lamin_flows.storage.base import StorageBackend
 
 JOURNAL_SUFFIX = ".lamin-journal"
 FORMAT = "lamin_flows.save-journal/1"
@@ -38,7 +41,7 @@ def is_journal_key(key: str) -> bool:
     return key.endswith(JOURNAL_SUFFIX)
 
 
-def write(backend: Any, storage_id: str, entries: list[dict[str, Any]], *, unlocked: bool = False) -> str:
+def write(backend: StorageBackend, storage_id: str, entries: list[dict[str, Any]], *, unlocked: bool = False) -> str:
     """Write a journal listing ``entries`` and return its key.
 
     Each entry names a final ``key``, the File ``id``, the ``size``, ``hash`` and ``hash_type`` of

@@ -15,22 +15,25 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from lamin_flows.errors import ValidationError
 
+if TYPE_CHECKING:
+    from lamin_flows.registry.record import Record
+
 _limits: dict[type, tuple[tuple[str, int], ...]] = {}
 
 
-def limits_of(cls: type) -> tuple[tuple[str, int], ...]:
+def limits_of(cls: type[Record]) -> tuple[tuple[str, int], ...]:
     """(column, maximum length) of every length-limited string column of a registry."""
     found = _limits.get(cls)
     if found is None:
-        table = cls.__table__  # type: ignore[attr-defined]
+        table = cls.__table__
         found = tuple(
-            (c.name, int(c.type.length))
+            (c.name, int(c.type.length))  # type: ignore[attr-defined]  # a length: checked with getattr below
             for c in table.columns
             # sa.String, and SQLModel's AutoString (a TypeDecorator with a length of its own)
             if isinstance(getattr(c.type, "length", None), int)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from lamin_flows.errors import ValidationError
+
+if TYPE_CHECKING:
+    from lamin_flows.registry.query import QuerySet
 
 
 def _flatten(items: Iterable[Any]) -> list[Any]:
@@ -156,7 +160,7 @@ class LinkManager:
             return len(self.all())
         return self.select().count()
 
-    def select(self, /, **filters: Any) -> Any:
+    def select(self, /, **filters: Any) -> QuerySet:
         """The linked records as a lazy query set (saved owners only)."""
         cls = self._other_class()
         link = cls.metadata.tables[self.table_name]
@@ -166,7 +170,7 @@ class LinkManager:
         # every version: a run's inputs are the exact versions it read
         return QuerySet(cls, all_versions=True).filter(**filters)._where(cls.__table__.c.id.in_(subquery))
 
-    def all(self) -> list[Any]:
+    def all(self) -> builtins.list[Any]:
         """The linked records (for an unsaved owner: those queued to be linked)."""
         if not self.owner._lf.saved:
             linked: dict[str, Any] = {}

@@ -24,7 +24,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from lamin_flows.errors import UnknownFieldError
 
@@ -99,13 +99,12 @@ def _for_people(name: str, value: Any) -> str:
     if value is None:
         return "(no key)" if name == "key" else ""
     if name == "id" or (name.endswith("_id") and isinstance(value, str)):
-        return value[:ID_WIDTH]
+        return cast(str, value[:ID_WIDTH])
     if name == "size" and isinstance(value, int):
         return human_size(value)
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)  # stored times are UTC
-        return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # stored times are UTC
+        return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, (dict, list)):
         return json.dumps(value, default=str)
     return " ".join(str(value).split())  # one line per record

@@ -23,7 +23,8 @@ def current_revision(engine: Any) -> str | None:
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table("alembic_version"):
             return None
-        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        revision: str | None = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        return revision
 
 
 def upgrade(engine: Any, revision: str = "head") -> None:

@@ -6,7 +6,7 @@ File, the central registry, lives in :mod:`lamin_flows.registry.file`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, SQLModel
@@ -71,7 +71,7 @@ class Storage(Record, table=True):
 
         return is_cloud(self.root)
 
-    def delete(self, force: bool = False) -> None:  # type: ignore[override]
+    def delete(self, force: bool = False) -> None:
         """Remove this storage location from the registry; the data stored in it is never touched.
 
         While Files are registered in it, this asks on a terminal and refuses elsewhere, unless
@@ -165,6 +165,9 @@ class Transform(Record, table=True):
 class RunInputLink(SQLModel, table=True):
     """Which Files a Run read."""
 
+    if TYPE_CHECKING:  # made by SQLModel; declared for the type checker only
+        __table__: ClassVar[sa.Table]
+
     __tablename__ = "run_input"
     __table_args__ = (sa.Index("ix_run_input_file_id_run_id", "file_id", "run_id"),)  # migration 0005
     run_id: str = Field(foreign_key="run.id", primary_key=True, max_length=20, ondelete="CASCADE")
@@ -185,14 +188,14 @@ class Run(Record, table=True):
     status: str = Field(
         default="started", max_length=16, description="started, completed, failed, crashed, cancelled, cached"
     )
-    params: dict | None = Field(default=None, sa_column=Column(JSON))
+    params: dict[Any, Any] | None = Field(default=None, sa_column=Column(JSON))
     started_at: datetime | None = Field(default=None, sa_column=Column(sa.DateTime(timezone=True)))
     finished_at: datetime | None = Field(default=None, sa_column=Column(sa.DateTime(timezone=True)))
     error: str | None = Field(default=None)
     reference: str | None = Field(default=None, max_length=255, index=True)
     reference_type: str | None = Field(default=None, max_length=64)
     parent_id: str | None = Field(default=None, foreign_key="run.id", max_length=20)
-    meta: dict | None = Field(
+    meta: dict[Any, Any] | None = Field(
         default=None,
         sa_column=Column(JSON),
         description="Where the run ran, kept apart from params: for a Prefect flow run its flow run name, tags, deployment",
@@ -209,7 +212,7 @@ class Run(Record, table=True):
     cache_key: str | None = Field(
         default=None, max_length=64, description="Hash of the source and parameters of a cache=True call"
     )
-    cache: dict | None = Field(
+    cache: dict[Any, Any] | None = Field(
         default=None,
         sa_column=Column(JSON),
         description="What a cache=True call recorded to be reused: return value, parameters, inputs, outputs",
@@ -278,6 +281,9 @@ class Project(Record, table=True):
 class FileTagLink(SQLModel, table=True):
     """Which Files carry which Tags."""
 
+    if TYPE_CHECKING:  # made by SQLModel; declared for the type checker only
+        __table__: ClassVar[sa.Table]
+
     __tablename__ = "file_tag"
     __table_args__ = (sa.Index("ix_file_tag_tag_id_file_id", "tag_id", "file_id"),)  # migration 0005
     file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
@@ -286,6 +292,9 @@ class FileTagLink(SQLModel, table=True):
 
 class FileProjectLink(SQLModel, table=True):
     """Which Files belong to which Projects."""
+
+    if TYPE_CHECKING:  # made by SQLModel; declared for the type checker only
+        __table__: ClassVar[sa.Table]
 
     __tablename__ = "file_project"
     __table_args__ = (sa.Index("ix_file_project_project_id_file_id", "project_id", "file_id"),)  # migration 0005
@@ -300,6 +309,9 @@ class FileStat(SQLModel, table=True):
     and mtime are unchanged, its content is taken as verified and not hashed again.
     """
 
+    if TYPE_CHECKING:  # made by SQLModel; declared for the type checker only
+        __table__: ClassVar[sa.Table]
+
     __tablename__ = "file_stat"
     file_id: str = Field(foreign_key="file.id", primary_key=True, max_length=20, ondelete="CASCADE")
     size: int = Field(sa_type=sa.BigInteger)
@@ -308,6 +320,9 @@ class FileStat(SQLModel, table=True):
 
 class InstanceRow(SQLModel, table=True):
     """Which lamin_flows instance(s) use this registry database (see :mod:`lamin_flows.registry.ownership`)."""
+
+    if TYPE_CHECKING:  # made by SQLModel; declared for the type checker only
+        __table__: ClassVar[sa.Table]
 
     __tablename__ = "lamin_instance"
     id: str = Field(primary_key=True, max_length=12)

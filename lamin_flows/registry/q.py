@@ -31,7 +31,7 @@ class Q:
 
     def _combine(self, other: Any, connector: str) -> Q:
         if not isinstance(other, Q):
-            return NotImplemented
+            return NotImplemented  # type: ignore[no-any-return]  # lets Python try the other operand
         combined = Q(self, other)
         combined.connector = connector
         return combined

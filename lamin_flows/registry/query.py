@@ -7,9 +7,10 @@ listing the valid ones.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -146,7 +147,8 @@ def _apply(column: Any, lookup: str, value: Any, field: str) -> Any:
 
 def field_names(cls: Any) -> list[str]:
     """Every name ``select`` accepts for a registry: columns and relations."""
-    return cls._columns() + list(cls._foreign_keys) + list(cls._many_to_many)
+    names: list[str] = cls._columns() + list(cls._foreign_keys) + list(cls._many_to_many)
+    return names
 
 
 def compile_filter(cls: Any, expression: str, value: Any) -> Any:
@@ -311,7 +313,7 @@ class QuerySet:
             return self.all()
         return [row[field] for row in self.values(field)]
 
-    def values(self, *fields: str) -> list[dict[str, Any]]:
+    def values(self, *fields: str) -> builtins.list[dict[str, Any]]:
         """The matching rows as dicts of the given columns (all columns if none are given).
 
         Example:
@@ -341,7 +343,7 @@ class QuerySet:
 
         return query_tools.delete(self, storage)
 
-    def search(self, text: str, limit: int | None = 20) -> list[Any]:
+    def search(self, text: str, limit: int | None = 20) -> builtins.list[Any]:
         """The records whose name, key (or handle) or description contain ``text``, best match first.
 
         Example:
@@ -405,13 +407,14 @@ class QuerySet:
         conditions = self._conditions()
         return stmt.where(*conditions) if conditions else stmt
 
-    def _rows(self, stmt: Any) -> list[Any]:
+    def _rows(self, stmt: Any) -> builtins.list[Any]:
         from lamin_flows.registry import db, instance
 
         with db.read(instance.current().engine) as conn:
-            return conn.execute(stmt).all()
+            # Result.all() makes a list; SQLAlchemy's annotation says Sequence
+            return cast("builtins.list[Any]", conn.execute(stmt).all())
 
-    def all(self) -> list[Any]:
+    def all(self) -> builtins.list[Any]:
         """Every matching record, as a list."""
         return [self.model._from_row(row) for row in self._rows(self._statement())]
 
@@ -471,7 +474,11 @@ class QuerySet:
         return self.first() is not None
 
     def df(
-        self, columns: list[str] | None = None, *, include: list[str] | None = None, exclude: list[str] | None = None
+        self,
+        columns: builtins.list[str] | None = None,
+        *,
+        include: builtins.list[str] | None = None,
+        exclude: builtins.list[str] | None = None,
     ) -> Any:
         """The matching records as a pandas DataFrame indexed by ``id``.
 

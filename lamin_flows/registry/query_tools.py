@@ -166,7 +166,7 @@ def add_related_columns(queryset: Any, frame: Any, include: list[str]) -> None:
         with db.read(instance.current().engine) as conn:
             if column is not None:
                 keys = [k for k in frame[column].dropna().unique()] if column in frame else []
-                values = (
+                values: dict[Any, Any] = (
                     dict(conn.execute(sa.select(target.c.id, target.c[field]).where(target.c.id.in_(keys))).all())
                     if keys
                     else {}

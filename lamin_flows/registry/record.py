@@ -19,6 +19,8 @@ from lamin_flows.errors import did_you_mean  # noqa: F401 - also imported from h
 from lamin_flows.registry.sql import utcnow  # noqa: F401 - also imported from here
 
 if TYPE_CHECKING:
+    from sqlalchemy import Table
+
     from lamin_flows.registry.query import QuerySet
 
 
@@ -80,6 +82,10 @@ class _State:
 class Record(SQLModel, metaclass=RecordMeta):
     """Fields and behaviour shared by every registry."""
 
+    if TYPE_CHECKING:  # made by SQLModel for each table class; declared here for the type checker only
+        __table__: ClassVar[Table]
+        id: str  # every registry has a string primary key
+
     created_at: datetime = Field(default_factory=utcnow, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, nullable=False)
 
@@ -105,7 +111,7 @@ class Record(SQLModel, metaclass=RecordMeta):
     def _columns(cls) -> list[str]:
         columns = _COLUMNS.get(cls)
         if columns is None:
-            columns = _COLUMNS[cls] = [c.name for c in cls.__table__.columns]  # type: ignore[attr-defined]
+            columns = _COLUMNS[cls] = [c.name for c in cls.__table__.columns]
         return columns
 
     def _values(self) -> dict[str, Any]:
@@ -335,10 +341,10 @@ class Record(SQLModel, metaclass=RecordMeta):
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.id == self.id  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.id == self.id
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, self.id))  # type: ignore[attr-defined]
+        return hash((type(self).__name__, self.id))
 
     def __reduce__(self) -> Any:
         # Pickle as plain column values (Prefect task results, process pools, Dask workers).

@@ -103,7 +103,7 @@ def latest_by_key(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Fil
         for batch in chunks(keys):
             for raw in conn.execute(query.where(table.c.is_latest, one_of(conn, table.c.key, batch))):
                 row = _row(raw)
-                if (row.storage_id, row.key) in wanted:
+                if row.key is not None and (row.storage_id, row.key) in wanted:
                     found[(row.storage_id, row.key)] = row
     return found
 

@@ -16,12 +16,13 @@ by this and other processes.
 from __future__ import annotations
 
 import base64
+import builtins
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from lamin_flows.config import get_settings
 from lamin_flows.errors import KeyConflictError, StorageError, StorageNotFoundError
@@ -94,7 +95,7 @@ class FsspecBackend(StorageBackend):
         path = self._fs_path(key)
         self._fs.invalidate_cache(path)
         with self._errors(key):
-            details = self._fs.info(path)
+            details: dict[str, Any] = self._fs.info(path)
         if details.get("type") != "file":
             raise StorageNotFoundError(f"No object under key {key!r} in storage {self.root!r} (it is a folder).")
         return details
@@ -170,7 +171,7 @@ class FsspecBackend(StorageBackend):
     def open(self, key: str, mode: str = "rb") -> IO[Any]:
         """Open the object as a file-like object of the filesystem (``"rb"``, ``"r"``, ``"wb"``, ``"w"``)."""
         with self._errors(key):
-            return self._fs.open(self._fs_path(key), mode)
+            return cast(IO[Any], self._fs.open(self._fs_path(key), mode))
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -316,7 +317,7 @@ class FsspecBackend(StorageBackend):
             self._fs.rm(path)
         self._fs.invalidate_cache(path)
 
-    def discard_many(self, temp_keys: list[str]) -> None:
+    def discard_many(self, temp_keys: builtins.list[str]) -> None:  # `list` is the method above
         """Remove many temporary objects: s3fs deletes up to 1,000 keys per request."""
         if len(temp_keys) <= 1:
             super().discard_many(temp_keys)

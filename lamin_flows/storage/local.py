@@ -169,6 +169,7 @@ class LocalBackend(StorageBackend):
                 and not os.fspath(error.filename).startswith(self.root)
             ):
                 raise  # the user's own file cannot be read: the builtin PermissionError names it
+            kind: type[StorageError]
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 problem, fix, kind = "the disk is full", "free space there (or raise the quota)", StorageFullError
             elif error.errno == errno.EROFS:

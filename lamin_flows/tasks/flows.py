@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
@@ -53,7 +53,8 @@ def _load_block(block_name: str) -> InstanceConfig:
     from lamin_flows.tasks.blocks import LaminInstance
 
     try:
-        block = LaminInstance.load(block_name)
+        # load() is sync_compatible; called outside an event loop, it returns the block itself
+        block = cast(LaminInstance, LaminInstance.load(block_name))
     except ValueError:  # Prefect: "Unable to find block document named ..."
         raise InstanceNotFoundError(
             f"no LaminInstance block named {block_name!r} on the Prefect server: create it with"
@@ -134,6 +135,7 @@ def use_instance(instance: str | None) -> InstanceConfig:
                 _activated = None
             return registry.current().config
         if _is_active(instance):
+            assert _activated is not None  # _is_active says so
             return _activated[1]
         config = resolve_instance(instance)
         if _current_config() != config:
@@ -233,7 +235,7 @@ def register_objects(urls: list[str], instance: str | None = None) -> list[File]
         >>> register_objects.submit(["s3://bucket/landing/a.csv"])
     """
     use_instance(instance)
-    files = [ln.File(url) for url in urls]
+    files = [ln.File(url) for url in urls]  # type: ignore[call-arg,misc]  # RecordMeta.__call__ takes the path
     ln.save(files)
     return files
 

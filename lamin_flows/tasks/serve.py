@@ -26,7 +26,7 @@ import inspect
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_FILE = HERE / "prefect.yaml"  # packaged; deployments/prefect.yaml links to it
@@ -136,7 +136,8 @@ def read_deployments(path: Path, names: list[str]) -> list[dict[str, Any]]:
     if not path.exists():
         raise SystemExit(f"no deployments file at {path}: pass --file path/to/prefect.yaml")
     config = yaml.safe_load(path.read_text()) or {}
-    entries = apply_values(config.get("deployments") or [], dict(os.environ), remove_notset=False)
+    # a list in, a list out: apply_values returns NotSet only for a str or NotSet template
+    entries = cast(list[Any], apply_values(config.get("deployments") or [], dict(os.environ), remove_notset=False))
     known = [d.get("name") for d in entries]
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -185,13 +186,13 @@ def triggers_of(entry: dict[str, Any]) -> list[Any]:
 def to_deployment(entry: dict[str, Any], args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
     """A RunnerDeployment of one prefect.yaml entry, with the command line's overrides applied."""
     from prefect.deployments.runner import EntrypointType
-    from prefect.flows import load_flow_from_entrypoint
+    from prefect.flows import Flow, load_flow_from_entrypoint
 
     name = entry.get("name")
     entrypoint = entry.get("entrypoint")
     if not name or not entrypoint:
         raise SystemExit(f"a deployment in {args.file} lacks a name or an entrypoint: {entry!r}")
-    flow = load_flow_from_entrypoint(entrypoint, use_placeholder_flow=False)
+    flow: Flow[..., Any] = load_flow_from_entrypoint(entrypoint, use_placeholder_flow=False)
     accepted = set(inspect.signature(flow.fn).parameters)
     unknown = sorted(set(overrides) - accepted)
     if unknown:

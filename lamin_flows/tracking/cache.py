@@ -405,6 +405,6 @@ def _links_of(run_id: str) -> tuple[list[list[Any]], list[list[Any]]]:
             )
             for row in conn.execute(query.where(one_of(conn, link.c.run_id, batch))):
                 inputs[row.id] = [row.id, row.storage_id, row.key, row.hash]
-            for row in conn.execute(sa.select(files.c.id, files.c.key).where(one_of(conn, files.c.run_id, batch))):
-                outputs[row.id] = [row.id, row.key]
+            for out in conn.execute(sa.select(files.c.id, files.c.key).where(one_of(conn, files.c.run_id, batch))):
+                outputs[out.id] = [out.id, out.key]
     return list(inputs.values()), list(outputs.values())

@@ -207,7 +207,7 @@ def _wrap(
 ) -> Callable[P, R]:
     spec = _Spec(fn, name, version, kind, cache)
     if inspect.iscoroutinefunction(fn):
-        async_fn: Callable[P, Awaitable[Any]] = fn  # type: ignore[assignment]
+        async_fn: Callable[P, Awaitable[Any]] = fn
 
         @functools.wraps(fn)
         async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
@@ -245,7 +245,7 @@ def _wrap(
         wrapper = sync_wrapper
     spec.wrapper = wrapper
     setattr(wrapper, TRACKED_ATTRIBUTE, spec)
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _publish(frame: runs.Frame) -> None:

@@ -182,7 +182,7 @@ IDLE_CLOSE_S = 2.0  # the sender keeps its connection this long after the last b
 
 def _work() -> None:
     global _pending
-    sender = None
+    sender: Any = None  # lamin_flows.tasks.events, imported by the first batch
     while True:
         try:
             batches = [_queue.get(timeout=IDLE_CLOSE_S)]

@@ -198,7 +198,8 @@ class LineageGraph:
 
     def to_png(self) -> bytes:
         """The SVG rendered as a PNG image (needs the ``resvg-py`` package: ``pip install 'lamin-flows[png]'``)."""
-        return _png_renderer()(svg_string=self.to_svg(), background="#ffffff", zoom=2.0)
+        png: bytes = _png_renderer()(svg_string=self.to_svg(), background="#ffffff", zoom=2.0)
+        return png
 
     def records(self) -> list[dict[str, Any]]:
         """The nodes as rows: kind, record id, label, detail and the ids of the nodes upstream."""

@@ -67,8 +67,8 @@ def render_svg(graph: LineageGraph) -> str:
     for node in graph.nodes.values():
         columns[n_cols - 1 - depth[node.id]].append(node)
     col_w = [max((_width(n) for n in col), default=0) for col in columns]
-    col_x = []
-    x = PAD
+    col_x: list[float] = []
+    x: float = PAD
     for w in col_w:
         col_x.append(x)
         x += w + GAP_X

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import attr
-from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent
+from openlineage.client.event_v2 import RunState as RunState  # used as openlineage_events.RunState
 from openlineage.client.facet_v2 import (
     DatasetFacet,
     RunFacet,

@@ -22,16 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from lamin_flows import _logging
 from lamin_flows.tracking import openlineage
-from lamin_flows.tracking.artifacts import (  # noqa: F401  (the artifacts, published from here)
-    apublish_artifact,
-    artifact_key,
-    artifact_markdown,
-    artifact_table,
-    publish_artifact,
-)
+
+# published from here: decorator.py calls prefect_runs.publish_artifact (the `as` re-exports them, for mypy)
+from lamin_flows.tracking.artifacts import apublish_artifact as apublish_artifact
+from lamin_flows.tracking.artifacts import artifact_key, artifact_markdown, artifact_table  # noqa: F401
+from lamin_flows.tracking.artifacts import publish_artifact as publish_artifact
 
 if TYPE_CHECKING:
     from prefect import Flow
+    from prefect.flows import FlowStateHook
 
 
 REFERENCE_TYPE = "prefect-flow-run"
@@ -63,7 +62,8 @@ def _deployment_name() -> str | None:
     try:
         from prefect.runtime import deployment
 
-        return deployment.name
+        name: str | None = deployment.name
+        return name
     except Exception:  # an offline or older server: the id is kept anyway  # noqa: BLE001
         return None
 
@@ -167,7 +167,7 @@ def end_flow_run(flow_run_id: str, status: str, message: str | None) -> int:
     return changed
 
 
-def _hook(status: str) -> Callable[[Any, Any, Any], None]:
+def _hook(status: str) -> FlowStateHook[Any, Any]:
     def hook(flow: Any, flow_run: Any, state: Any) -> None:
         try:
             end_flow_run(str(flow_run.id), status, getattr(state, "message", None))

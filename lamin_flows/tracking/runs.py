@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from lamin_flows import _logging
 from lamin_flows.registry import hooks
-from lamin_flows.registry.context import RunRef, add_resolver, current_run_ref, reset_current_run, set_current_run
+from lamin_flows.registry.context import RunRef, add_resolver, reset_current_run, set_current_run
+from lamin_flows.registry.context import current_run_ref as current_run_ref  # used as runs.current_run_ref
 from lamin_flows.tracking import openlineage
 from lamin_flows.tracking.source import VERSION_LENGTH
 
@@ -241,7 +242,8 @@ class RunContext:
             return None
         from lamin_flows.registry.models import Run
 
-        return Run.select(id=ref.run_id).one_or_none()
+        run: Run | None = Run.select(id=ref.run_id).one_or_none()
+        return run
 
     @property
     def transform(self) -> Transform | None:
@@ -253,7 +255,8 @@ class RunContext:
             return None
         from lamin_flows.registry.models import Transform
 
-        return Transform.select(id=ref.transform_id).one_or_none()
+        transform: Transform | None = Transform.select(id=ref.transform_id).one_or_none()
+        return transform
 
     def __repr__(self) -> str:
         frame, ref = _current()

@@ -176,7 +176,8 @@ def _place(layers: list[list[Box]], edges: list[tuple[str, str]]) -> tuple[float
         preds.setdefault(t, []).append(by_id[s])
     step = NODE_H + GAP_Y
     tallest = max(len(layer) for layer in layers)
-    x = PAD
+    x: float = PAD
+    y: float  # each layer's boxes, stacked
     for li, layer in enumerate(layers):
         for box in layer:
             box.x = x

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from lamin_flows.errors import LaminFlowsError
 from lamin_flows.storage.keys import storage_key
 from lamin_flows.verify.deletes import is_delete_journal, settle_delete
-from lamin_flows.verify.objects import content_check, fresh_object, list_objects
+from lamin_flows.verify.objects import StoredObject, content_check, fresh_object, list_objects
 from lamin_flows.verify.report import Finding, Report
 
 CONFIRM_LIMIT = 10_000  # re-check at most this many problems (they are few unless storage is gone)
@@ -58,7 +58,10 @@ class StorageCheck:
             return
         from lamin_flows.storage.owner import OWNER_KEY
 
-        self.stored = {k: o for k, o in objects.items() if not is_temp_key(k) and k != OWNER_KEY}
+        # None: a key _restore_swaps found empty again (a registered key, which _records reports as missing)
+        self.stored: dict[str, StoredObject | None] = {
+            k: o for k, o in objects.items() if not is_temp_key(k) and k != OWNER_KEY
+        }
         self.rows = self._unreadable(objects.unreadable, self.rows)
         self.temps = {k: o for k, o in objects.items() if is_temp_key(k)}
         self.report.objects += len(self.stored)
@@ -368,7 +371,7 @@ class StorageCheck:
                 advice = f"restore the data, or drop the record ({drop})"
             self._add(state, key, row.id, f"{detail}; {advice}")
 
-    def _confirm(self, suspects: list[tuple[str, Any, str | None]]) -> list[tuple[str, Any, str | None]]:
+    def _confirm(self, suspects: list[tuple[str, Any, str | None]]) -> Sequence[tuple[str, Any, str | None]]:
         """Check problems again against the registry and storage as they are now.
 
         A record deleted (or data saved) between the query and the listing would otherwise be
@@ -405,7 +408,7 @@ class StorageCheck:
     def _unregistered(self) -> None:
         for key in sorted(self.stored):
             if key not in self.expected and key not in self.explained:
-                self._add("unregistered", key, None, f"{self.stored[key].size} bytes")
+                self._add("unregistered", key, None, f"{self.stored[key].size} bytes")  # type: ignore[union-attr]  # None only for registered keys
 
     def _temporaries(self) -> None:
         now = time.time()
