@@ -26,7 +26,7 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) examples/demo.py
 
 test: $(STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q --durations=25  # the slowest 25, for the next speed-up
 
 # the inner loop: everything but the tests marked slow (Prefect servers and workers, the browser,
 # packaging, the kill campaign), two workers, stop at the first failure
