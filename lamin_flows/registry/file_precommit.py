@@ -68,7 +68,7 @@ def commit_before_lock(files: list[File], undo: list[Callable[[], None]]) -> Non
     ]
     with db.read(instance.current().engine) as conn:
         matches = existing_matches(conn, candidates)
-    plain = [f for f, (row, previous) in zip(eligible, matches) if row is None and previous is None]
+    plain = [f for f, (row, previous) in zip(eligible, matches, strict=True) if row is None and previous is None]
     if not plain:
         return
     by_storage: dict[str, list[File]] = {}

@@ -48,7 +48,7 @@ def backend_for_storage_id(storage_id: str) -> Any:
 def _storages() -> list[Any]:
     from lamin_flows.registry.models import Storage
 
-    instance.current().storage_id  # the default storage exists before we look
+    instance.current().storage_id  # noqa: B018 - the property makes the default storage exist before we look
     records = Storage.select().all()
     for record in records:
         _roots[record.id] = record.root
@@ -244,7 +244,7 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
     out: list[File] = []
     new_by_hash: dict[str, File] = {}
     duplicates: list[Candidate] = []  # staged copies of content that is stored already
-    for c, (row, previous) in zip(candidates, matches):
+    for c, (row, previous) in zip(candidates, matches, strict=True):
         if row is not None:
             duplicates.append(c)
             if version is not None and row.version != version:
@@ -581,7 +581,7 @@ def from_dir(cls: Any, path: str | os.PathLike, *, key: str | None = None) -> li
     infos = hash_many([full for _, full in listing])
     candidates = [
         Candidate(storage.id, k, suffix_of(k), r.rpartition("/")[2], i.size, i.hash, i.hash_type)
-        for r, k, i in zip(rels, (f"{rel_dir}/{r}" if rel_dir else r for r in rels), infos)
+        for r, k, i in zip(rels, (f"{rel_dir}/{r}" if rel_dir else r for r in rels), infos, strict=True)
     ]
     return resolve(candidates)
 
@@ -600,6 +600,6 @@ def copy_in(folder: Path, rels: list[str], prefix: str) -> list[File]:
     staged = backend.stage_in_many([os.path.join(folder, r) for r in rels])
     candidates = [
         Candidate(inst.storage_id, k, suffix_of(k), r.rpartition("/")[2], s.size, s.hash, s.hash_type, backend, s)
-        for k, r, s in zip(keys, rels, staged)
+        for k, r, s in zip(keys, rels, staged, strict=True)
     ]
     return resolve(candidates)

@@ -73,7 +73,7 @@ def writer_id() -> str | None:
 
     try:  # never claims: journals are written inside the save's own write transaction
         return ownership.known_instance_id(instance.current())
-    except Exception:  # no id can be had: the journal stays readable by every instance, as before
+    except Exception:  # no id can be had: the journal stays readable by every instance, as before  # noqa: BLE001
         return None
 
 

@@ -238,7 +238,7 @@ def save_records(records: Iterable[Any]) -> None:
             for action in reversed(undo):
                 try:
                     action()
-                except Exception as error:  # keep undoing the rest; say what could not be undone
+                except Exception as error:  # keep undoing the rest; say what could not be undone  # noqa: BLE001
                     _logging.warning(f"could not undo a storage change after a failed save: {error}")
             raise
     new_files = [r for r in inserted if type(r).__name__ == "File"] if hooks.wants_files() else []

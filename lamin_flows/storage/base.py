@@ -201,7 +201,7 @@ class StorageBackend(ABC):
         def stage_one(item: tuple[int, str | os.PathLike[str]]) -> Staged | None:
             try:
                 staged = self._stage_in_one_of_many(item[1])
-            except Exception as error:  # every file is tried; the first one's error is raised below
+            except Exception as error:  # every file is tried; the first one's error is raised below  # noqa: BLE001
                 failed.append((item[0], error))
                 return None
             done.append(staged)
@@ -230,7 +230,7 @@ class StorageBackend(ABC):
         """One file of :meth:`stage_in_many`; a backend may defer per-file work to :meth:`_staged_many`."""
         return self.stage_in(src)
 
-    def _staged_many(self, staged: list[Staged]) -> None:
+    def _staged_many(self, staged: list[Staged]) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """Called once every file of :meth:`stage_in_many` is staged (a folder: one disk flush)."""
 
     @abstractmethod
@@ -288,7 +288,7 @@ class StorageBackend(ABC):
         for key in temp_keys:
             self.discard(key)
 
-    def make_durable(self, keys: list[str]) -> None:
+    def make_durable(self, keys: list[str]) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """Wait until the objects committed under ``keys`` (and their names) survive a power cut.
 
         Call it after the last ``commit`` of a save and before the database commit that makes the

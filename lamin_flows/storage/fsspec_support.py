@@ -153,7 +153,7 @@ def translated_errors(
 def _safely(bucket_exists: Callable[[], bool]) -> bool:
     try:
         return bucket_exists()
-    except Exception:  # cannot tell: report "no such object", the milder claim
+    except Exception:  # cannot tell: report "no such object", the milder claim  # noqa: BLE001
         return True
 
 

@@ -326,7 +326,7 @@ def _copy_large(src_fd: int, dst_fd: int, size: int, durable: bool = False) -> H
     def hash_source() -> None:
         try:
             _hash_fd(src_fd, hasher, size)  # pread: the copy below moves the fd's position, not this
-        except BaseException as error:  # re-raised in the caller's thread
+        except BaseException as error:  # re-raised in the caller's thread  # noqa: BLE001
             failure.append(error)
 
     thread = threading.Thread(target=hash_source, name="lamin-hash", daemon=True)
