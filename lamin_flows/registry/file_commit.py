@@ -97,7 +97,7 @@ def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]
             " not touched. Register it first"
             f" (ln.File({str(backend.path(final))!r}).save()) so that this save becomes its next version,"
             " or choose another key."
-        )
+        ) from None
 
     def remove() -> None:
         if failures:  # the storage did not answer the last undo: leave the rest to the journal
@@ -222,7 +222,7 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
         ]
         matches = existing_matches(conn, candidates)  # again, under the write lock
         to_insert, to_commit, versions, renames, keys_seen = [], [], [], [], set()
-        for f, c, (row, previous) in zip(new, candidates, matches):
+        for f, c, (row, previous) in zip(new, candidates, matches, strict=True):
             if row is not None:
                 f._adopt(row)
                 continue
@@ -295,9 +295,29 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
             insert_records(conn, File, to_insert)
         for f, p in archived:  # last, right before COMMIT: the key now holds the new version
             _overwrite(f, p, undo, failures)
+        _make_durable(to_commit)  # after the last move, before the COMMIT that makes the records visible
     saved = [f for f in files if f._lf.saved]
     _refuse_data_changes(saved)
     update_records(conn, File, saved)
+
+
+def _make_durable(files: list[File]) -> None:
+    """Wait until the data these Files moved into place keeps its names through a power cut.
+
+    One call per storage for the whole save, whatever the number of Files (a local folder
+    flushes the folders touched, or the filesystem once; cloud storage has nothing to do): a
+    record is committed only once its data would survive a crash of the machine.
+    """
+    by_backend: dict[int, tuple[Any, list[str]]] = {}
+    for f in files:
+        backend = f._lf.extra["staged"][0]
+        keys = by_backend.setdefault(id(backend), (backend, []))[1]
+        keys.append(f.storage_key)
+        archive = f._lf.extra.get("archive")
+        if archive is not None:  # the older version's bytes, kept under its own id
+            keys.append(archive)
+    for backend, keys in by_backend.values():
+        backend.make_durable(keys)
 
 
 def _check_revises(file: File, previous: Any) -> None:
@@ -700,11 +720,12 @@ def _promote(file: File, storage: bool) -> bool:
                 backend.copy_over(source, file.key)  # last: the key holds the earlier version again
                 if own is not None:
                     undo.append(lambda: backend.copy_over(own, file.key))
+                backend.make_durable([file.key] if own is None else [file.key, own])  # before COMMIT
     except BaseException:
         for action in reversed(undo):
             try:
                 action()
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - keep undoing the rest; say what could not be undone
                 _logging.warning(f"could not undo a storage change after a failed delete: {error}")
         if journal_key is not None:
             journal.remove(backend, journal_key)
