@@ -451,6 +451,9 @@ def _archive(file: File, previous: Any, undo: list[Callable[[], None]], failures
         backend.link(previous.key, archive)
     except FileNotFoundError:
         if not backend.exists(previous.key):
+            if previous.hash == file.hash:  # the same content: construction said so already (files_io._warn_broken)
+                file._lf.extra["archive"] = None
+                return
             _logging.warning(
                 f"no data at {previous.key!r} for version {previous.version} (File {previous.id}); the new version"
                 " takes the key (`lamin verify` lists the old one as missing)"

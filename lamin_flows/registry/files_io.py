@@ -223,13 +223,14 @@ def _same_content(c: Candidate, row: Any) -> bool:
         return True
     if row.hash_type != c.hash_type:
         return False
-    if not is_weak(c.hash_type):
-        return True
     backend, staged = (
         c.staged if isinstance(c.staged, tuple) else (c.backend, c.staged)
     )  # a save passes File.extra's pair
     stored = storage_key(row.key, row.id, row.suffix, row.is_latest)
-    return same_bytes(backend_for_storage_id(row.storage_id), stored, backend, staged.temp_key, c.hash_type, row.id)
+    size = c.size if not is_weak(c.hash_type) else None  # a strong hash: the registered copy must be there
+    return same_bytes(
+        backend_for_storage_id(row.storage_id), stored, backend, staged.temp_key, c.hash_type, row.id, size
+    )
 
 
 def resolve(candidates: list[Candidate], description: str | None = None, version: str | None = None) -> list[File]:
@@ -280,7 +281,9 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
                 "stem_id": c.stem_id,
             }
         )
-        if previous is not None:
+        if previous is not None and previous.hash == c.hash and previous.hash_type == c.hash_type:
+            _warn_broken(previous)  # the same content by its hash, but not found in storage
+        elif previous is not None:
             _logging.hint(
                 f"{c.key or 'this version line'!r} holds other content (version {previous.version},"
                 f" File {previous.id}): this File becomes its next version when saved"
@@ -293,6 +296,20 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
     _discard(duplicates)
     _warn_case_twins([(f.storage_id, f.key) for f in out if not f._lf.saved and f.key is not None])
     return out
+
+
+def _warn_broken(row: Any) -> None:
+    """Say that a registered copy of this content was deleted or changed behind the registry."""
+    from lamin_flows.registry.identity import stored_problem
+    from lamin_flows.storage.keys import storage_key
+
+    stored = storage_key(row.key, row.id, row.suffix, row.is_latest)
+    problem = stored_problem(backend_for_storage_id(row.storage_id), stored, row.size)
+    _logging.warning(
+        f"the stored data of {row.key or 'File ' + row.id!r} (version {row.version}, File {row.id}) {problem}: it was"
+        " deleted or changed outside lamin_flows. This content is saved again as its next version, with its data in"
+        " place; `lamin verify` lists the old version"
+    )
 
 
 def _warn_case_twins(keys: list[tuple[str, str]]) -> None:

@@ -170,6 +170,18 @@ class StorageBackend(ABC):
     def info(self, key: str) -> HashResult:
         """Size and hash of the stored object; cloud backends read them from metadata."""
 
+    def size(self, key: str) -> int:
+        """The number of bytes stored under ``key``, without reading them (a ``stat``, a HEAD).
+
+        Raises:
+            StorageNotFoundError: nothing is stored under ``key``.
+
+        Example:
+            >>> backend.size("data/x.csv")  # doctest: +SKIP
+            12
+        """
+        return self.info(key).size
+
     @abstractmethod
     def stage_in(self, src: str | os.PathLike[str]) -> Staged:
         """Copy or upload a local file to a fresh temporary key, hashing while copying."""

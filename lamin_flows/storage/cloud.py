@@ -134,6 +134,10 @@ class FsspecBackend(StorageBackend):
             found = HashResult(size, b64(base64.b64decode(details["md5Hash"])), "md5")
         return found or self._stream_hash(key, size)
 
+    def size(self, key: str) -> int:
+        """The object's size, from its metadata (one HEAD)."""
+        return int(self._head(key).get("size") or 0)
+
     def _stream_hash(self, key: str, size: int) -> HashResult:
         hasher = IncrementalHash(size)
         with self._errors(key), self._fs.open(self._fs_path(key), "rb") as file:

@@ -106,6 +106,10 @@ class LocalBackend(StorageBackend):
         """Size and hash of the stored file (hashed now, in full)."""
         return hash_file(self._existing(key))
 
+    def size(self, key: str) -> int:
+        """The stored file's size (a ``stat``; StorageNotFoundError if there is none)."""
+        return self._existing(key).stat().st_size
+
     def _new_temp(self, name: str = "", *, kind: str = "", suffix: str = "") -> tuple[str, Path]:
         key = new_temp_key(name, kind=kind, suffix=suffix)
         os.makedirs(self._tmp_dir, exist_ok=True)
