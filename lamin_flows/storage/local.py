@@ -106,6 +106,14 @@ class LocalBackend(StorageBackend):
         """Size and hash of the stored file (hashed now, in full)."""
         return hash_file(self._existing(key))
 
+    def folders(self, prefix: str = "") -> list[str]:
+        """The folders right below ``prefix`` (symbolic links are not followed), sorted."""
+        start = self._root / validate_key(prefix.rstrip("/")) if prefix else self._root
+        try:
+            return sorted(e.name for e in os.scandir(start) if e.is_dir(follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
     def size(self, key: str) -> int:
         """The stored file's size (a ``stat``; StorageNotFoundError if there is none)."""
         return self._existing(key).stat().st_size

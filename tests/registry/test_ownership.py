@@ -165,3 +165,32 @@ def test_s3_bucket_has_one_owner(s3_bucket, tmp_path):
         ln.File(other, key="a.txt").save()
     ln.setup.load("bob")
     assert ln.File.select(key="a.txt").one().load() == "bob\n"
+
+
+def test_an_s3_root_around_an_owned_prefix_is_refused(s3_bucket, tmp_path):
+    ln.setup.init(storage=f"s3://{s3_bucket}/lab/project", name="alice")  # two prefixes down
+    with pytest.raises(StorageOwnedError, match=f"contains s3://{s3_bucket}/lab/project.*'alice'"):
+        ln.setup.init(storage=f"s3://{s3_bucket}", name="bob")
+    with pytest.raises(StorageOwnedError, match="contains .*'alice'"):
+        ln.setup.init(storage=f"s3://{s3_bucket}/lab", name="carol", share=True)  # sharing does not lift nesting
+    ln.setup.init(storage=f"s3://{s3_bucket}/other", name="dave")  # a sibling: fine
+    assert ln.setup.settings.instance.name == "dave"
+
+
+def test_the_cloud_search_below_a_root_is_bounded(s3_bucket, moto_server):
+    import _s3
+
+    from lamin_flows.storage import get_backend
+    from lamin_flows.storage.owner import _owned_below_cloud
+
+    client = _s3.s3_client(moto_server)
+    marker = json.dumps({"format": "lamin_flows.owner/1", "instances": [{"id": "other", "name": "eve"}]})
+    client.put_object(Bucket=s3_bucket, Key="a/b/c/.lamindb/_owner.json", Body=marker)  # three down: not looked for
+    for i in range(5):
+        client.put_object(Bucket=s3_bucket, Key=f"many{i}/x.txt", Body=b"x")
+    backend = get_backend(f"s3://{s3_bucket}")
+    assert _owned_below_cloud(backend, "me") is None
+    client.put_object(Bucket=s3_bucket, Key="a/b/.lamindb/_owner.json", Body=marker)
+    assert _owned_below_cloud(backend, "me") == (f"s3://{s3_bucket}/a/b", [{"id": "other", "name": "eve"}])
+    assert _owned_below_cloud(backend, "other") is None  # its own marker is no conflict
+    assert _owned_below_cloud(backend, "me", max_folders=2) is None  # past the bound: not walked further
