@@ -549,9 +549,15 @@ def replace(file: File, data: Any) -> None:
     The older version keeps its record and its bytes (under ``.lamindb/<id><suffix>``).
     """
     from lamin_flows.registry.files_io import construct
+    from lamin_flows.registry.ownership import refuse_unowned
 
     if not file._lf.saved:
         raise ValidationError("replace() works on saved Files; for a new File just construct it with the new data")
+    refuse_unowned(
+        file.storage_id,
+        f"replace File {file.id} ({file.key or file.name}) with new data",
+        "Save the new data in this instance's storage instead: ln.File(data, key=...).save().",
+    )
     if isinstance(data, (str, os.PathLike)):
         path = Path(os.fspath(data)).expanduser()
         if not path.is_file() and "://" not in os.fspath(data):
@@ -629,6 +635,14 @@ def delete(file: File, storage: bool | None) -> None:
             _logging.info(f"kept the data at {location}; file.delete(storage=True) also deletes it")
     if not file._lf.saved:
         return
+    from lamin_flows.registry.ownership import refuse_unowned
+
+    if storage:
+        refuse_unowned(
+            file.storage_id,
+            f"delete the data of File {file.id} at {location}",
+            "file.delete(storage=False) deletes the record only; delete the object with the bucket's own tools.",
+        )
     _warn_if_read(file)
     from lamin_flows.registry.file_delete import _refused, delete_with_data
 
@@ -670,7 +684,7 @@ def _promote(file: File, storage: bool) -> bool:
 
     table = File.__table__
     backend = file._backend()
-    at_key = file.key is not None
+    at_key = file.key is not None and _owned(file)
     own = storage_key(file.key, file.id, file.suffix, False)  # where the deleted version's bytes go
     undo: list[Callable[[], None]] = []
     journal_key = None
@@ -748,6 +762,23 @@ def _promote(file: File, storage: bool) -> bool:
         f"deleted version {file.version} of {file.key or 'File ' + file.stem_id!r}; version {previous.version}"
         f" (File {previous.id}) is the latest again"
     )
+    return True
+
+
+def _owned(file: File) -> bool:
+    """Whether ``file``'s storage may be written (see :func:`.ownership.refuse_unowned`); where it may not,
+    deleting a latest version makes the earlier one the latest in the registry only, and says so."""
+    from lamin_flows.errors import StoragePermissionError
+    from lamin_flows.registry.ownership import refuse_unowned
+
+    try:
+        refuse_unowned(file.storage_id, "", "")
+    except StoragePermissionError:
+        _logging.warning(
+            f"{file.path()} is in a storage registered in place (read only for lamin_flows): the earlier version"
+            " becomes the latest record, but its bytes are not put back at the key"
+        )
+        return False
     return True
 
 

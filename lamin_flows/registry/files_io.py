@@ -109,8 +109,9 @@ def _register_bucket(url: str) -> tuple[Any, str]:
     root = root_of(f"{protocol}://{bucket}")
     record = _unsaved_storages.get(root)
     if record is None or record._lf.saved:
-        record = _unsaved_storages[root] = Storage(root=root, type=protocol)
-        _logging.hint(f"{root} becomes a new storage location when the File is saved")
+        # someone else's bucket: no owner marker is written, and nothing there is ever written or deleted
+        record = _unsaved_storages[root] = Storage(root=root, type=protocol, owned=False)
+        _logging.hint(f"{root} becomes a new storage location, read only, when the File is saved")
     _roots[record.id] = record.root
     key = get_backend(root, storage_options()).relative_key(url)
     assert key is not None

@@ -18,7 +18,7 @@ from typing import Any
 from lamin_flows.config import get_settings
 from lamin_flows.errors import InstanceNotFoundError
 
-SCHEMA_HEAD = "0007"  # the newest migration; a database at another version is upgraded on connect
+SCHEMA_HEAD = "0008"  # the newest migration; a database at another version is upgraded on connect
 
 
 @dataclass
