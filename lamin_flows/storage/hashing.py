@@ -337,6 +337,8 @@ def _copy_large(src_fd: int, dst_fd: int, size: int, durable: bool = False) -> H
             while (end := copied_to.get()) is not None:
                 if end > hashed:
                     _hash_written(dst_fd, hasher, hashed, end)
+                    if durable:  # here, not in the copying thread: submitting the writes can block
+                        start_writeback(dst_fd, hashed, end - hashed)
                     hashed = end
         except BaseException as error:  # re-raised in the caller's thread  # noqa: BLE001
             failure.append(error)
@@ -346,7 +348,7 @@ def _copy_large(src_fd: int, dst_fd: int, size: int, durable: bool = False) -> H
     thread = threading.Thread(target=hash_copy, name="lamin-hash", daemon=True)
     thread.start()
     try:
-        _kernel_copy(src_fd, dst_fd, size, WRITEBACK_CHUNK, durable, copied_to.put)
+        _kernel_copy(src_fd, dst_fd, size, WRITEBACK_CHUNK, False, copied_to.put)
     finally:
         copied_to.put(None)
         thread.join()
