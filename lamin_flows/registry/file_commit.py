@@ -768,18 +768,15 @@ def _promote(file: File, storage: bool) -> bool:
 def _owned(file: File) -> bool:
     """Whether ``file``'s storage may be written (see :func:`.ownership.refuse_unowned`); where it may not,
     deleting a latest version makes the earlier one the latest in the registry only, and says so."""
-    from lamin_flows.errors import StoragePermissionError
-    from lamin_flows.registry.ownership import refuse_unowned
+    from lamin_flows.registry.ownership import storage_owned
 
-    try:
-        refuse_unowned(file.storage_id, "", "")
-    except StoragePermissionError:
+    owned, root = storage_owned(file.storage_id)
+    if not owned:
         _logging.warning(
-            f"{file.path()} is in a storage registered in place (read only for lamin_flows): the earlier version"
+            f"{root} was registered in place (read only for lamin_flows): the version before {file.key!r}'s latest"
             " becomes the latest record, but its bytes are not put back at the key"
         )
-        return False
-    return True
+    return owned
 
 
 def _delete_quietly(backend: Any, key: str) -> None:

@@ -138,24 +138,32 @@ def refuse_unowned(storage_id: str, what: str, fix: str) -> None:
         >>> refuse_unowned(file.storage_id, f"delete the data of File {file.id}", "...")  # doctest: +SKIP
     """
     from lamin_flows.errors import StoragePermissionError
-    from lamin_flows.registry import files_io, instance
-    from lamin_flows.registry.models import Storage
 
-    pending = files_io.unsaved_storage(storage_id)
-    if pending is not None:
-        owned, root = bool(pending.owned), str(pending.root)
-    else:
-        table = Storage.__table__
-        with db.read(instance.current().engine) as conn:
-            row = conn.execute(sa.select(table.c.owned, table.c.root).where(table.c.id == storage_id)).first()
-        if row is None:
-            return
-        owned, root = bool(row.owned), str(row.root)
+    owned, root = storage_owned(storage_id)
     if not owned:
         raise StoragePermissionError(
             f"Cannot {what}: {root} was registered in place by URL and is not owned by this instance, so"
             f" lamin_flows never writes or deletes anything there. Nothing was changed. {fix}"
         )
+
+
+def storage_owned(storage_id: str) -> tuple[bool, str | None]:
+    """Whether this registry owns the Storage ``storage_id`` (may write and delete there), and its root.
+
+    Example:
+        >>> storage_owned(file.storage_id)  # doctest: +SKIP
+        (False, 's3://other-bucket')
+    """
+    from lamin_flows.registry import files_io, instance
+    from lamin_flows.registry.models import Storage
+
+    pending = files_io.unsaved_storage(storage_id)
+    if pending is not None:
+        return bool(pending.owned), str(pending.root)
+    table = Storage.__table__
+    with db.read(instance.current().engine) as conn:
+        row = conn.execute(sa.select(table.c.owned, table.c.root).where(table.c.id == storage_id)).first()
+    return (True, None) if row is None else (bool(row.owned), str(row.root))
 
 
 def release_storages(config: Any, engine: Any) -> None:

@@ -218,7 +218,14 @@ def test_a_bucket_registered_in_place_is_read_only(s3_bucket, s3_endpoint, moto_
         file.replace(newer)
     assert [o["Key"] for o in client.list_objects_v2(Bucket=theirs)["Contents"]] == ["shared/x.csv"]  # nothing written
     assert client.get_object(Bucket=theirs, Key="shared/x.csv")["Body"].read() == b"a,b\n1,2\n"
-    file.delete(storage=False)  # the record only: fine
+    client.put_object(Bucket=theirs, Key="shared/x.csv", Body=b"a,b\n5,6\n")  # they changed it
+    second = ln.File(f"s3://{theirs}/shared/x.csv").save()
+    assert second.version == "2"
+    second.delete(storage=False)  # version 1 is the latest record again; nothing is written there
+    assert ln.File.select(key="shared/x.csv").one().id == file.id
+    assert [o["Key"] for o in client.list_objects_v2(Bucket=theirs)["Contents"]] == ["shared/x.csv"]
+    assert client.get_object(Bucket=theirs, Key="shared/x.csv")["Body"].read() == b"a,b\n5,6\n"
+    ln.File.select(id=file.id).one().delete(storage=False)  # the record only: fine
     assert ln.File.select().count() == 0
     ln.settings.storage = f"s3://{theirs}"  # attached on purpose: claimed, and ours from now on
     assert ln.Storage.select(root=f"s3://{theirs}").one().owned is True
