@@ -282,13 +282,13 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
                 "stem_id": c.stem_id,
             }
         )
-        if previous is not None and previous.hash == c.hash and previous.hash_type == c.hash_type:
-            _warn_broken(previous)  # the same content by its hash, but not found in storage
-        elif previous is not None:
-            _logging.hint(
-                f"{c.key or 'this version line'!r} holds other content (version {previous.version},"
-                f" File {previous.id}): this File becomes its next version when saved"
-            )
+        if previous is not None:
+            same_hash = previous.hash == c.hash and previous.hash_type == c.hash_type
+            if not (same_hash and _warn_broken(previous)):  # a copy deleted or damaged behind the registry: warned
+                _logging.hint(
+                    f"{c.key or 'this version line'!r} holds other content (version {previous.version},"
+                    f" File {previous.id}): this File becomes its next version when saved"
+                )
         if c.staged is not None:
             attach_staged(file, c.backend, c.staged)
             if _dedups(c):
@@ -299,18 +299,23 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
     return out
 
 
-def _warn_broken(row: Any) -> None:
-    """Say that a registered copy of this content was deleted or changed behind the registry."""
-    from lamin_flows.registry.identity import stored_problem
+def _warn_broken(row: Any) -> bool:
+    """Say that a registered copy of this content was deleted or changed behind the registry, if it
+    was (False: it is intact, and the new content only shares its MD5)."""
+    from lamin_flows.registry.identity import is_weak, stored_problem
     from lamin_flows.storage.keys import storage_key
 
     stored = storage_key(row.key, row.id, row.suffix, row.is_latest)
-    problem = stored_problem(backend_for_storage_id(row.storage_id), stored, row.size)
+    weak = row.hash if is_weak(row.hash_type) else None
+    problem = stored_problem(backend_for_storage_id(row.storage_id), stored, row.size, weak)
+    if problem is None:
+        return False
     _logging.warning(
         f"the stored data of {row.key or 'File ' + row.id!r} (version {row.version}, File {row.id}) {problem}: it was"
         " deleted or changed outside lamin_flows. This content is saved again as its next version, with its data in"
         " place; `lamin verify` lists the old version"
     )
+    return True
 
 
 def _warn_case_twins(keys: list[tuple[str, str]]) -> None:

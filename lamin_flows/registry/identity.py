@@ -96,16 +96,19 @@ def same_bytes(
     return result
 
 
-def stored_problem(backend: Any, key: str, size: int) -> str:
+def stored_problem(backend: Any, key: str, size: int, expected_hash: str | None = None) -> str | None:
     """What is wrong with a registered copy whose content a new save did not find there, for a warning.
 
     Args:
         backend: the registered copy's storage.
         key: its key.
         size: the size its record says.
+        expected_hash: the hash its record says; given, a copy of the right size is hashed (small, MD5 files:
+            cheap), and one that still has this hash is intact (the new content merely collides).
 
     Returns:
-        "is missing", "has 10 bytes where its record says 12" or "holds other bytes than its record says".
+        "is missing", "has 10 bytes where its record says 12", "holds other bytes than its record
+        says", or None: the copy is intact.
 
     Example:
         >>> stored_problem(backend, "a.csv", 12)  # doctest: +SKIP
@@ -119,4 +122,10 @@ def stored_problem(backend: Any, key: str, size: int) -> str:
         return f"cannot be read ({error})"
     if found != size:
         return f"has {found} bytes where its record says {size}"
+    if expected_hash is not None:
+        try:
+            if backend.info(key).hash == expected_hash:
+                return None
+        except OSError as error:
+            return f"cannot be read ({error})"
     return "holds other bytes than its record says"
