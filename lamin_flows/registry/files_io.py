@@ -163,7 +163,7 @@ def _existing_rows(
     latest = table.c.is_latest == sa.true()
     by_key: dict[tuple[str, str], Any] = {}
     by_stem: dict[str, Any] = {}
-    by_hash: dict[str, Any] = {}
+    by_hash: dict[str, list[Any]] = {}  # oldest first
     keyed: dict[str, list[str]] = {}
     for c in candidates:
         if c.key is not None:
@@ -181,18 +181,21 @@ def _existing_rows(
     for batch in chunks(hashes):
         stmt = sa.select(table).where(one_of(conn, table.c.hash, batch)).order_by(table.c.created_at)
         for row in conn.execute(stmt):
-            by_hash.setdefault(row.hash, row)
+            by_hash.setdefault(row.hash, []).append(row)
     return by_key, by_stem, by_hash
 
 
-def existing_matches(conn: Any, candidates: list[Candidate]) -> list[tuple[Any, Any]]:
+def existing_matches(
+    conn: Any, candidates: list[Candidate], rejected: list[Any] | None = None
+) -> list[tuple[Any, Any]]:
     """For each candidate: (the row that already holds its content or None, the latest version
     it would follow or None).
 
     The row holding the content is the latest version under its key (or version line) when that
     has the same hash, or, for copied data without a key, a row with the same hash
     (deduplication). Other content under a known key is a new version of it. Construction asks
-    first; saving asks again under the write lock.
+    first; saving asks again under the write lock. ``rejected`` collects the rows that had a
+    deduplicated candidate's hash but not its content (a collision, or a copy deleted or damaged).
     """
     by_key, by_stem, by_hash = _existing_rows(conn, candidates)
     out = []
@@ -204,9 +207,15 @@ def existing_matches(conn: Any, candidates: list[Candidate]) -> list[tuple[Any, 
         if previous is not None and previous.hash == c.hash and _same_content(c, previous):
             out.append((previous, None))
             continue
-        row = by_hash.get(c.hash) if _dedups(c) else None
-        if row is not None and not _same_content(c, row):
-            row = None  # an MD5 collision: other bytes, a File of its own
+        row = None
+        tried: list[Any] = []
+        for other in by_hash.get(c.hash, []) if _dedups(c) else []:  # the oldest File that holds these bytes
+            if _same_content(c, other):
+                row = other
+                break
+            tried.append(other)  # an MD5 collision, or a copy deleted or damaged behind the registry
+        if row is None and rejected is not None:
+            rejected.extend(tried)
         out.append((row, None) if row is not None else (None, previous))
     return out
 
@@ -237,12 +246,15 @@ def _same_content(c: Candidate, row: Any) -> bool:
 def resolve(candidates: list[Candidate], description: str | None = None, version: str | None = None) -> list[File]:
     """Turn candidates into Files: existing records for known content, new unsaved Files otherwise
     (new versions where a key's latest version holds other content)."""
+    rejected: list[Any] = []  # rows with a deduplicated candidate's hash but not its bytes
     try:
         with db.read(instance.current().engine) as conn:
-            matches = existing_matches(conn, candidates)
+            matches = existing_matches(conn, candidates, rejected)
     except BaseException:
         _discard(candidates)
         raise
+    for row in {r.id: r for r in rejected}.values():
+        _warn_broken(row, "as a new File")
     out: list[File] = []
     new_by_hash: dict[str, File] = {}
     duplicates: list[Candidate] = []  # staged copies of content that is stored already
@@ -299,7 +311,7 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
     return out
 
 
-def _warn_broken(row: Any) -> bool:
+def _warn_broken(row: Any, again: str = "as its next version") -> bool:
     """Say that a registered copy of this content was deleted or changed behind the registry, if it
     was (False: it is intact, and the new content only shares its MD5)."""
     from lamin_flows.registry.identity import is_weak, stored_problem
@@ -312,8 +324,8 @@ def _warn_broken(row: Any) -> bool:
         return False
     _logging.warning(
         f"the stored data of {row.key or 'File ' + row.id!r} (version {row.version}, File {row.id}) {problem}: it was"
-        " deleted or changed outside lamin_flows. This content is saved again as its next version, with its data in"
-        " place; `lamin verify` lists the old version"
+        f" deleted or changed outside lamin_flows. This content is saved again {again}, with its data in"
+        " place; `lamin verify` lists the old record"
     )
     return True
 

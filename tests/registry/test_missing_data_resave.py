@@ -103,3 +103,17 @@ def test_on_s3_truncated_data_is_stored_again(s3_bucket, moto_server, hash_type,
     assert "'data.bin'" in said and ("has 1000 bytes" in said or "other bytes" in said)
     assert again.id != first.id
     assert client.get_object(Bucket=s3_bucket, Key="project/data.bin")["Body"].read() == source.read_bytes()
+
+
+def test_content_without_a_key_whose_copy_was_deleted_is_stored_again(ln_sqlite, hash_type, tmp_path, capsys) -> None:
+    source = _source(tmp_path)
+    first = ln_sqlite.File(source).save()  # stored under .lamindb/<id>.bin
+    first.path().unlink()
+    capsys.readouterr()
+    again = ln_sqlite.File(source).save()
+    said = _warnings(capsys)
+    assert f"File {first.id}" in said and "is missing" in said and "as a new File" in said
+    assert again.id != first.id and again.path().read_bytes() == source.read_bytes()
+    capsys.readouterr()
+    assert ln_sqlite.File(source).id == again.id  # from now on the intact copy is the one deduplicated to
+    assert "outside lamin_flows" not in _warnings(capsys)
