@@ -295,9 +295,29 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
             insert_records(conn, File, to_insert)
         for f, p in archived:  # last, right before COMMIT: the key now holds the new version
             _overwrite(f, p, undo, failures)
+        _make_durable(to_commit)  # after the last move, before the COMMIT that makes the records visible
     saved = [f for f in files if f._lf.saved]
     _refuse_data_changes(saved)
     update_records(conn, File, saved)
+
+
+def _make_durable(files: list[File]) -> None:
+    """Wait until the data these Files moved into place keeps its names through a power cut.
+
+    One call per storage for the whole save, whatever the number of Files (a local folder
+    flushes the folders touched, or the filesystem once; cloud storage has nothing to do): a
+    record is committed only once its data would survive a crash of the machine.
+    """
+    by_backend: dict[int, tuple[Any, list[str]]] = {}
+    for f in files:
+        backend = f._lf.extra["staged"][0]
+        keys = by_backend.setdefault(id(backend), (backend, []))[1]
+        keys.append(f.storage_key)
+        archive = f._lf.extra.get("archive")
+        if archive is not None:  # the older version's bytes, kept under its own id
+            keys.append(archive)
+    for backend, keys in by_backend.values():
+        backend.make_durable(keys)
 
 
 def _check_revises(file: File, previous: Any) -> None:
@@ -432,6 +452,9 @@ def _archive(file: File, previous: Any, undo: list[Callable[[], None]], failures
         backend.link(previous.key, archive)
     except FileNotFoundError:
         if not backend.exists(previous.key):
+            if previous.hash == file.hash:  # the same content: construction said so already (files_io._warn_broken)
+                file._lf.extra["archive"] = None
+                return
             _logging.warning(
                 f"no data at {previous.key!r} for version {previous.version} (File {previous.id}); the new version"
                 " takes the key (`lamin verify` lists the old one as missing)"
@@ -527,9 +550,15 @@ def replace(file: File, data: Any) -> None:
     The older version keeps its record and its bytes (under ``.lamindb/<id><suffix>``).
     """
     from lamin_flows.registry.files_io import construct
+    from lamin_flows.registry.ownership import refuse_unowned
 
     if not file._lf.saved:
         raise ValidationError("replace() works on saved Files; for a new File just construct it with the new data")
+    refuse_unowned(
+        file.storage_id,
+        f"replace File {file.id} ({file.key or file.name}) with new data",
+        "Save the new data in this instance's storage instead: ln.File(data, key=...).save().",
+    )
     if isinstance(data, (str, os.PathLike)):
         path = Path(os.fspath(data)).expanduser()
         if not path.is_file() and "://" not in os.fspath(data):
@@ -608,6 +637,14 @@ def delete(file: File, storage: bool | None) -> None:
             _logging.info(f"kept the data at {location}; file.delete(storage=True) also deletes it")
     if not file._lf.saved:
         return
+    from lamin_flows.registry.ownership import refuse_unowned
+
+    if storage:
+        refuse_unowned(
+            file.storage_id,
+            f"delete the data of File {file.id} at {location}",
+            "file.delete(storage=False) deletes the record only; delete the object with the bucket's own tools.",
+        )
     _warn_if_read(file)
     from lamin_flows.registry.file_delete import _refused, delete_with_data
 
@@ -650,7 +687,7 @@ def _promote(file: File, storage: bool) -> bool:
     assert file.stem_id is not None  # the caller promotes only Files with a version line
     table = File.__table__
     backend = file._backend()
-    at_key = file.key is not None
+    at_key = file.key is not None and _owned(file)
     own: str | None = storage_key(file.key, file.id, file.suffix, False)  # where the deleted version's bytes go
     undo: list[Callable[[], None]] = []
     journal_key = None
@@ -706,6 +743,7 @@ def _promote(file: File, storage: bool) -> bool:
                 backend.copy_over(source, file.key)  # last: the key holds the earlier version again
                 if own is not None:
                     undo.append(lambda: backend.copy_over(own, file.key))  # type: ignore[arg-type]  # both set here
+                backend.make_durable([file.key] if own is None else [file.key, own])  # before COMMIT
     except BaseException:
         for action in reversed(undo):
             try:
@@ -733,6 +771,20 @@ def _promote(file: File, storage: bool) -> bool:
         f" (File {previous.id}) is the latest again"
     )
     return True
+
+
+def _owned(file: File) -> bool:
+    """Whether ``file``'s storage may be written (see :func:`.ownership.refuse_unowned`); where it may not,
+    deleting a latest version makes the earlier one the latest in the registry only, and says so."""
+    from lamin_flows.registry.ownership import storage_owned
+
+    owned, root = storage_owned(file.storage_id)
+    if not owned:
+        _logging.warning(
+            f"{root} was registered in place (read only for lamin_flows): the version before {file.key!r}'s latest"
+            " becomes the latest record, but its bytes are not put back at the key"
+        )
+    return owned
 
 
 def _delete_quietly(backend: Any, key: str) -> None:

@@ -112,8 +112,9 @@ def _register_bucket(url: str) -> tuple[Any, str]:
     root = root_of(f"{protocol}://{bucket}")
     record = _unsaved_storages.get(root)
     if record is None or record._lf.saved:
-        record = _unsaved_storages[root] = Storage(root=root, type=protocol)
-        _logging.hint(f"{root} becomes a new storage location when the File is saved")
+        # someone else's bucket: no owner marker is written, and nothing there is ever written or deleted
+        record = _unsaved_storages[root] = Storage(root=root, type=protocol, owned=False)
+        _logging.hint(f"{root} becomes a new storage location, read only, when the File is saved")
     _roots[record.id] = record.root
     key = get_backend(root, storage_options()).relative_key(url)
     assert key is not None
@@ -165,7 +166,7 @@ def _existing_rows(
     latest = table.c.is_latest == sa.true()
     by_key: dict[tuple[str, str], Any] = {}
     by_stem: dict[str, Any] = {}
-    by_hash: dict[str, Any] = {}
+    by_hash: dict[str, list[Any]] = {}  # oldest first
     keyed: dict[str, list[str]] = {}
     for c in candidates:
         if c.key is not None:
@@ -183,18 +184,21 @@ def _existing_rows(
     for batch in chunks(hashes):
         stmt = sa.select(table).where(one_of(conn, table.c.hash, batch)).order_by(table.c.created_at)
         for row in conn.execute(stmt):
-            by_hash.setdefault(row.hash, row)
+            by_hash.setdefault(row.hash, []).append(row)
     return by_key, by_stem, by_hash
 
 
-def existing_matches(conn: Any, candidates: list[Candidate]) -> list[tuple[Any, Any]]:
+def existing_matches(
+    conn: Any, candidates: list[Candidate], rejected: list[Any] | None = None
+) -> list[tuple[Any, Any]]:
     """For each candidate: (the row that already holds its content or None, the latest version
     it would follow or None).
 
     The row holding the content is the latest version under its key (or version line) when that
     has the same hash, or, for copied data without a key, a row with the same hash
     (deduplication). Other content under a known key is a new version of it. Construction asks
-    first; saving asks again under the write lock.
+    first; saving asks again under the write lock. ``rejected`` collects the rows that had a
+    deduplicated candidate's hash but not its content (a collision, or a copy deleted or damaged).
     """
     by_key, by_stem, by_hash = _existing_rows(conn, candidates)
     out = []
@@ -206,9 +210,15 @@ def existing_matches(conn: Any, candidates: list[Candidate]) -> list[tuple[Any, 
         if previous is not None and previous.hash == c.hash and _same_content(c, previous):
             out.append((previous, None))
             continue
-        row = by_hash.get(c.hash) if _dedups(c) else None
-        if row is not None and not _same_content(c, row):
-            row = None  # an MD5 collision: other bytes, a File of its own
+        row = None
+        tried: list[Any] = []
+        for other in by_hash.get(c.hash, []) if _dedups(c) else []:  # the oldest File that holds these bytes
+            if _same_content(c, other):
+                row = other
+                break
+            tried.append(other)  # an MD5 collision, or a copy deleted or damaged behind the registry
+        if row is None and rejected is not None:
+            rejected.extend(tried)
         out.append((row, None) if row is not None else (None, previous))
     return out
 
@@ -226,24 +236,28 @@ def _same_content(c: Candidate, row: Any) -> bool:
         return True
     if row.hash_type != c.hash_type:
         return False
-    if not is_weak(c.hash_type):
-        return True
     backend, staged = (
         c.staged if isinstance(c.staged, tuple) else (c.backend, c.staged)
     )  # a save passes File.extra's pair
     stored = storage_key(row.key, row.id, row.suffix, row.is_latest)
-    return same_bytes(backend_for_storage_id(row.storage_id), stored, backend, staged.temp_key, c.hash_type, row.id)
+    size = c.size if not is_weak(c.hash_type) else None  # a strong hash: the registered copy must be there
+    return same_bytes(
+        backend_for_storage_id(row.storage_id), stored, backend, staged.temp_key, c.hash_type, row.id, size
+    )
 
 
 def resolve(candidates: list[Candidate], description: str | None = None, version: str | None = None) -> list[File]:
     """Turn candidates into Files: existing records for known content, new unsaved Files otherwise
     (new versions where a key's latest version holds other content)."""
+    rejected: list[Any] = []  # rows with a deduplicated candidate's hash but not its bytes
     try:
         with db.read(instance.current().engine) as conn:
-            matches = existing_matches(conn, candidates)
+            matches = existing_matches(conn, candidates, rejected)
     except BaseException:
         _discard(candidates)
         raise
+    for row in {r.id: r for r in rejected}.values():
+        _warn_broken(row, "as a new File")
     out: list[File] = []
     new_by_hash: dict[str, File] = {}
     duplicates: list[Candidate] = []  # staged copies of content that is stored already
@@ -284,10 +298,12 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
             }
         )
         if previous is not None:
-            _logging.hint(
-                f"{c.key or 'this version line'!r} holds other content (version {previous.version},"
-                f" File {previous.id}): this File becomes its next version when saved"
-            )
+            same_hash = previous.hash == c.hash and previous.hash_type == c.hash_type
+            if not (same_hash and _warn_broken(previous)):  # a copy deleted or damaged behind the registry: warned
+                _logging.hint(
+                    f"{c.key or 'this version line'!r} holds other content (version {previous.version},"
+                    f" File {previous.id}): this File becomes its next version when saved"
+                )
         if c.staged is not None:
             attach_staged(file, c.backend, c.staged)
             if _dedups(c):
@@ -296,6 +312,25 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
     _discard(duplicates)
     _warn_case_twins([(f.storage_id, f.key) for f in out if not f._lf.saved and f.key is not None])
     return out
+
+
+def _warn_broken(row: Any, again: str = "as its next version") -> bool:
+    """Say that a registered copy of this content was deleted or changed behind the registry, if it
+    was (False: it is intact, and the new content only shares its MD5)."""
+    from lamin_flows.registry.identity import is_weak, stored_problem
+    from lamin_flows.storage.keys import storage_key
+
+    stored = storage_key(row.key, row.id, row.suffix, row.is_latest)
+    weak = row.hash if is_weak(row.hash_type) else None
+    problem = stored_problem(backend_for_storage_id(row.storage_id), stored, row.size, weak)
+    if problem is None:
+        return False
+    _logging.warning(
+        f"the stored data of {row.key or 'File ' + row.id!r} (version {row.version}, File {row.id}) {problem}: it was"
+        f" deleted or changed outside lamin_flows. This content is saved again {again}, with its data in"
+        " place; `lamin verify` lists the old record"
+    )
+    return True
 
 
 def _warn_case_twins(keys: list[tuple[str, str]]) -> None:

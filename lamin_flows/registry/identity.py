@@ -4,7 +4,10 @@ Files below 16 MiB are hashed with MD5 (it matches S3's ETag), and MD5 collision
 at will: two different files with one MD5 exist in public. Wherever the registry would decide
 that new data *is* registered content (and so store nothing, or return another record), a
 match of a weak hash is confirmed by comparing the bytes with the registered copy. BLAKE3
-(``hash_type="blake3"``, files from 16 MiB) needs no such check.
+(``hash_type="blake3"``, files from 16 MiB) needs no such comparison, but the registered copy
+must still be there with its size: one deleted or overwritten behind the registry is not the
+content, and the save stores the data again (as the key's next version) instead of returning a
+record without data.
 
 The comparison runs only when the hashes already match (a re-save of the same content), and
 its result is remembered per staged copy, so construction and the save under the write lock
@@ -40,7 +43,15 @@ def _equal_streams(a: Any, b: Any) -> bool:
             return True
 
 
-def same_bytes(backend_a: Any, key_a: str, backend_b: Any, key_b: str, hash_type: str | None, tag: str = "") -> bool:
+def same_bytes(
+    backend_a: Any,
+    key_a: str,
+    backend_b: Any,
+    key_b: str,
+    hash_type: str | None,
+    tag: str = "",
+    size: int | None = None,
+) -> bool:
     """Whether two stored objects whose hashes (of ``hash_type``) match hold the same bytes.
 
     Args:
@@ -50,12 +61,20 @@ def same_bytes(backend_a: Any, key_a: str, backend_b: Any, key_b: str, hash_type
         key_b: its key.
         hash_type: the type of the hash both objects share.
         tag: what else the answer depends on (the registered record's id), for the memo.
+        size: the size of the second object. Given, a strong hash is trusted only if the first
+            object is there with this size: a registered copy that was deleted or overwritten
+            behind the registry is not the content (one ``stat`` or HEAD, nothing read).
 
     Returns:
-        True for a strong hash without reading anything; otherwise the bytes are compared. An
-        object that cannot be read counts as different (nothing is then deduplicated).
+        For a strong hash, True without reading anything (but see ``size``); otherwise the bytes
+        are compared. An object that cannot be read counts as different (nothing is then
+        deduplicated).
+
+    Example:
+        >>> same_bytes(backend, "big.bin", backend, staged.temp_key, "blake3", size=staged.size)  # doctest: +SKIP
+        False
     """
-    if not is_weak(hash_type):
+    if not is_weak(hash_type) and size is None:
         return True
     memo = (id(backend_a), key_a, id(backend_b), key_b, tag)
     with _lock:
@@ -63,8 +82,11 @@ def same_bytes(backend_a: Any, key_a: str, backend_b: Any, key_b: str, hash_type
     if known is not None:
         return known
     try:
-        with backend_a.open(key_a, "rb") as a, backend_b.open(key_b, "rb") as b:
-            result = _equal_streams(a, b)
+        if not is_weak(hash_type):
+            result = bool(backend_a.size(key_a) == size)
+        else:
+            with backend_a.open(key_a, "rb") as a, backend_b.open(key_b, "rb") as b:
+                result = _equal_streams(a, b)
     except OSError:
         result = False
     with _lock:
@@ -72,3 +94,38 @@ def same_bytes(backend_a: Any, key_a: str, backend_b: Any, key_b: str, hash_type
             _confirmed.clear()
         _confirmed[memo] = result
     return result
+
+
+def stored_problem(backend: Any, key: str, size: int, expected_hash: str | None = None) -> str | None:
+    """What is wrong with a registered copy whose content a new save did not find there, for a warning.
+
+    Args:
+        backend: the registered copy's storage.
+        key: its key.
+        size: the size its record says.
+        expected_hash: the hash its record says; given, a copy of the right size is hashed (small, MD5 files:
+            cheap), and one that still has this hash is intact (the new content merely collides).
+
+    Returns:
+        "is missing", "has 10 bytes where its record says 12", "holds other bytes than its record
+        says", or None: the copy is intact.
+
+    Example:
+        >>> stored_problem(backend, "a.csv", 12)  # doctest: +SKIP
+        'is missing'
+    """
+    try:
+        found = backend.size(key)
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as error:
+        return f"cannot be read ({error})"
+    if found != size:
+        return f"has {found} bytes where its record says {size}"
+    if expected_hash is not None:
+        try:
+            if backend.info(key).hash == expected_hash:
+                return None
+        except OSError as error:
+            return f"cannot be read ({error})"
+    return "holds other bytes than its record says"

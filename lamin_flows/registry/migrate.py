@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-SCHEMA_HEAD = "0007"  # the newest migration; a database at another version is upgraded on connect
+SCHEMA_HEAD = "0008"  # the newest migration; a database at another version is upgraded on connect
 
 _checked: set[str] = set()
 _lock = threading.Lock()

@@ -56,6 +56,11 @@ class Storage(Record, table=True):
     type: str = Field(max_length=16, description="local, s3, gs, memory, ...")
     region: str | None = Field(default=None, max_length=64)
     description: str | None = Field(default=None)
+    owned: bool = Field(
+        default=True,
+        sa_column=Column(sa.Boolean, nullable=False, server_default=sa.true()),
+        description="False for a bucket Files were registered in place from: read only, never written or deleted",
+    )
     created_by_id: str | None = Field(default=None, foreign_key="user.id", max_length=12)
 
     _foreign_keys: ClassVar = {"created_by": ("created_by_id", "User")}

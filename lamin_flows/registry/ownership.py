@@ -115,6 +115,55 @@ def claim_storage(inst: Any, root: str, *, share: bool = False) -> None:
     roots = [s.root for s in Storage.select().all()]
     check_nesting(root, roots, lambda r: get_backend(r, options if is_cloud(r) else None), me)
     claim(get_backend(root, options if is_cloud(root) else None), me, inst.config.name, share=share)
+    table = Storage.__table__
+    with db.write(inst.engine) as conn:  # a bucket registered in place before: attached on purpose now, ours
+        conn.execute(table.update().where(table.c.root == root, table.c.owned == sa.false()).values(owned=True))
+
+
+def refuse_unowned(storage_id: str, what: str, fix: str) -> None:
+    """Refuse to write or delete data in a storage this registry does not own.
+
+    A bucket that Files were registered in place from by URL is someone else's: lamin_flows
+    reads it, and never writes, overwrites or deletes objects there (nor save journals).
+
+    Args:
+        storage_id: the Storage of the data about to be written or deleted.
+        what: what would have been done, e.g. "delete the data of File X".
+        fix: what the user can do instead.
+
+    Raises:
+        StoragePermissionError: the Storage is registered as not owned (``owned`` false).
+
+    Example:
+        >>> refuse_unowned(file.storage_id, f"delete the data of File {file.id}", "...")  # doctest: +SKIP
+    """
+    from lamin_flows.errors import StoragePermissionError
+
+    owned, root = storage_owned(storage_id)
+    if not owned:
+        raise StoragePermissionError(
+            f"Cannot {what}: {root} was registered in place by URL and is not owned by this instance, so"
+            f" lamin_flows never writes or deletes anything there. Nothing was changed. {fix}"
+        )
+
+
+def storage_owned(storage_id: str) -> tuple[bool, str | None]:
+    """Whether this registry owns the Storage ``storage_id`` (may write and delete there), and its root.
+
+    Example:
+        >>> storage_owned(file.storage_id)  # doctest: +SKIP
+        (False, 's3://other-bucket')
+    """
+    from lamin_flows.registry import files_io, instance
+    from lamin_flows.registry.models import Storage
+
+    pending = files_io.unsaved_storage(storage_id)
+    if pending is not None:
+        return bool(pending.owned), str(pending.root)
+    table = Storage.__table__
+    with db.read(instance.current().engine) as conn:
+        row = conn.execute(sa.select(table.c.owned, table.c.root).where(table.c.id == storage_id)).first()
+    return (True, None) if row is None else (bool(row.owned), str(row.root))
 
 
 def release_storages(config: Any, engine: Any) -> None:

@@ -170,6 +170,32 @@ class StorageBackend(ABC):
     def info(self, key: str) -> HashResult:
         """Size and hash of the stored object; cloud backends read them from metadata."""
 
+    def size(self, key: str) -> int:
+        """The number of bytes stored under ``key``, without reading them (a ``stat``, a HEAD).
+
+        Raises:
+            StorageNotFoundError: nothing is stored under ``key``.
+
+        Example:
+            >>> backend.size("data/x.csv")  # doctest: +SKIP
+            12
+        """
+        return self.info(key).size
+
+    def folders(self, prefix: str = "") -> list[str]:
+        """The names of the folders right below ``prefix`` (a folder key, "" for the root), sorted.
+
+        One listing of one level (cloud: a delimited LIST request), never a walk of everything
+        below; a missing folder has none.
+
+        Example:
+            >>> backend.folders("")  # doctest: +SKIP
+            ['.lamindb', 'results']
+        """
+        start = f"{prefix.rstrip('/')}/" if prefix else ""
+        found = {key[len(start) :].split("/", 1)[0] for key, _ in self.list(start) if "/" in key[len(start) :]}
+        return sorted(found)
+
     @abstractmethod
     def stage_in(self, src: str | os.PathLike[str]) -> Staged:
         """Copy or upload a local file to a fresh temporary key, hashing while copying."""

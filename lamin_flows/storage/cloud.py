@@ -135,6 +135,22 @@ class FsspecBackend(StorageBackend):
             found = HashResult(size, b64(base64.b64decode(details["md5Hash"])), "md5")
         return found or self._stream_hash(key, size)
 
+    def folders(self, prefix: str = "") -> list[str]:
+        """The prefixes right below ``prefix`` (one delimited listing), sorted."""
+        base = f"{self._base}/{validate_key(prefix.rstrip('/'))}" if prefix else self._base
+        self._fs.invalidate_cache(base)
+        with self._errors(prefix or None):
+            try:
+                entries = self._fs.ls(base, detail=True)
+            except FileNotFoundError:
+                return []
+        names = {str(e["name"]).rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "directory"}
+        return sorted(names)
+
+    def size(self, key: str) -> int:
+        """The object's size, from its metadata (one HEAD)."""
+        return int(self._head(key).get("size") or 0)
+
     def _stream_hash(self, key: str, size: int) -> HashResult:
         hasher = IncrementalHash(size)
         with self._errors(key), self._fs.open(self._fs_path(key), "rb") as file:

@@ -24,8 +24,11 @@ from __future__ import annotations
 import base64
 import errno
 import hashlib
+import mmap
 import os
+import queue
 import threading
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,19 +255,21 @@ def hash_many(paths: list[str | os.PathLike[str]]) -> list[HashResult]:
 def copy_with_hash(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, durable: bool = False) -> HashResult:
     """Copy a local file and hash it in the same pass.
 
-    Small files are read once in chunks that go both to the hasher and to ``dst``. For large files
-    BLAKE3 hashes the source (4 MiB ``pread`` calls, all cores) while the kernel copies it with
-    ``copy_file_range`` in parallel, so a copy costs little more than ``cp``. Every write is checked:
-    short writes are continued, and the copy's final size must equal the bytes read. A source that
-    changes while being copied (size/mtime, or truncated) is refused with
-    :class:`SourceChangedError`; it never crashes the process, as a memory-mapped read would.
+    Small files are read once in chunks that go both to the hasher and to ``dst``. Large files
+    are copied by the kernel (``copy_file_range``) in 64 MiB pieces while another thread hashes
+    each piece of the *copy* with BLAKE3 as soon as it is written, memory-mapped: the bytes are
+    in the page cache already and are hashed where they lie, without being copied once more into
+    Python (which cost more than the hashing itself). The hash is therefore that of the bytes
+    stored. The user's file is only ever read with system calls, never mapped: a source truncated
+    meanwhile gives a short copy and :class:`SourceChangedError`, never a SIGBUS. Every write is
+    checked: short writes are continued, and the copy's final size must equal the bytes read.
     On any failure ``dst`` is removed.
 
     Args:
         src: The local file to copy.
         dst: Where to write the copy (parent folder must exist; an existing file is overwritten).
         durable: Return only once the copy is on disk (``fdatasync``). Write-back of a large copy
-            is started every 64 MiB while copying, so the final sync has little left to wait for.
+            is started after every 64 MiB piece, so the final sync has little left to wait for.
 
     Returns:
         Size and hash of the copied content, equal to ``hash_file(dst)``.
@@ -280,7 +285,8 @@ def copy_with_hash(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, 
         HashResult(size=1073741824, hash='Yk1...', hash_type='blake3')
     """
     try:
-        with open(src, "rb", buffering=0) as source, open(dst, "wb", buffering=0) as target:
+        # the copy is opened for reading too: the hashing thread maps what was written
+        with open(src, "rb", buffering=0) as source, open(dst, "w+b", buffering=0) as target:
             before = os.fstat(source.fileno())
             if is_large(before.st_size) and before.st_size > 0:
                 result = _copy_large(source.fileno(), target.fileno(), before.st_size, durable)
@@ -320,35 +326,76 @@ def _copy_small(source: Any, dst_fd: int, size: int) -> HashResult:
 
 
 def _copy_large(src_fd: int, dst_fd: int, size: int, durable: bool = False) -> HashResult:
+    """Copy with the kernel in pieces; a thread hashes each piece of the copy once it is written."""
     hasher = IncrementalHash(size)
     failure: list[BaseException] = []
+    copied_to: queue.SimpleQueue[int | None] = queue.SimpleQueue()  # "the copy is complete up to this offset"
 
-    def hash_source() -> None:
+    def hash_copy() -> None:
+        hashed = 0
         try:
-            _hash_fd(src_fd, hasher, size)  # pread: the copy below moves the fd's position, not this
+            while (end := copied_to.get()) is not None:
+                if end > hashed:
+                    _hash_written(dst_fd, hasher, hashed, end)
+                    if durable:  # here, not in the copying thread: submitting the writes can block
+                        start_writeback(dst_fd, hashed, end - hashed)
+                    hashed = end
         except BaseException as error:  # re-raised in the caller's thread  # noqa: BLE001
             failure.append(error)
+            while copied_to.get() is not None:  # let the copy finish; its file is removed
+                pass
 
-    thread = threading.Thread(target=hash_source, name="lamin-hash", daemon=True)
+    thread = threading.Thread(target=hash_copy, name="lamin-hash", daemon=True)
     thread.start()
     try:
-        _kernel_copy(src_fd, dst_fd, size, WRITEBACK_CHUNK if durable else 0)
+        _kernel_copy(src_fd, dst_fd, size, WRITEBACK_CHUNK, False, copied_to.put)
     finally:
+        copied_to.put(None)
         thread.join()
     if failure:
         raise failure[0]
     return hasher.result()
 
 
-def _kernel_copy(src_fd: int, dst_fd: int, size: int, writeback: int = 0) -> int:
+def _hash_written(fd: int, hasher: IncrementalHash, start: int, end: int) -> None:
+    """Feed bytes ``start`` to ``end`` of the copy ``fd`` into ``hasher``, hashed where they lie in the page cache.
+
+    The map starts at the page below ``start`` (mmap offsets are page-aligned); ``MAP_POPULATE`` maps
+    the cached pages in one go instead of one page fault per 64 KiB. A filesystem that cannot map
+    files is read with ``pread`` instead.
+    """
+    aligned = start - start % mmap.ALLOCATIONGRANULARITY
+    try:
+        view = mmap.mmap(
+            fd,
+            end - aligned,
+            flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+            prot=mmap.PROT_READ,
+            offset=aligned,
+        )
+    except (OSError, ValueError):
+        _hash_fd(fd, hasher, end, start)
+        return
+    with view, memoryview(view) as data:
+        hasher.update(data[start - aligned :])
+
+
+def _kernel_copy(
+    src_fd: int,
+    dst_fd: int,
+    size: int,
+    piece: int = 1 << 30,
+    writeback: bool = False,
+    done: Callable[[int], None] | None = None,
+) -> int:
     """Copy without moving the data through Python: copy_file_range, else sendfile, else read/write.
 
     All three advance the file positions, so a method that gives up midway hands over cleanly.
-    With ``writeback``, the disk is asked to start writing every ``writeback`` bytes copied.
+    ``done(offset)`` is called whenever the copy is complete up to ``offset`` (every ``piece``
+    bytes at least); with ``writeback``, the disk is also asked to start writing each piece.
     Returns the number of bytes copied (fewer than ``size`` if the source shrank).
     """
     copied = 0
-    piece = writeback or 1 << 30
     for method in ("copy_file_range", "sendfile"):
         call = getattr(os, method, None)
         if call is None:
@@ -362,11 +409,19 @@ def _kernel_copy(src_fd: int, dst_fd: int, size: int, writeback: int = 0) -> int
                 if writeback:
                     start_writeback(dst_fd, copied, n)
                 copied += n
+                if done is not None:
+                    done(copied)
             return copied
         except OSError as error:  # not supported between these filesystems: try the next way
             if error.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
                 raise
+    reported = copied
     while chunk := os.read(src_fd, CHUNK):
         write_all(dst_fd, chunk)
         copied += len(chunk)
+        if done is not None and copied - reported >= piece:
+            done(copied)
+            reported = copied
+    if done is not None:
+        done(copied)
     return copied

@@ -8,7 +8,9 @@ lists both instances, each one's saves still never overwrite bytes its own recor
 to, and each one's ``lamin verify --fix`` leaves the other's journals alone.
 
 A root that lies inside an owned root (or contains one) is refused the same way: its keys are
-the other root's keys under another name.
+the other root's keys under another name. Below a new local root, owned folders are looked for
+three levels down; below a new cloud root (``s3://bucket`` around ``s3://bucket/lab/project``),
+two prefixes down, with one delimited listing per prefix and at most 200 of them.
 
 The marker is plain JSON, one small object; this module knows nothing of the registry, it is
 handed the instance's id and name.
@@ -167,7 +169,7 @@ def check_nesting(root: str, other_roots: list[str], backend_for: Any, instance_
                 f" its saves and `lamin verify --fix` would meet this one's. Use that instance with a key"
                 f" prefix, or choose a storage outside {parent}."
             )
-    found = _owned_below(root, instance_id)
+    found = _owned_below_cloud(backend_for(root), instance_id) if "://" in root else _owned_below(root, instance_id)
     if found is not None:
         raise StorageOwnedError(
             f"storage {root} contains {found[0]}, which lamin_flows instance {_describe(found[1])} owns; saves"
@@ -179,8 +181,6 @@ def _owned_below(
     root: str, instance_id: str, max_depth: int = 3, max_folders: int = 10_000
 ) -> tuple[str, list[dict[str, str]]] | None:
     """A folder below a local root (a few levels down, a bounded number of folders) that another instance owns."""
-    if "://" in root:
-        return None  # a bucket listing per attach would cost more than it finds: roots above are checked
     level = [Path(root)]
     seen = 0
     for _ in range(max_depth):
@@ -199,6 +199,43 @@ def _owned_below(
                 below.append(path)
             if seen > max_folders:
                 return None
+        level = below
+    return None
+
+
+CLOUD_DEPTH = 2  # markers up to two prefixes below a bucket root (bucket/lab/project/.lamindb/_owner.json)
+CLOUD_FOLDERS = 200  # prefixes looked into at most: one delimited LIST request each
+
+
+def _owned_below_cloud(
+    backend: Any, instance_id: str, max_depth: int = CLOUD_DEPTH, max_folders: int = CLOUD_FOLDERS
+) -> tuple[str, list[dict[str, str]]] | None:
+    """A prefix at most ``max_depth`` levels below a cloud root whose owner marker names another instance.
+
+    One delimited listing per prefix looked into (the root's, then each prefix's, which also shows
+    whether it holds ``.lamindb/``), at most ``max_folders`` of them: a bucket with thousands of
+    top-level prefixes is not walked, it is checked as far as the bound goes.
+    """
+    level = [""]
+    seen = 0
+    for depth in range(max_depth + 1):
+        below: list[str] = []
+        for folder in level:
+            children = backend.folders(folder)
+            if folder and MANAGED_PREFIX.rstrip("/") in children:
+                marker = read_document(backend, f"{folder}/{OWNER_KEY}", FORMAT, "instances")
+                entries = [e for e in owners(marker) if e["id"] != instance_id]
+                if entries:
+                    return f"{backend.root.rstrip('/')}/{folder}", entries
+            if depth == max_depth:
+                continue
+            for child in children:
+                if child == MANAGED_PREFIX.rstrip("/"):
+                    continue
+                seen += 1
+                if seen > max_folders:
+                    return None
+                below.append(f"{folder}/{child}" if folder else child)
         level = below
     return None
 

@@ -165,3 +165,68 @@ def test_s3_bucket_has_one_owner(s3_bucket, tmp_path):
         ln.File(other, key="a.txt").save()
     ln.setup.load("bob")
     assert ln.File.select(key="a.txt").one().load() == "bob\n"
+
+
+def test_an_s3_root_around_an_owned_prefix_is_refused(s3_bucket, tmp_path):
+    ln.setup.init(storage=f"s3://{s3_bucket}/lab/project", name="alice")  # two prefixes down
+    with pytest.raises(StorageOwnedError, match=f"contains s3://{s3_bucket}/lab/project.*'alice'"):
+        ln.setup.init(storage=f"s3://{s3_bucket}", name="bob")
+    with pytest.raises(StorageOwnedError, match="contains .*'alice'"):
+        ln.setup.init(storage=f"s3://{s3_bucket}/lab", name="carol", share=True)  # sharing does not lift nesting
+    ln.setup.init(storage=f"s3://{s3_bucket}/other", name="dave")  # a sibling: fine
+    assert ln.setup.settings.instance.name == "dave"
+
+
+def test_the_cloud_search_below_a_root_is_bounded(s3_bucket, moto_server):
+    import _s3
+
+    from lamin_flows.storage import get_backend
+    from lamin_flows.storage.owner import _owned_below_cloud
+
+    client = _s3.s3_client(moto_server)
+    marker = json.dumps({"format": "lamin_flows.owner/1", "instances": [{"id": "other", "name": "eve"}]})
+    client.put_object(Bucket=s3_bucket, Key="a/b/c/.lamindb/_owner.json", Body=marker)  # three down: not looked for
+    for i in range(5):
+        client.put_object(Bucket=s3_bucket, Key=f"many{i}/x.txt", Body=b"x")
+    backend = get_backend(f"s3://{s3_bucket}")
+    assert _owned_below_cloud(backend, "me") is None
+    client.put_object(Bucket=s3_bucket, Key="a/b/.lamindb/_owner.json", Body=marker)
+    assert _owned_below_cloud(backend, "me") == (f"s3://{s3_bucket}/a/b", [{"id": "other", "name": "eve"}])
+    assert _owned_below_cloud(backend, "other") is None  # its own marker is no conflict
+    assert _owned_below_cloud(backend, "me", max_folders=2) is None  # past the bound: not walked further
+
+
+def test_a_bucket_registered_in_place_is_read_only(s3_bucket, s3_endpoint, moto_server, tmp_path):
+    import _s3
+
+    from lamin_flows.errors import StoragePermissionError
+
+    ln.setup.init(storage=f"s3://{s3_bucket}/project", name="alice")
+    theirs = _s3.create_bucket(s3_endpoint)
+    client = _s3.s3_client(moto_server)
+    client.put_object(Bucket=theirs, Key="shared/x.csv", Body=b"a,b\n1,2\n")
+    file = ln.File(f"s3://{theirs}/shared/x.csv").save()
+    storage = ln.Storage.select(root=f"s3://{theirs}").one()
+    assert storage.owned is False and ln.Storage.select(root=f"s3://{s3_bucket}/project").one().owned is True
+    assert [o["Key"] for o in client.list_objects_v2(Bucket=theirs)["Contents"]] == ["shared/x.csv"]  # no marker
+    with pytest.raises(StoragePermissionError, match=f"s3://{theirs} was registered in place") as caught:
+        file.delete(storage=True)
+    assert "delete(storage=False)" in str(caught.value)
+    newer = tmp_path / "x.csv"
+    newer.write_text("a,b\n3,4\n")
+    with pytest.raises(StoragePermissionError, match="ln.File\\(data, key=...\\)"):
+        file.replace(newer)
+    assert [o["Key"] for o in client.list_objects_v2(Bucket=theirs)["Contents"]] == ["shared/x.csv"]  # nothing written
+    assert client.get_object(Bucket=theirs, Key="shared/x.csv")["Body"].read() == b"a,b\n1,2\n"
+    client.put_object(Bucket=theirs, Key="shared/x.csv", Body=b"a,b\n5,6\n")  # they changed it
+    second = ln.File(f"s3://{theirs}/shared/x.csv").save()
+    assert second.version == "2"
+    second.delete(storage=False)  # version 1 is the latest record again; nothing is written there
+    assert ln.File.select(key="shared/x.csv").one().id == file.id
+    assert [o["Key"] for o in client.list_objects_v2(Bucket=theirs)["Contents"]] == ["shared/x.csv"]
+    assert client.get_object(Bucket=theirs, Key="shared/x.csv")["Body"].read() == b"a,b\n5,6\n"
+    ln.File.select(id=file.id).one().delete(storage=False)  # the record only: fine
+    assert ln.File.select().count() == 0
+    ln.settings.storage = f"s3://{theirs}"  # attached on purpose: claimed, and ours from now on
+    assert ln.Storage.select(root=f"s3://{theirs}").one().owned is True
+    assert client.head_object(Bucket=theirs, Key=".lamindb/_owner.json")

@@ -293,3 +293,14 @@ def test_commit_with_a_known_size_and_discard_many(backend: StorageBackend, make
     with pytest.raises(StorageNotFoundError):
         backend.commit(staged[0].temp_key, "sized/again.txt", size=staged[0].size)
     assert not backend.exists("sized/again.txt")
+
+
+def test_size_and_folders_without_reading_the_data(backend: StorageBackend, make_file: MakeFile) -> None:
+    _store(backend, make_file, "a/b/c.txt", b"12345")
+    _store(backend, make_file, "a/d.txt", b"1")
+    _store(backend, make_file, "top.txt", b"1")
+    assert backend.size("a/b/c.txt") == 5
+    with pytest.raises(FileNotFoundError):
+        backend.size("a/none.txt")
+    assert "a" in backend.folders("") and "top.txt" not in backend.folders("")
+    assert backend.folders("a") == ["b"] and backend.folders("a/b") == [] and backend.folders("nothing") == []

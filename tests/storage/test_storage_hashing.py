@@ -106,3 +106,40 @@ def test_copy_failing_midway_removes_the_partial_copy(
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, previous_handler)
     assert not dst.exists()
+
+
+@pytest.mark.parametrize("piece", [3 * 1024 * 1024 + 1, 64 * 1024 * 1024])
+def test_a_large_copy_is_hashed_piece_by_piece_where_it_was_written(
+    tmp_path: Path, small_threshold: int, monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    """The copy is hashed in pieces as the kernel writes them, at offsets that need not be page-aligned."""
+    from lamin_flows.storage import hashing
+
+    monkeypatch.setattr(hashing, "WRITEBACK_CHUNK", piece)
+    src, dst = tmp_path / "src.bin", tmp_path / "dst.bin"
+    src.write_bytes(os.urandom(10 * 1024 * 1024 + 17))
+    for durable in (False, True):
+        result = hashing.copy_with_hash(src, dst, durable=durable)
+        assert result == hashing.hash_file(src) == hashing.hash_file(dst) and result.hash_type == "blake3"
+        assert dst.read_bytes() == src.read_bytes()
+
+
+@pytest.mark.parametrize("missing", [["copy_file_range"], ["copy_file_range", "sendfile"]])
+def test_a_large_copy_without_kernel_copies_is_hashed_the_same(
+    tmp_path: Path, small_threshold: int, monkeypatch: pytest.MonkeyPatch, missing: list[str]
+) -> None:
+    """Filesystems where copy_file_range (and sendfile) fail with EXDEV/EINVAL: the next way copies, and hashes."""
+    import errno
+
+    from lamin_flows.storage import hashing
+
+    def unsupported(*args: object) -> int:
+        raise OSError(errno.EXDEV, "not across these filesystems")
+
+    for name in missing:
+        monkeypatch.setattr(os, name, unsupported)
+    monkeypatch.setattr(hashing, "WRITEBACK_CHUNK", 4 * 1024 * 1024)
+    src, dst = tmp_path / "src.bin", tmp_path / "dst.bin"
+    src.write_bytes(os.urandom(9 * 1024 * 1024 + 5))
+    result = hashing.copy_with_hash(src, dst, durable=True)
+    assert result == hashing.hash_file(src) and dst.read_bytes() == src.read_bytes()
