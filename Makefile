@@ -28,5 +28,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks
 
+bench-scale: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks --only scale_1m --json benchmarks/results/scale.json
+
 clean:
 	rm -rf $(VENV) .pytest_cache .demo

@@ -166,11 +166,11 @@ def run_command(args: list[str], timeout: float = 600) -> float:
 # ---- fresh processes ----------------------------------------------------------------------
 _FRESH = """
 import json as _json, time as _time
+_out = {{}}
 {pre}
 _t0 = _time.perf_counter()
 {imports}
 _t1 = _time.perf_counter()
-_out = {{}}
 {body}
 _t2 = _time.perf_counter()
 print("\\n@@fresh@@" + _json.dumps({{"pre": _t0 - _start, "import": _t1 - _t0, "step": _t2 - _t1, **_out}}))

@@ -19,7 +19,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # Prefect's temporary server and the S3 and PostgreSQL set-ups take the most time: a test of their own.
-SLOW_STEPS = ("prefect_flow", "prefect_events", "s3", "s3_lock", "postgres")
+SLOW_STEPS = (
+    "prefect_flow",
+    "prefect_events",
+    "s3",
+    "s3_lock",
+    "postgres",
+    "scale_pg",
+    "scale_1m",
+    "writers_pg",
+)
 
 
 def run_benchmark(tmp_path: Path, *args: str) -> dict[str, Any]:
@@ -79,6 +88,11 @@ def test_lists_every_step() -> None:
         "s3",
         "s3_lock",
         "postgres",
+        "scale",
+        "scale_pg",
+        "scale_1m",
+        "writers",
+        "writers_pg",
         "peak_rss",
         "ui_pages",
     ]
@@ -108,6 +122,8 @@ def test_local_steps_run_at_tiny_sizes(tmp_path: Path) -> None:
         "versions_query",
         "cache_hit",
         "cache_check",
+        "scale",
+        "writers",
         "peak_rss",
         "ui_pages",
     }
