@@ -137,3 +137,17 @@ def test_prefect_s3_and_postgres_steps_run_at_tiny_sizes(tmp_path: Path) -> None
     assert_steps_ran(document, set(SLOW_STEPS))
     if os.environ.get("CI"):
         assert document["steps"]["postgres"]["status"] == "ok", "CI has PostgreSQL on 127.0.0.1:5432"
+
+
+def test_summary_gives_ranges_over_runs(tmp_path: Path) -> None:
+    from benchmarks.summary import rows
+
+    paths = []
+    for i, value in enumerate((12.0, 9.0, 15.0)):
+        check = {"label": "by prefix", "value": value, "unit": "ms", "op": "<=", "target": 14.0}
+        check["status"] = "pass" if value <= 14.0 else "miss"
+        path = tmp_path / f"run{i}.json"
+        path.write_text(json.dumps({"steps": {"query": {"status": "ok", "checks": [check]}}}))
+        paths.append(path)
+    lines = rows(paths)
+    assert lines[2] == "| query | by prefix | ≤ 14.0 ms | 12.0 ms | 9 ms – 15.0 ms | 2/3 |"
