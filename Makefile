@@ -41,5 +41,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks
 
+bench-scale: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks --only scale_1m --json benchmarks/results/scale.json
+
 clean:
 	rm -rf $(VENV) .pytest_cache .demo

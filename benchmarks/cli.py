@@ -285,10 +285,11 @@ def main(argv: list[str] | None = None) -> int:
         return _child(args.child, args.quick, args.work, args.result)
     if args.list:
         for s in STEPS.values():
-            print(f"{s.name:18} {s.title}  [target: {s.target}]")
+            extra = "" if s.default else "  (only with --only: make bench-scale)"
+            print(f"{s.name:18} {s.title}  [target: {s.target}]{extra}")
         return 0
     only, skip = _names(args.only), set(_names(args.skip))
-    selected = [n for n in (only or list(STEPS)) if n not in skip]
+    selected = [n for n in (only or [s.name for s in STEPS.values() if s.default]) if n not in skip]
     start = time.perf_counter()
     _warm_up()
     results: dict[str, dict[str, Any]] = {}

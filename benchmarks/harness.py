@@ -8,6 +8,7 @@ itself with :class:`Skip` when what it needs is not there (PostgreSQL, the track
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -107,16 +108,20 @@ class Step:
     title: str
     target: str
     run: Callable[[Context], None]
+    default: bool = True  # False: only run when named (``--only``), e.g. the 1,000,000-File scale step
 
 
 STEPS: dict[str, Step] = {}
 
 
-def step(name: str, title: str, target: str) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
-    """Register a step function under ``name`` (steps run in registration order)."""
+def step(
+    name: str, title: str, target: str, default: bool = True
+) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
+    """Register a step function under ``name`` (steps run in registration order; with ``default``
+    False only when named with ``--only``)."""
 
     def register(func: Callable[[Context], None]) -> Callable[[Context], None]:
-        STEPS[name] = Step(name, title, target, func)
+        STEPS[name] = Step(name, title, target, func, default)
         return func
 
     return register
@@ -156,3 +161,73 @@ def run_command(args: list[str], timeout: float = 600) -> float:
     start = time.perf_counter()
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL, timeout=timeout)
     return time.perf_counter() - start
+
+
+# ---- fresh processes ----------------------------------------------------------------------
+_FRESH = """
+import json as _json, time as _time
+_out = {{}}
+{pre}
+_t0 = _time.perf_counter()
+{imports}
+_t1 = _time.perf_counter()
+{body}
+_t2 = _time.perf_counter()
+print("\\n@@fresh@@" + _json.dumps({{"pre": _t0 - _start, "import": _t1 - _t0, "step": _t2 - _t1, **_out}}))
+"""
+
+
+def fresh(
+    ctx: Context,
+    body: str,
+    pre: str = "",
+    imports: str = "import lamin_flows as ln\nln.File",
+    timeout: float = 1200,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run one step's body as users run it: in a new ``python -c`` process, import and first use included.
+
+    The child runs ``pre`` (untimed set-up the user's script would have anyway, e.g. building a
+    DataFrame), then ``imports`` (default: ``import lamin_flows as ln`` and the first use of
+    ``ln.File``), then ``body``, which may put figures in the dict ``_out``. Same ``LAMIN_HOME``
+    (so the same instance) as the step.
+
+    Returns:
+        ``wall``: seconds from spawning the process to its exit, minus ``pre`` (interpreter start,
+        imports, the body and the exit: what a script costs); ``import``, ``step``: the parts
+        measured inside; and what the body put in ``_out``.
+
+    Example:
+        >>> fresh(ctx, "ln.save(ln.File.from_dir(folder))", pre=f"folder = {str(folder)!r}")["wall"]
+    """
+    code = _FRESH.format(pre="_start = _time.perf_counter()\n" + pre, imports=imports or "pass", body=body or "pass")
+    wall, out = run_python(code, env or ctx.child_env(), cwd=ctx.work, timeout=timeout)
+    marker = out.rsplit("@@fresh@@", 1)
+    if len(marker) != 2:
+        raise RuntimeError(f"the fresh process printed no figures:\n{out[-2000:]}")
+    result: dict[str, Any] = json.loads(marker[1])
+    result["wall"] = wall - result["pre"]
+    return result
+
+
+def fresh_check(
+    ctx: Context,
+    label: str,
+    runs: list[dict[str, Any]],
+    warm: float | None = None,
+    unit: str = "s",
+    op: str | None = None,
+    target: float | None = None,
+    detail: str = "",
+) -> float:
+    """Record the median whole-process time of ``runs`` (from :func:`fresh`) next to the warmed figure."""
+    wall = median([r["wall"] for r in runs])
+    parts = (
+        f"fresh process (median of {len(runs)}): import + first use {median([r['import'] for r in runs]):.3f} s,"
+        f" the step {median([r['step'] for r in runs]):.3f} s, the rest is interpreter start and exit"
+    )
+    if warm is not None:
+        parts += f"; warmed in the step's process {warm:.3f} s"
+    ctx.check(label, wall, unit, op, target, detail=f"{parts}; {detail}" if detail else parts)
+    ctx.metric(f"fresh: {label}", runs)
+    return wall

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.data import init_instance
-from benchmarks.harness import Context, median, step, timed
+from benchmarks.harness import Context, fresh, median, step, timed
 
 
 def _inputs(ctx: Context, ln: Any, n: int) -> str:
@@ -70,6 +70,41 @@ def cache_hit(ctx: Context) -> None:
     ctx.metric("cold_s", cold)
     ctx.metric("hit_s", warm)
     ctx.metric("first_hit_s", first_hit)
+    _fresh_hit(ctx, prefix, expected)
+
+
+_FRESH_READER = """
+@ln.tracked(cache={cache}, name="read_inputs_{name}", version="1")
+def read_inputs(prefix):
+    return sum(int(f.open().read()) for f in ln.File.select(key__startswith=prefix).all())
+
+_out["value"] = read_inputs({prefix!r})
+"""
+
+
+def _fresh_hit(ctx: Context, prefix: str, expected: int) -> None:
+    """A script that calls the function once: a cache hit in a fresh process, vs running it (cache off)."""
+    runs: dict[str, list[dict]] = {"hit": [], "cold": []}
+    fresh(ctx, _FRESH_READER.format(cache=True, name="fresh", prefix=prefix))  # the Run later hits reuse
+    for i in range(ctx.size(3, 1)):
+        for kind in ("hit", "cold") if i % 2 == 0 else ("cold", "hit"):
+            code = _FRESH_READER.format(
+                cache=kind == "hit", name="fresh" if kind == "hit" else "fresh_plain", prefix=prefix
+            )
+            result = fresh(ctx, code)
+            if result["value"] != expected:
+                raise AssertionError(f"the fresh {kind} call returned {result['value']}, expected {expected}")
+            runs[kind].append(result)
+    m = {k: median([r["wall"] for r in v]) for k, v in runs.items()}
+    s = {k: median([r["step"] for r in v]) for k, v in runs.items()}
+    ctx.check(
+        "cache hit / cold run, fresh process (the call only)",
+        s["hit"] / s["cold"] * 100,
+        "%",
+        detail=f"the call {s['hit'] * 1000:.0f} ms as a hit, {s['cold'] * 1000:.0f} ms run; whole processes"
+        f" {m['hit']:.2f} s and {m['cold']:.2f} s ({m['hit'] / m['cold'] * 100:.0f} %)",
+    )
+    ctx.metric("fresh", runs)
 
 
 @step("cache_check", "per input File cost of a cache check with 10,000 input Files (warm stat cache)", "≤ 1 ms")

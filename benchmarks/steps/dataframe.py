@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.data import init_instance
-from benchmarks.harness import Context, median, step, timed
+from benchmarks.harness import Context, fresh, median, step, timed
 
 
 @step("dataframe", "save and load a 1,000,000 × 10 DataFrame", "≤ 1.15 × plain to_parquet / read_parquet")
@@ -69,3 +69,36 @@ def dataframe(ctx: Context) -> None:
     )
     for name, values in runs.items():
         ctx.metric(f"{name}_s", values)
+    _fresh(ctx, rows, shape)
+
+
+_MAKE_DF = """
+import numpy as np, pandas as pd
+df = pd.DataFrame(np.random.default_rng({seed}).random(({rows}, 10)), columns=[f"c{{i}}" for i in range(10)])
+"""
+
+
+def _fresh(ctx: Context, rows: int, shape: str) -> None:
+    """Each in a new process that has built the DataFrame (untimed): ``ln.File(df, key).save()`` vs ``to_parquet``."""
+    runs: dict[str, list[dict]] = {"save": [], "to_parquet": []}
+    for rep in range(ctx.size(5, 1)):
+        pre = _MAKE_DF.format(seed=rep + 1, rows=rows)
+        order = ("save", "to_parquet") if rep % 2 == 0 else ("to_parquet", "save")
+        for name in order:
+            if name == "save":
+                runs[name].append(fresh(ctx, f"ln.File(df, key='fresh/df_{rep}.parquet').save()", pre=pre))
+            else:
+                path = ctx.work / f"fresh_{rep}.parquet"
+                runs[name].append(fresh(ctx, f"df.to_parquet({str(path)!r})", pre=pre, imports=""))
+    m = {k: median([r["wall"] for r in v]) for k, v in runs.items()}
+    ctx.check(
+        f"save {shape} in a fresh process vs to_parquet in one",
+        m["save"] / m["to_parquet"],
+        "×",
+        "<=",
+        1.15,
+        detail=f"process (after building the DataFrame) {m['save']:.2f} s with ln.File(df).save(), "
+        f"{m['to_parquet']:.2f} s with df.to_parquet; import + first use of ln.File "
+        f"{median([r['import'] for r in runs['save']]):.2f} s",
+    )
+    ctx.metric("fresh", runs)

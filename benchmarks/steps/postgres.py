@@ -8,9 +8,10 @@ import uuid
 from typing import Any
 
 from benchmarks.data import init_instance, make_files, populate, register_folder
-from benchmarks.harness import Context, Skip, median, run_python, step, timed
+from benchmarks.harness import Context, Skip, fresh, median, run_python, step, timed
 from benchmarks.steps.imports import _COLD
 from benchmarks.steps.queries import measure_queries
+from benchmarks.steps.registering import _FRESH_REGISTER
 
 SERVER = os.environ.get("LAMIN_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 
@@ -75,6 +76,22 @@ def _measure(ctx: Context, url: str) -> None:
     if len(files) != n_files:
         raise AssertionError(f"expected {n_files} Files, got {len(files)}")
     ctx.check(f"register {n_files:,} files × 1 KiB in place", n_files / seconds, "files/s", detail=f"{seconds:.2f} s")
+    fresh_runs: list[dict[str, Any]] = []
+    for rep in range(ctx.size(3, 1)):
+        other = ln.settings.storage / f"fresh_{rep}"
+        make_files(other, n_files)
+        result = fresh(ctx, _FRESH_REGISTER, pre=f"folder = {str(other)!r}")
+        if result["n"] != n_files:
+            raise AssertionError(f"expected {n_files} Files, got {result['n']}")
+        fresh_runs.append(result)
+    ctx.check(
+        f"register {n_files:,} in place, fresh process",
+        n_files / median([r["wall"] for r in fresh_runs]),
+        "files/s",
+        detail=f"median {median([r['wall'] for r in fresh_runs]):.2f} s per process (import + first use"
+        f" {median([r['import'] for r in fresh_runs]):.2f} s, from_dir + save {median([r['step'] for r in fresh_runs]):.2f} s)",
+    )
+    ctx.metric("fresh_register", fresh_runs)
     n = ctx.size(100_000, 1_000)
     seconds, info = timed(lambda: populate(n))
     ctx.check(f"save {n:,} File records (+ tag links)", n / seconds, "records/s", detail=f"{seconds:.2f} s")

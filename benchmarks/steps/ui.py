@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.data import fake_hash, init_instance, populate
-from benchmarks.harness import Context, median, step
+from benchmarks.harness import Context, fresh, median, step
 
 
 def _fan_in(ln: Any, producers: int) -> Any:
@@ -96,3 +96,22 @@ def ui_pages(ctx: Context) -> None:
     if len(nodes) != 2 * producers + 2:
         raise AssertionError(f"the lineage graph has {len(nodes)} nodes, expected {2 * producers + 2}")
     ctx.metric("pages", figures)
+    code = (
+        "from starlette.testclient import TestClient\nfrom lamin_flows.ui import create_app\n"
+        "_b = _time.perf_counter()\nclient = TestClient(create_app())\n"
+        f"response = client.get({pages['File page']!r})\n"
+        "_out['status'] = response.status_code\n_out['request'] = _time.perf_counter() - _b\n"
+        "_out['server_ms'] = float(response.headers['server-timing'].split('dur=')[1])"
+    )
+    runs = [fresh(ctx, code) for _ in range(ctx.size(5, 1))]
+    if any(r["status"] != 200 for r in runs):
+        raise AssertionError(f"a fresh process got {[r['status'] for r in runs]} for the File page")
+    ctx.check(
+        "File page, fresh process (app made, first request)",
+        median([r["wall"] for r in runs]),
+        "s",
+        detail=f"create_app + first request {median([r['request'] for r in runs]) * 1000:.0f} ms"
+        f" (server time {median([r['server_ms'] for r in runs]):.0f} ms); import + first use of ln.File"
+        f" {median([r['import'] for r in runs]):.2f} s; what `lamin ui` adds at start-up",
+    )
+    ctx.metric("fresh_file_page", runs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from benchmarks.data import init_instance, populate
-from benchmarks.harness import Context, median, run_command, step, timed
+from benchmarks.harness import Context, fresh, median, run_command, step, timed
 from benchmarks.steps.large_file import write_random
 from benchmarks.steps.queries import measure_queries
 
@@ -42,6 +42,25 @@ def versions_small(ctx: Context) -> None:
         detail=f"median first save {first * 1000:.2f} ms, new version {new * 1000:.2f} ms ({calls} each)",
     )
     ctx.metric("save_s", runs)
+    # fresh processes, taking turns: a first save under a new key, and a new version of the same key
+    procs: dict[str, list[dict]] = {"first": [], "new_version": []}
+    for i in range(ctx.size(5, 1)):
+        for kind in ("first", "new_version") if i % 2 == 0 else ("new_version", "first"):
+            key = f"fresh/{i}.txt" if kind == "first" else "versions/one.txt"
+            body = f"src.write_text({f'{kind[0]}{i:07d}' + 'x' * 1016!r})\nln.File(src, key={key!r}).save()"
+            procs[kind].append(fresh(ctx, body, pre=f"import pathlib\nsrc = pathlib.Path({str(src)!r})"))
+    m = {k: median([r["wall"] for r in v]) for k, v in procs.items()}
+    s = {k: median([r["step"] for r in v]) for k, v in procs.items()}
+    ctx.check(
+        "new version / first save, 1 KiB, fresh process",
+        m["new_version"] / m["first"],
+        "x",
+        "<=",
+        1.2,
+        detail=f"process {m['first']:.3f} s (save {s['first'] * 1000:.1f} ms) for a first save,"
+        f" {m['new_version']:.3f} s (save {s['new_version'] * 1000:.1f} ms) for a new version",
+    )
+    ctx.metric("fresh", procs)
 
 
 @step(

@@ -22,6 +22,7 @@ from lamin_flows._ids import id20
 from lamin_flows.errors import NoResultError, StorageNotFoundError, ValidationError
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, attach_staged, suffix_of
+from lamin_flows.registry.persist import collector_paused
 from lamin_flows.registry.sql import chunks, one_of
 
 if TYPE_CHECKING:
@@ -598,8 +599,6 @@ def walk_dir(path: Path) -> list[tuple[str, str]]:
 
 def from_dir(cls: Any, path: str | os.PathLike[str], *, key: str | None = None) -> list[File]:
     """``File.from_dir`` (see there)."""
-    from lamin_flows.storage import hash_many
-
     instance.current()  # no instance: say so before looking at the folder
     folder = Path(os.fspath(path)).expanduser()
     if not folder.exists():
@@ -608,6 +607,14 @@ def from_dir(cls: Any, path: str | os.PathLike[str], *, key: str | None = None) 
         raise ValidationError(f"{os.fspath(path)!r} is a file, not a folder: use ln.File({os.fspath(path)!r})")
     folder = folder.resolve()
     listing = walk_dir(folder)
+    with collector_paused(len(listing)):  # every File made stays alive: the collector's passes find nothing
+        return _from_listing(folder, listing, key, path)
+
+
+def _from_listing(folder: Path, listing: list[tuple[str, str]], key: str | None, path: Any) -> list[File]:
+    """The Files of a walked folder: copied in from outside storage, or registered in place."""
+    from lamin_flows.storage import hash_many
+
     rels = [rel for rel, _ in listing]
     found = locate(str(folder)) if key is None else None
     if found is None and key is None:  # the storage root itself: locate() finds no key for it

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -139,8 +141,41 @@ def _unique(records: Iterable[Any]) -> list[Any]:
 STATISTICS_AFTER = 1000  # new File rows in one save that refresh the planner's statistics (~1 ms)
 
 
+BULK = 1000  # records from which the cyclic garbage collector pauses (see collector_paused)
+
+
+@contextmanager
+def collector_paused(n: int) -> Iterator[None]:
+    """Pause CPython's cyclic garbage collector while ``n`` (≥ :data:`BULK`) records are made or saved.
+
+    Every record of a bulk operation stays alive until it ends, so the collector's passes over
+    them find nothing, and they grow with the batch: 2.1 s of 15 s for ``from_dir`` + ``save`` of
+    200,000 Files in place, measured on the benchmark machine, 0.04 s at 10,000. Below ``BULK``,
+    or when the collector is already off, this does nothing; it is turned on again afterwards.
+
+    Example:
+        >>> with collector_paused(len(files)):
+        ...     save_records(files)
+    """
+    if n < BULK or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def save_records(records: Iterable[Any]) -> None:
     """Save many records in one transaction (see :func:`lamin_flows.save`)."""
+    records = list(records)
+    with collector_paused(len(records)):
+        _save_records(records)
+
+
+def _save_records(records: Iterable[Any]) -> None:
+    """:func:`save_records` with the collector as it is."""
     from lamin_flows.registry import instance
     from lamin_flows.registry.record import Record
 

@@ -19,7 +19,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # Prefect's temporary server and the S3 and PostgreSQL set-ups take the most time: a test of their own.
-SLOW_STEPS = ("prefect_flow", "prefect_events", "s3", "s3_lock", "postgres")
+SLOW_STEPS = (
+    "prefect_flow",
+    "prefect_events",
+    "s3",
+    "s3_lock",
+    "postgres",
+    "scale_pg",
+    "scale_1m",
+    "writers_pg",
+)
 
 
 def run_benchmark(tmp_path: Path, *args: str) -> dict[str, Any]:
@@ -79,6 +88,11 @@ def test_lists_every_step() -> None:
         "s3",
         "s3_lock",
         "postgres",
+        "scale",
+        "scale_pg",
+        "scale_1m",
+        "writers",
+        "writers_pg",
         "peak_rss",
         "ui_pages",
     ]
@@ -108,6 +122,8 @@ def test_local_steps_run_at_tiny_sizes(tmp_path: Path) -> None:
         "versions_query",
         "cache_hit",
         "cache_check",
+        "scale",
+        "writers",
         "peak_rss",
         "ui_pages",
     }
@@ -121,3 +137,17 @@ def test_prefect_s3_and_postgres_steps_run_at_tiny_sizes(tmp_path: Path) -> None
     assert_steps_ran(document, set(SLOW_STEPS))
     if os.environ.get("CI"):
         assert document["steps"]["postgres"]["status"] == "ok", "CI has PostgreSQL on 127.0.0.1:5432"
+
+
+def test_summary_gives_ranges_over_runs(tmp_path: Path) -> None:
+    from benchmarks.summary import rows
+
+    paths = []
+    for i, value in enumerate((12.0, 9.0, 15.0)):
+        check = {"label": "by prefix", "value": value, "unit": "ms", "op": "<=", "target": 14.0}
+        check["status"] = "pass" if value <= 14.0 else "miss"
+        path = tmp_path / f"run{i}.json"
+        path.write_text(json.dumps({"steps": {"query": {"status": "ok", "checks": [check]}}}))
+        paths.append(path)
+    lines = rows(paths)
+    assert lines[2] == "| query | by prefix | ≤ 14.0 ms | 12.0 ms | 9 ms – 15.0 ms | 2/3 |"
