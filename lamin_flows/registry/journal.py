@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamin_flows.storage.base import read_document
+from lamin_flows.storage.durable import sync_folder
 
 if TYPE_CHECKING:
     from lamin_flows.storage.base import StorageBackend
@@ -66,6 +67,8 @@ def write(backend: StorageBackend, storage_id: str, entries: list[dict[str, Any]
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())  # on disk before any data is moved: it must outlive a crash
+        if os.path.isdir(path.parent):  # and its name, or a crash can keep the moved data but lose the journal
+            sync_folder(str(path.parent))
 
     return backend.write_temp(writer, "-save" + JOURNAL_SUFFIX).temp_key
 

@@ -145,3 +145,26 @@ def test_many_folders_take_one_syncfs(tmp_path: Path, monkeypatch: pytest.Monkey
     flushes.clear()
     backend.make_durable([])
     assert flushes == []
+
+
+def test_the_journal_and_its_name_are_on_disk_before_any_data_moves(
+    ln_sqlite, events, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lamin_flows.registry import journal
+
+    original = journal.sync_folder
+
+    def recorded(path: str) -> None:
+        original(path)
+        names = sorted(p.name for p in Path(path).iterdir())
+        events.append(("journal folder synced", path, [n for n in names if journal.is_journal_key(n)]))
+
+    monkeypatch.setattr(journal, "sync_folder", recorded)
+    source = tmp_path / "j.csv"
+    source.write_text("j\n")
+    ln_sqlite.File(source, key="results/j.csv").save()
+    synced = [i for i, e in enumerate(events) if e[0] == "journal folder synced"]
+    moves = [i for i, e in enumerate(events) if e[:2] == ("moved", "results/j.csv")]
+    assert synced and moves and synced[0] < moves[0]  # the journal's name is durable before the first move
+    _, path, journals = events[synced[0]]
+    assert Path(path) == Path(ln_sqlite.settings.storage) / ".lamindb" / "_tmp" and len(journals) == 1
