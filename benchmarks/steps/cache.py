@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.data import init_instance
-from benchmarks.harness import Context, fresh, median, step, timed
+from benchmarks.harness import Context, fresh, fresh_check, median, step, timed
 
 
 def _inputs(ctx: Context, ln: Any, n: int) -> str:
@@ -130,3 +130,15 @@ def cache_check(ctx: Context) -> None:
     ctx.metric("hit_s", warm)
     ctx.metric("first_hit_s", first_hit)
     ctx.metric("cold_run_s", cold)
+    fresh(ctx, _FRESH_READER.format(cache=True, name="check", prefix=prefix))  # the Run later hits reuse
+    runs = [fresh(ctx, _FRESH_READER.format(cache=True, name="check", prefix=prefix)) for _ in range(ctx.size(3, 1))]
+    if any(r["value"] != expected for r in runs):
+        raise AssertionError("a fresh-process cache hit returned another value")
+    fresh_check(
+        ctx,
+        f"cache check per input File, {n} Files, fresh process",
+        [dict(r, wall=r["step"] / n * 1000) for r in runs],
+        unit="ms",
+        detail=f"the hit {median([r['step'] for r in runs]):.2f} s of a {median([r['wall'] for r in runs]):.2f} s script"
+        " (the stat cache is in the registry: a new process finds it filled)",
+    )

@@ -6,7 +6,7 @@ import os
 import time
 
 from benchmarks.data import init_instance
-from benchmarks.harness import Context, Skip, median, step
+from benchmarks.harness import Context, Skip, fresh, fresh_check, median, step
 
 
 @step(
@@ -88,3 +88,26 @@ def openlineage_emission(ctx: Context) -> None:
     )
     ctx.metric("per_call_s", runs)
     ctx.metric("emission_s", per_call)
+    script = (
+        "import time\n@ln.tracked\ndef save_one(i):\n    ln.File(source, key=f'ol_fresh/{{i}}_{tag}.txt').save()\n"
+        "times = []\nfor i in range(10):\n    t = time.perf_counter(); save_one(i); times.append(time.perf_counter() - t)\n"
+        "_out['median_call'] = sorted(times)[5]"
+    )
+    procs: dict[str, list[dict]] = {"on": [], "off": []}
+    for rep in range(ctx.size(3, 1)):
+        for mode in ("true", "false") if rep % 2 == 0 else ("false", "true"):
+            env = ctx.child_env(LAMIN_OPENLINEAGE=mode)
+            body = script.format(tag=f"{mode}{rep}")
+            procs["on" if mode == "true" else "off"].append(
+                fresh(ctx, body, pre=f"import pathlib\nsource = pathlib.Path({str(source)!r})", env=env)
+            )
+    on_call = median([p["median_call"] for p in procs["on"]])
+    off_call = median([p["median_call"] for p in procs["off"]])
+    fresh_check(
+        ctx,
+        "a script of 10 tracked calls with emission on",
+        procs["on"],
+        detail=f"median call {on_call * 1000:.2f} ms with emission, {off_call * 1000:.2f} ms without;"
+        f" the script without emission {median([p['wall'] for p in procs['off']]):.2f} s",
+    )
+    ctx.metric("fresh", procs)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.data import init_instance
-from benchmarks.harness import Context, Skip, fresh, median, step, timed
+from benchmarks.harness import Context, Skip, fresh, fresh_check, median, step, timed
 
 # the tracked call of the target: versions on (the default), caching off, Prefect events and OpenLineage off
 _PLAIN_ENV = {"LAMIN_PREFECT_EVENTS": "false", "LAMIN_OPENLINEAGE": "false"}
@@ -199,3 +199,20 @@ def tracked_flow(ctx: Context) -> None:
     )
     ctx.metric("flow_run_s", runs)
     ctx.metric("first_run_s", first)
+    procs: dict[str, list[dict]] = {"plain": [], "tracked": []}
+    env = ctx.child_env(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
+    for rep in range(ctx.size(2, 1)):
+        for kind in ("plain", "tracked") if rep % 2 == 0 else ("tracked", "plain"):
+            decorator = "@ln.tracked()\n" if kind == "tracked" else ""
+            body = f"from prefect import flow\n@flow\n{decorator}def one_flow(x):\n    return x + 1\n_out['r'] = one_flow(1)"
+            procs[kind].append(fresh(ctx, body, env=env))
+    if any(p["r"] != 2 for p in procs["plain"] + procs["tracked"]):
+        raise AssertionError("a fresh-process flow returned another value")
+    fresh_check(
+        ctx,
+        "a script that runs one tracked flow (its own temporary Prefect server)",
+        procs["tracked"],
+        detail=f"the same script untracked {median([p['wall'] for p in procs['plain']]):.2f} s; the server's"
+        " start dominates both",
+    )
+    ctx.metric("fresh", procs)

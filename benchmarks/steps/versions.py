@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from benchmarks.data import init_instance, populate
-from benchmarks.harness import Context, fresh, median, run_command, step, timed
+from benchmarks.harness import Context, fresh, fresh_check, median, run_command, step, timed
 from benchmarks.steps.large_file import write_random
 from benchmarks.steps.queries import measure_queries
 
@@ -98,6 +98,25 @@ def versions_large(ctx: Context) -> None:
             raise AssertionError(f"expected version 2 of {key}, got {file!r}")
         for version in file.versions.all()[::-1]:
             version.delete(storage=True)
+    procs: dict[str, list[dict]] = {"first": [], "new_version": []}
+    for rep in range(ctx.size(2, 1)):
+        key = f"big/fresh_{rep}.bin"
+        for kind, src in (("first", a), ("new_version", b)):
+            warm()
+            body = f"_out['version'] = ln.File(src, key={key!r}).save().version"
+            procs[kind].append(fresh(ctx, body, pre=f"import pathlib\nsrc = pathlib.Path({str(src)!r})"))
+        if [p["version"] for p in (procs["first"][-1], procs["new_version"][-1])] != ["1", "2"]:
+            raise AssertionError("the fresh-process saves did not give versions 1 and 2")
+    fresh_first = median([p["wall"] for p in procs["first"]])
+    fresh_new = median([p["wall"] for p in procs["new_version"]])
+    ctx.check(
+        "new version / first save, 1 GiB, fresh process",
+        fresh_new / fresh_first,
+        "x",
+        detail=f"whole scripts: first save {fresh_first:.2f} s, new version {fresh_new:.2f} s"
+        f" (import + first use {median([p['import'] for p in procs['first']]):.2f} s)",
+    )
+    ctx.metric("fresh", procs)
     first, new = median(runs["first"]), median(runs["new_version"])
     ctx.check(
         "new version / first save, 1 GiB",
@@ -118,3 +137,15 @@ def versions_query(ctx: Context) -> None:
     seconds, info = timed(lambda: populate(n, versions=3))
     ctx.metric("populate_records_per_s", 3 * n / seconds)
     measure_queries(ctx, ln, info, n, target=150)
+    runs = [
+        fresh(ctx, f"_out['rows'] = len(ln.File.select(key__startswith={info['prefix']!r}).df())")
+        for _ in range(ctx.size(5, 1))
+    ]
+    if any(r["rows"] != info["prefix_rows"] for r in runs):
+        raise AssertionError("the fresh-process prefix query gave another number of rows")
+    fresh_check(
+        ctx,
+        f"by key prefix, fresh process → .df() of {info['prefix_rows']:,} (latest of 3 versions)",
+        runs,
+        detail=f"the query {median([r['step'] for r in runs]) * 1000:.0f} ms of it (incl. importing pandas)",
+    )
