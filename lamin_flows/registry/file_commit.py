@@ -146,18 +146,7 @@ def _write_journals(
         groups.setdefault(f.storage_id, []).append(f)
     for storage_id, group in groups.items():
         backend = group[0]._lf.extra["staged"][0]
-        entries = [
-            {
-                "key": f.storage_key,
-                "id": f.id,
-                "size": f.size,
-                "hash": f.hash,
-                "hash_type": f.hash_type,
-                "temp": f._lf.extra["staged"][1].temp_key,
-                **_previous_entry(f, (previous or {}).get(f.id)),
-            }
-            for f in group
-        ]
+        entries = [{**journal.entry(f), **_previous_entry(f, (previous or {}).get(f.id))} for f in group]
         key = journal.write(backend, storage_id, entries)
         undo.append(lambda backend=backend, key=key: _settle_journal(backend, key, failures))  # type: ignore[misc]  # runs last; defaults bind this group's backend and key
         group[0]._lf.extra["journal"] = (backend, key)  # removed by after_save once committed
@@ -206,20 +195,7 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
             if values.get("key") is not None and "renames" not in extra:
                 values["stem_id"] = None
             values["is_latest"] = True
-        candidates = [
-            Candidate(
-                f.storage_id,
-                f.key,
-                f.suffix,
-                f.name,
-                f.size or 0,
-                f.hash or "",
-                f.hash_type or "",
-                staged=f._lf.extra.get("staged"),
-                stem_id=f.stem_id if f.key is None else None,
-            )
-            for f in new
-        ]
+        candidates = [Candidate.of_file(f) for f in new]
         matches = existing_matches(conn, candidates)  # again, under the write lock
         to_insert, to_commit, versions, renames, keys_seen = [], [], [], [], set()
         for f, c, (row, previous) in zip(new, candidates, matches, strict=True):

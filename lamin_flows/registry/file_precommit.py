@@ -52,20 +52,7 @@ def commit_before_lock(files: list[File], undo: list[Callable[[], None]]) -> Non
         f._lf.extra.pop("precommitted", None)  # of an earlier, failed attempt: its undo removed it
     if not eligible:
         return
-    candidates = [
-        Candidate(
-            f.storage_id,
-            f.key,
-            f.suffix,
-            f.name,
-            f.size or 0,
-            f.hash or "",
-            f.hash_type or "",
-            staged=f._lf.extra["staged"],
-            stem_id=f.stem_id if f.key is None else None,
-        )
-        for f in eligible
-    ]
+    candidates = [Candidate.of_file(f) for f in eligible]  # each has a staged copy (_eligible)
     with db.read(instance.current().engine) as conn:
         matches = existing_matches(conn, candidates)
     plain = [f for f, (row, previous) in zip(eligible, matches, strict=True) if row is None and previous is None]
@@ -83,17 +70,7 @@ def _commit_group(group: list[File], undo: list[Callable[[], None]]) -> None:
 
     backend = group[0]._lf.extra["staged"][0]
     storage_id = group[0].storage_id
-    entries = [
-        {
-            "key": f.storage_key,
-            "id": f.id,
-            "size": f.size,
-            "hash": f.hash,
-            "hash_type": f.hash_type,
-            "temp": f._lf.extra["staged"][1].temp_key,
-        }
-        for f in group
-    ]
+    entries = [journal.entry(f) for f in group]
     journal_key = journal.write(backend, storage_id, entries, unlocked=True)
     owned: list[str] = []  # final keys this save filled (removed again if it fails)
     failures: list[str] = []

@@ -138,6 +138,21 @@ class Candidate:
     staged: Any = None  # set when the data was copied to a temporary key
     stem_id: str | None = None  # a File without a key: the version line it continues (revises=)
 
+    @classmethod
+    def of_file(cls, f: File) -> Candidate:
+        """The candidate of an unsaved File whose data is staged (its staged copy, if any, kept)."""
+        return cls(
+            f.storage_id,
+            f.key,
+            f.suffix,
+            f.name,
+            f.size or 0,
+            f.hash or "",
+            f.hash_type or "",
+            staged=f._lf.extra.get("staged"),
+            stem_id=f.stem_id if f.key is None else None,
+        )
+
 
 def discard_staged(staged: Iterable[tuple[Any, str]]) -> None:
     """Remove staged copies, given as (backend, temp key): one ``discard_many`` per backend."""

@@ -73,6 +73,18 @@ def write(backend: StorageBackend, storage_id: str, entries: list[dict[str, Any]
     return backend.write_temp(writer, "-save" + JOURNAL_SUFFIX).temp_key
 
 
+def entry(f: Any) -> dict[str, Any]:
+    """The journal entry of a File whose staged copy is about to be moved to its final key."""
+    return {
+        "key": f.storage_key,
+        "id": f.id,
+        "size": f.size,
+        "hash": f.hash,
+        "hash_type": f.hash_type,
+        "temp": f._lf.extra["staged"][1].temp_key,
+    }
+
+
 def writer_id() -> str | None:
     """The id of the instance this process writes for (journals name it: see :func:`is_foreign`)."""
     from lamin_flows.registry import instance, ownership
