@@ -46,43 +46,11 @@ def test_using_the_registry_does_not_import_prefect_or_cloud(tmp_path):
 def test_public_names():
     import lamin_flows as ln
 
-    assert set(ln.__all__) == {
-        "File",
-        "Storage",
-        "User",
-        "Transform",
-        "Run",
-        "Tag",
-        "Project",
-        "save",
-        "select",
-        "Q",
-        "view",
-        "setup",
-        "settings",
-        "tracked",
-        "track",
-        "finish",
-        "context",
-        "dev",
-        "errors",
-        "__version__",
-    }
-    for name in (
-        "File",
-        "Storage",
-        "User",
-        "Transform",
-        "Run",
-        "Tag",
-        "Project",
-        "save",
-        "select",
-        "Q",
-        "view",
-        "setup",
-        "settings",
-    ):
+    registry = ["File", "Storage", "User", "Transform", "Run", "Tag", "Project", "save", "select", "Q", "view", "setup"]
+    registry.append("settings")
+    tracking = ["tracked", "track", "finish", "context"]
+    assert set(ln.__all__) == {*registry, *tracking, "dev", "errors", "__version__"}
+    for name in registry:
         assert getattr(ln, name) is not None
 
 
