@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from lamin_flows import _logging
 from lamin_flows.errors import StorageOwnedError
 from lamin_flows.storage.base import read_document
 from lamin_flows.storage.keys import MANAGED_PREFIX
@@ -234,6 +235,11 @@ def _owned_below_cloud(
                     continue
                 seen += 1
                 if seen > max_folders:
+                    _logging.warning(
+                        f"{backend.root} has more than {max_folders} prefixes within {max_depth} levels: only"
+                        f" the first {max_folders} were checked for another registry's storage. If one may"
+                        " lie deeper in this bucket, attach that prefix instead of the bucket root."
+                    )
                     return None
                 below.append(f"{folder}/{child}" if folder else child)
         level = below

@@ -177,7 +177,7 @@ def test_an_s3_root_around_an_owned_prefix_is_refused(s3_bucket, tmp_path):
     assert ln.setup.settings.instance.name == "dave"
 
 
-def test_the_cloud_search_below_a_root_is_bounded(s3_bucket, moto_server):
+def test_the_cloud_search_below_a_root_is_bounded(s3_bucket, moto_server, capsys):
     import _s3
 
     from lamin_flows.storage import get_backend
@@ -193,7 +193,9 @@ def test_the_cloud_search_below_a_root_is_bounded(s3_bucket, moto_server):
     client.put_object(Bucket=s3_bucket, Key="a/b/.lamindb/_owner.json", Body=marker)
     assert _owned_below_cloud(backend, "me") == (f"s3://{s3_bucket}/a/b", [{"id": "other", "name": "eve"}])
     assert _owned_below_cloud(backend, "other") is None  # its own marker is no conflict
+    capsys.readouterr()
     assert _owned_below_cloud(backend, "me", max_folders=2) is None  # past the bound: not walked further
+    assert "more than 2 prefixes" in capsys.readouterr().err  # and said so: the check is not complete
 
 
 def test_a_bucket_registered_in_place_is_read_only(s3_bucket, s3_endpoint, moto_server, tmp_path):
