@@ -26,6 +26,7 @@ import ast
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,31 +69,28 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _imports(
-    name: str, path: Path, *, top_level_only: bool = False, skip: frozenset[int] | set[int] = frozenset()
-) -> set[str]:
-    """The lamin_flows modules ``name`` imports (each resolved to the module or package it names)."""
-    tree = ast.parse(path.read_text())
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+def _executed(tree: ast.Module, top_level_only: bool) -> Iterator[ast.AST]:
+    """The nodes that can run: everything but ``if TYPE_CHECKING:`` blocks (for annotations only).
 
-    def top(body: list[ast.stmt]) -> list[ast.stmt]:
-        out: list[ast.stmt] = []
-        for node in body:
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
-                continue  # for annotations only, never executed
-            if isinstance(node, ast.If | ast.Try):
-                out += top(node.body) + top(getattr(node, "orelse", []))
-                for handler in getattr(node, "handlers", []):
-                    out += top(handler.body)
-            else:
-                out.append(node)
-        return out
-
-    nodes = top(tree.body) if top_level_only else list(ast.walk(tree))
-    targets: set[str] = set()
-    for node in nodes:
-        if getattr(node, "lineno", None) in skip:
+    ``top_level_only``: what runs at import time, i.e. module-level statements and those inside
+    module-level ``if``/``try`` blocks, not the bodies of functions and classes.
+    """
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
             continue
+        yield node
+        if not top_level_only or isinstance(node, ast.If | ast.Try | ast.ExceptHandler):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _imports(name: str, path: Path, *, top_level_only: bool = False) -> set[str]:
+    """The lamin_flows modules ``name`` imports where the import can run (each resolved to the
+    module or package it names): anywhere, or only at import time."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    targets: set[str] = set()
+    for node in _executed(ast.parse(path.read_text()), top_level_only):
         if isinstance(node, ast.Import):
             targets |= {a.name for a in node.names if a.name.split(".")[0] == "lamin_flows"}
         elif isinstance(node, ast.ImportFrom):
@@ -108,33 +106,17 @@ def _imports(
     return {t for t in targets if t != name}
 
 
-def _type_checking_only(path: Path) -> set[int]:
-    """Line numbers of imports under ``if TYPE_CHECKING:`` (they never run)."""
-    lines: set[int] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
-            for inner in ast.walk(node):
-                if isinstance(inner, ast.Import | ast.ImportFrom):
-                    lines.add(inner.lineno)
-    return lines
-
-
 def _layer(module: str) -> tuple[str, int]:
     part = module.split(".")[1] if "." in module else ""
     assert part in LAYERS, f"{module}: a new top-level module needs a layer in tests/test_layering.py"
     return part, LAYERS[part]
 
 
-def _runtime_imports(name: str, path: Path) -> set[str]:
-    """Every import that can run (those under ``if TYPE_CHECKING:`` left out), at any depth."""
-    return _imports(name, path, skip=_type_checking_only(path))
-
-
 def test_every_import_points_down_or_sideways_within_a_package() -> None:
     wrong = []
     for name, path in sorted(MODULES.items()):
         part, level = _layer(name)
-        for target in sorted(_runtime_imports(name, path)):
+        for target in sorted(_imports(name, path)):
             target_part, target_level = _layer(target)
             upward = target_level > level or (target_level == level and level > 0)  # layer 0 is one base
             if target_part != part and upward and not (level >= 4 and target_part == ""):
@@ -145,7 +127,7 @@ def test_every_import_points_down_or_sideways_within_a_package() -> None:
 def test_storage_knows_nothing_of_the_registry_and_the_registry_nothing_of_prefect() -> None:
     for name, path in MODULES.items():
         if name.startswith("lamin_flows.storage"):
-            assert not {t for t in _runtime_imports(name, path) if t.startswith("lamin_flows.registry")}, name
+            assert not {t for t in _imports(name, path) if t.startswith("lamin_flows.registry")}, name
         if name.startswith(("lamin_flows.storage", "lamin_flows.registry")):
             source = path.read_text()
             assert "import prefect" not in source and "from prefect" not in source, name

@@ -17,7 +17,6 @@ from typing import Any
 
 from lamin_flows.config import get_settings
 from lamin_flows.errors import InstanceNotFoundError
-from lamin_flows.registry.migrate import SCHEMA_HEAD  # noqa: F401 - the newest migration, named here too
 
 
 @dataclass

@@ -67,8 +67,7 @@ def write(backend: StorageBackend, storage_id: str, entries: list[dict[str, Any]
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())  # on disk before any data is moved: it must outlive a crash
-        if os.path.isdir(path.parent):  # and its name, or a crash can keep the moved data but lose the journal
-            sync_folder(str(path.parent))
+        sync_folder(str(path.parent))  # and its name, or a crash can keep the moved data but lose the journal
 
     return backend.write_temp(writer, "-save" + JOURNAL_SUFFIX).temp_key
 

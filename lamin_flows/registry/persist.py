@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from lamin_flows import _logging
 from lamin_flows.registry import db, hooks
-from lamin_flows.registry.sql import CHUNK, chunks, dialect_insert, one_of  # noqa: F401 - also imported from here
+from lamin_flows.registry.sql import chunks, dialect_insert, one_of
 
 # Parents before children, so foreign keys point at rows that exist.
 ORDER = ("User", "Storage", "Transform", "Run", "Tag", "Project", "File")

@@ -15,8 +15,8 @@ from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelMetaclass
 
-from lamin_flows.errors import did_you_mean  # noqa: F401 - also imported from here
-from lamin_flows.registry.sql import utcnow  # noqa: F401 - also imported from here
+from lamin_flows.errors import did_you_mean
+from lamin_flows.registry.sql import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy import Table

@@ -348,7 +348,7 @@ def _copy_large(src_fd: int, dst_fd: int, size: int, durable: bool = False) -> H
     thread = threading.Thread(target=hash_copy, name="lamin-hash", daemon=True)
     thread.start()
     try:
-        _kernel_copy(src_fd, dst_fd, size, WRITEBACK_CHUNK, False, copied_to.put)
+        _kernel_copy(src_fd, dst_fd, size, WRITEBACK_CHUNK, copied_to.put)
     finally:
         copied_to.put(None)
         thread.join()
@@ -385,14 +385,13 @@ def _kernel_copy(
     dst_fd: int,
     size: int,
     piece: int = 1 << 30,
-    writeback: bool = False,
     done: Callable[[int], None] | None = None,
 ) -> int:
     """Copy without moving the data through Python: copy_file_range, else sendfile, else read/write.
 
     All three advance the file positions, so a method that gives up midway hands over cleanly.
     ``done(offset)`` is called whenever the copy is complete up to ``offset`` (every ``piece``
-    bytes at least); with ``writeback``, the disk is also asked to start writing each piece.
+    bytes at least).
     Returns the number of bytes copied (fewer than ``size`` if the source shrank).
     """
     copied = 0
@@ -406,8 +405,6 @@ def _kernel_copy(
                 n = call(src_fd, dst_fd, count) if method == "copy_file_range" else call(dst_fd, src_fd, None, count)
                 if n == 0:  # end of file: the source shrank, which the caller detects
                     return copied
-                if writeback:
-                    start_writeback(dst_fd, copied, n)
                 copied += n
                 if done is not None:
                     done(copied)

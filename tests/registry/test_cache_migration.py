@@ -22,7 +22,7 @@ def test_an_instance_from_before_caching_upgrades(ln) -> None:
     migrate.forget()
 
     upgraded = ln.Run.select().one()  # first use upgrades
-    assert migrate.current_revision(engine) == instance.SCHEMA_HEAD == "0008"
+    assert migrate.current_revision(engine) == migrate.SCHEMA_HEAD == "0008"
     assert upgraded.id == run.id and upgraded.params == {"x": 1} and upgraded.reused_id is None
     calls = []
 

@@ -37,7 +37,7 @@ def test_an_instance_from_before_versions_upgrades(ln, root, tmp_path):
 
     assert migrate.current_revision(engine) == "0003"
     upgraded = ln.File.select(key__startswith="old/").order_by("key").all()  # first use upgrades
-    assert migrate.current_revision(engine) == instance.SCHEMA_HEAD
+    assert migrate.current_revision(engine) == migrate.SCHEMA_HEAD
     assert [f.id for f in upgraded] == [f.id for f in files]
     assert all(f.version == "1" and f.is_latest and f.stem_id == f.id for f in upgraded)
     assert [f.load()["a"].tolist() for f in upgraded] == [[0], [1], [2]]
