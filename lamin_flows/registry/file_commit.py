@@ -30,7 +30,7 @@ from lamin_flows.errors import (
 from lamin_flows.registry import db, instance
 from lamin_flows.registry.file import File, suffix_of
 from lamin_flows.registry.file_precommit import is_precommitted
-from lamin_flows.registry.files_io import Candidate, discard_staged, existing_matches
+from lamin_flows.registry.files_io import Candidate, by_backend, discard_staged, existing_matches
 from lamin_flows.registry.persist import delete_records, delete_rows, insert_records, update_records
 from lamin_flows.registry.sql import chunks, utcnow
 from lamin_flows.storage.keys import storage_key
@@ -284,15 +284,14 @@ def _make_durable(files: list[File]) -> None:
     flushes the folders touched, or the filesystem once; cloud storage has nothing to do): a
     record is committed only once its data would survive a crash of the machine.
     """
-    by_backend: dict[int, tuple[Any, list[str]]] = {}
+    pairs: list[tuple[Any, str]] = []
     for f in files:
         backend = f._lf.extra["staged"][0]
-        keys = by_backend.setdefault(id(backend), (backend, []))[1]
-        keys.append(f.storage_key)
+        pairs.append((backend, f.storage_key))
         archive = f._lf.extra.get("archive")
         if archive is not None:  # the older version's bytes, kept under its own id
-            keys.append(archive)
-    for backend, keys in by_backend.values():
+            pairs.append((backend, archive))
+    for backend, keys in by_backend(pairs):
         backend.make_durable(keys)
 
 

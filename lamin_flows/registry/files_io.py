@@ -154,12 +154,17 @@ class Candidate:
         )
 
 
+def by_backend(pairs: Iterable[tuple[Any, str]]) -> list[tuple[Any, list[str]]]:
+    """(backend, key) pairs grouped per backend, for one call per storage: [(backend, keys), ...]."""
+    groups: dict[int, tuple[Any, list[str]]] = {}
+    for backend, key in pairs:
+        groups.setdefault(id(backend), (backend, []))[1].append(key)
+    return list(groups.values())
+
+
 def discard_staged(staged: Iterable[tuple[Any, str]]) -> None:
     """Remove staged copies, given as (backend, temp key): one ``discard_many`` per backend."""
-    by_backend: dict[int, tuple[Any, list[str]]] = {}
-    for backend, temp_key in staged:
-        by_backend.setdefault(id(backend), (backend, []))[1].append(temp_key)
-    for backend, keys in by_backend.values():
+    for backend, keys in by_backend(staged):
         backend.discard_many(keys)
 
 
