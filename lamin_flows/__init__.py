@@ -62,7 +62,9 @@ if TYPE_CHECKING:  # pragma: no cover
 _hooks.add_lazy("lamin_flows.tracking.events:files_saved", "files")
 _hooks.add_lazy("lamin_flows.tracking.events:run_ended", "runs")
 # file.view_lineage(): the walk lives in the tracking layer, which the registry never imports
-_hooks.provide("lineage", "lamin_flows.tracking.lineage:lineage_of")
+_hooks.provide("lineage", "lamin_flows.tracking.lineage_walk:lineage_of")
+# every registry class, loaded when code below the table modules first names one (registry.classes)
+_hooks.provide("schema", "lamin_flows.registry.tables")
 # the Prefect side of those events (the tasks layer, above tracking): imported by the sender thread
 _hooks.provide("prefect_events", "lamin_flows.tasks.events")
 

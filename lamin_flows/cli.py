@@ -200,7 +200,7 @@ def tree(
     as_csv: bool = CSV,
 ) -> None:
     """Show the registered files of the default storage as a tree."""
-    from lamin_flows.registry.view import build_tree, print_tree, tree_listing
+    from lamin_flows.registry.tree import build_tree, print_tree, tree_listing
 
     try:
         fmt = _output(as_json, as_csv)

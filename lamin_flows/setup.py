@@ -54,9 +54,9 @@ def _default_name(root: str) -> str:
 
 
 def _reset_caches() -> None:
-    from lamin_flows.registry import files_io
+    from lamin_flows.registry import storages
 
-    files_io._roots.clear()
+    storages._roots.clear()
 
 
 def _check_reachable(backend: Any) -> None:

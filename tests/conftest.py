@@ -21,7 +21,7 @@ PG_SERVER = os.environ.get("LAMIN_TEST_PG", "postgresql+psycopg://postgres@127.0
 
 def _reset_process_state() -> None:
     from lamin_flows.config import reset_settings
-    from lamin_flows.registry import files_io, instance
+    from lamin_flows.registry import instance, storages
     from lamin_flows.registry.db import dispose_all
     from lamin_flows.registry.migrate import forget
     from lamin_flows.storage import clear_backend_cache
@@ -31,7 +31,7 @@ def _reset_process_state() -> None:
     forget()
     reset_settings()
     clear_backend_cache()
-    files_io._roots.clear()
+    storages._roots.clear()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def registry_class(name: str) -> Any:
-    """The registry class called ``name`` ("File", "Run", ...)."""
-    from lamin_flows.registry.tables import REGISTRIES
+    """The registry class called ``name`` ("File", "Run", ...): see :mod:`lamin_flows.registry.classes`."""
+    from lamin_flows.registry.classes import registry_class as lookup
 
-    return REGISTRIES[name]
+    return lookup(name)

@@ -152,3 +152,31 @@ def read(engine: Engine) -> Iterator[Connection]:
     """A read-only connection (a deferred transaction that is rolled back)."""
     with engine.connect() as conn:
         yield conn
+
+
+# ---- key locks ---------------------------------------------------------------------------
+def lock_name(storage_id: str, storage_key: str) -> str:
+    """The advisory-lock name of one key of one storage (shared by saves and ``lamin verify``)."""
+    return f"{storage_id}:{storage_key}"
+
+
+# Names map onto a fixed number of lock slots (in lamin_flows' own advisory-lock class). One lock
+# per name ran PostgreSQL out of lock-table memory ("out of shared memory", the default table has
+# room for ~6,400 locks per server) as soon as one save held a few thousand new Files; with slots a
+# save holds at most LOCK_SLOTS locks. Two writers whose names share a slot merely take turns.
+LOCK_CLASS = 0x4C46  # "LF"
+LOCK_SLOTS = 256
+
+
+def lock_names(conn: Any, names: list[str]) -> None:
+    """Take PostgreSQL transaction-level advisory locks on ``names``, all at once and in a fixed order."""
+    if conn.dialect.name != "postgresql" or not names:
+        return
+    keys = sorted(set(names))
+    conn.execute(
+        sa.text(
+            "SELECT pg_advisory_xact_lock(:cls, slot) FROM"
+            " (SELECT DISTINCT hashtext(k) & :mask AS slot FROM unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS s"
+        ),
+        {"keys": keys, "cls": LOCK_CLASS, "mask": LOCK_SLOTS - 1},
+    )

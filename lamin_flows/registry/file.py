@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,25 +18,6 @@ from lamin_flows.storage.keys import storage_key
 
 if TYPE_CHECKING:
     from lamin_flows.storage.base import StorageBackend
-
-_COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".zip"}
-
-
-def _suffixes(name: str) -> list[str]:
-    # PurePosixPath(name).suffixes without building a path (~5 µs each, per registered file)
-    parts = [part for part in name.split("/") if part and part != "."]
-    base = parts[-1] if parts else ""
-    if base.endswith("."):
-        return []
-    return ["." + suffix for suffix in base.lstrip(".").split(".")[1:]]
-
-
-def suffix_of(name: str) -> str:
-    """The suffix that says what a file is: ``.csv``, or ``.tsv.gz`` for a compressed one."""
-    suffixes = _suffixes(name)
-    if len(suffixes) >= 2 and suffixes[-1] in _COMPRESSED and len(suffixes[-2]) <= 8:
-        return "".join(suffixes[-2:])
-    return suffixes[-1] if suffixes else ""
 
 
 class File(Record, table=True):
@@ -134,7 +114,7 @@ class File(Record, table=True):
     @classmethod
     def _construct(cls, data: Any = None, /, **kwargs: Any) -> File:
         from lamin_flows.errors import did_you_mean
-        from lamin_flows.registry import files_io
+        from lamin_flows.registry import files_io, storages
         from lamin_flows.registry.record import _check_record
 
         if "data" in kwargs:
@@ -168,7 +148,7 @@ class File(Record, table=True):
                 f"File {file.id} already holds this content and keeps its run {file.run_id}; run={run.id} was not"
                 " applied (use a new key for a new record)"
             )
-        pending = files_io.unsaved_storage(file.storage_id)
+        pending = storages.unsaved_storage(file.storage_id)
         if pending is not None:  # a new bucket: saved with the File, not before
             file._lf.related["storage"] = pending
         return file
@@ -246,7 +226,7 @@ class File(Record, table=True):
         return self.storage_key
 
     def _backend(self) -> StorageBackend:
-        from lamin_flows.registry.files_io import backend_for_storage_id
+        from lamin_flows.registry.storages import backend_for_storage_id
 
         return backend_for_storage_id(self.storage_id)
 
@@ -383,12 +363,11 @@ class File(Record, table=True):
         if ref is None or not self._lf.saved or self.run_id == ref.run_id:
             return
         from lamin_flows.registry import db, instance
-        from lamin_flows.registry.links import write_links
-        from lamin_flows.registry.models import Run
+        from lamin_flows.registry.persist import write_links
 
         try:
             with db.write(instance.current().engine) as conn:
-                write_links(conn, Run, "inputs", [(ref.run_id, self.id)], add=True)
+                write_links(conn, File, "input_of", [(self.id, ref.run_id)], add=True)
         except sa.exc.IntegrityError:  # another process deleted this File (or the Run) meanwhile
             from lamin_flows import _logging
 
@@ -462,7 +441,7 @@ class File(Record, table=True):
             limit: at most this many lines (None or 0: all); a "... and N more" line says what is left.
 
         Returns:
-            What was printed (entries, counts), see :class:`lamin_flows.registry.view.Tree`.
+            What was printed (entries, counts), see :class:`lamin_flows.registry.tree.Tree`.
 
         Raises:
             NoResultError: no registered key is under ``prefix``.
@@ -470,19 +449,6 @@ class File(Record, table=True):
         Example:
             >>> ln.File.tree("sample_001", level=1)
         """
-        from lamin_flows.registry.view import print_tree
+        from lamin_flows.registry.tree import print_tree
 
         return print_tree(prefix, level=level, limit=limit, storage=storage)
-
-
-def _discard_temp(backend: Any, temp_key: str) -> None:
-    try:
-        backend.discard(temp_key)
-    except Exception:  # interpreter shutdown or storage gone: `lamin verify --fix` cleans up  # noqa: BLE001
-        pass
-
-
-def attach_staged(file: File, backend: Any, staged: Any) -> None:
-    """Remember the temporary data of an unsaved File; it is removed if the File is dropped."""
-    file._lf.extra["staged"] = (backend, staged)
-    file._lf.extra["finalizer"] = weakref.finalize(file, _discard_temp, backend, staged.temp_key)

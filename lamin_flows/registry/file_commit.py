@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -28,12 +28,15 @@ from lamin_flows.errors import (
     ValidationError,
 )
 from lamin_flows.registry import db, instance
-from lamin_flows.registry.file import File, suffix_of
+from lamin_flows.registry.classes import file_class
 from lamin_flows.registry.file_precommit import is_precommitted
 from lamin_flows.registry.files_io import Candidate, by_backend, discard_staged, existing_matches
 from lamin_flows.registry.persist import delete_records, delete_rows, insert_records, update_records
 from lamin_flows.registry.sql import chunks, utcnow
-from lamin_flows.storage.keys import storage_key
+from lamin_flows.storage.keys import storage_key, suffix_of
+
+if TYPE_CHECKING:
+    from lamin_flows.registry.file import File
 
 
 # ---- saving -----------------------------------------------------------------------------
@@ -45,36 +48,9 @@ def _lock_keys(conn: Any, files: list[File]) -> None:
     """
     if conn.dialect.name != "postgresql":
         return  # before building thousands of names only to drop them
-    names = [lock_name(f.storage_id, f.storage_key) for f in files]
+    names = [db.lock_name(f.storage_id, f.storage_key) for f in files]
     names += [f"hash:{f.hash}" for f in files if f.hash and "staged" in f._lf.extra]
-    lock_names(conn, names)
-
-
-def lock_name(storage_id: str, storage_key: str) -> str:
-    """The advisory-lock name of one key of one storage (shared by saves and ``lamin verify``)."""
-    return f"{storage_id}:{storage_key}"
-
-
-# Names map onto a fixed number of lock slots (in lamin_flows' own advisory-lock class). One lock
-# per name ran PostgreSQL out of lock-table memory ("out of shared memory", the default table has
-# room for ~6,400 locks per server) as soon as one save held a few thousand new Files; with slots a
-# save holds at most LOCK_SLOTS locks. Two writers whose names share a slot merely take turns.
-LOCK_CLASS = 0x4C46  # "LF"
-LOCK_SLOTS = 256
-
-
-def lock_names(conn: Any, names: list[str]) -> None:
-    """Take PostgreSQL transaction-level advisory locks on ``names``, all at once and in a fixed order."""
-    if conn.dialect.name != "postgresql" or not names:
-        return
-    keys = sorted(set(names))
-    conn.execute(
-        sa.text(
-            "SELECT pg_advisory_xact_lock(:cls, slot) FROM"
-            " (SELECT DISTINCT hashtext(k) & :mask AS slot FROM unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS s"
-        ),
-        {"keys": keys, "cls": LOCK_CLASS, "mask": LOCK_SLOTS - 1},
-    )
+    db.lock_names(conn, names)
 
 
 def _commit_data(file: File, undo: list[Callable[[], None]], failures: list[str]) -> None:
@@ -268,13 +244,13 @@ def write_files(conn: Any, files: list[File], undo: list[Callable[[], None]]) ->
             for batch in chunks(ids):
                 conn.execute(demote, {"ids": batch, "now": utcnow()})
         if to_insert:
-            insert_records(conn, File, to_insert)
+            insert_records(conn, file_class(), to_insert)
         for f, p in archived:  # last, right before COMMIT: the key now holds the new version
             _overwrite(f, p, undo, failures)
         _make_durable(to_commit)  # after the last move, before the COMMIT that makes the records visible
     saved = [f for f in files if f._lf.saved]
     _refuse_data_changes(saved)
-    update_records(conn, File, saved)
+    update_records(conn, file_class(), saved)
 
 
 def _make_durable(files: list[File]) -> None:
@@ -323,7 +299,7 @@ def _renamed_latest(conn: Any, file: File) -> Any:
     renames = file._lf.extra.get("renames")
     if renames is None:
         return None
-    table = File.__table__
+    table = file_class().__table__
     row = conn.execute(sa.select(table).where(table.c.id == renames)).first()
     if row is None or not row.is_latest:
         raise StaleRecordError(
@@ -342,7 +318,7 @@ def _statement(name: str, dialect: str) -> Any:
     stmt = _STATEMENTS.get((name, dialect))
     if stmt is not None:
         return stmt
-    table = File.__table__
+    table = file_class().__table__
     version = table.c.version
     if name == "highest":  # the highest whole-number label of each line (ASCII digits, fits a BIGINT)
         numeric: sa.ColumnElement[bool]
@@ -525,7 +501,7 @@ def replace(file: File, data: Any) -> None:
     The older version keeps its record and its bytes (under ``.lamindb/<id><suffix>``).
     """
     from lamin_flows.registry.files_io import construct
-    from lamin_flows.registry.ownership import refuse_unowned
+    from lamin_flows.registry.storages import refuse_unowned
 
     if not file._lf.saved:
         raise ValidationError("replace() works on saved Files; for a new File just construct it with the new data")
@@ -546,7 +522,7 @@ def replace(file: File, data: Any) -> None:
     if file.key is not None and suffix != file.suffix:
         _replace_renaming(file, data, suffix)
         return
-    new = construct(File, data, key=None, name=file.name, description=file.description, revises=file)
+    new = construct(type(file), data, key=None, name=file.name, description=file.description, revises=file)
     if new._lf.saved:
         if new.id == file.id:
             _logging.info(f"File {file.id} already has this content; nothing replaced")
@@ -572,7 +548,7 @@ def _replace_renaming(file: File, data: Any, suffix: str) -> None:
     old_suffix = file.suffix or ""
     stem = file.key[: -len(old_suffix)] if old_suffix and file.key.endswith(old_suffix) else file.key
     new_key = user_key(stem + suffix)
-    table = File.__table__
+    table = file_class().__table__
     with db.read(instance.current().engine) as conn:
         taken = conn.execute(
             sa.select(table.c.id).where(
@@ -584,7 +560,7 @@ def _replace_renaming(file: File, data: Any, suffix: str) -> None:
             f"replace() would move {file.key!r} to {new_key!r} for the new format {suffix!r}, but File {taken.id}"
             " holds that key; replace that File instead, or save the data under another key. Nothing was replaced."
         )
-    new = construct(File, data, key=new_key, name=file.name, description=file.description)
+    new = construct(type(file), data, key=new_key, name=file.name, description=file.description)
     if new._lf.saved:
         raise ValidationError(
             f"this content is registered already as {new.key or new.id!r} (File {new.id}); nothing was replaced"
@@ -612,7 +588,7 @@ def delete(file: File, storage: bool | None) -> None:
             _logging.info(f"kept the data at {location}; file.delete(storage=True) also deletes it")
     if not file._lf.saved:
         return
-    from lamin_flows.registry.ownership import refuse_unowned
+    from lamin_flows.registry.storages import refuse_unowned
 
     if storage:
         refuse_unowned(
@@ -637,7 +613,7 @@ def delete(file: File, storage: bool | None) -> None:
 
 def _warn_if_read(file: File) -> None:
     """Say which Runs read a File about to be deleted: their lineage will show this input as deleted."""
-    link = File.metadata.tables["run_input"]
+    link = file_class().metadata.tables["run_input"]
     with db.read(instance.current().engine) as conn:
         runs = [r.run_id for r in conn.execute(sa.select(link.c.run_id).where(link.c.file_id == file.id).limit(4))]
     if runs:
@@ -660,7 +636,7 @@ def _promote(file: File, storage: bool) -> bool:
     from lamin_flows.registry import journal
 
     assert file.stem_id is not None  # the caller promotes only Files with a version line
-    table = File.__table__
+    table = file_class().__table__
     backend = file._backend()
     at_key = file.key is not None and _owned(file)
     own: str | None = storage_key(file.key, file.id, file.suffix, False)  # where the deleted version's bytes go
@@ -671,7 +647,7 @@ def _promote(file: File, storage: bool) -> bool:
         with db.write(instance.current().engine) as conn:
             if at_key:
                 assert file.key is not None
-                lock_names(conn, [lock_name(file.storage_id, file.key)])
+                db.lock_names(conn, [db.lock_name(file.storage_id, file.key)])
             current = conn.execute(sa.select(table.c.is_latest).where(table.c.id == file.id)).first()
             if current is None or not current.is_latest:
                 return False
@@ -711,7 +687,7 @@ def _promote(file: File, storage: bool) -> bool:
                     pass  # left by an interrupted delete: the same bytes (content checked by verify)
                 except FileNotFoundError:
                     own = None  # the key holds nothing: nothing to keep
-            delete_rows(conn, File, [file.id])
+            delete_rows(conn, type(file), [file.id])
             conn.execute(table.update().where(table.c.id == previous.id).values(is_latest=True, updated_at=utcnow()))
             if at_key:
                 assert file.key is not None
@@ -749,9 +725,9 @@ def _promote(file: File, storage: bool) -> bool:
 
 
 def _owned(file: File) -> bool:
-    """Whether ``file``'s storage may be written (see :func:`.ownership.refuse_unowned`); where it may not,
+    """Whether ``file``'s storage may be written (see :func:`.storages.refuse_unowned`); where it may not,
     deleting a latest version makes the earlier one the latest in the registry only, and says so."""
-    from lamin_flows.registry.ownership import storage_owned
+    from lamin_flows.registry.storages import storage_owned
 
     owned, root = storage_owned(file.storage_id)
     if not owned:

@@ -17,22 +17,23 @@ before COMMIT, the data at the key. Afterwards the trash copy and the journal ar
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from lamin_flows import _logging
 from lamin_flows.errors import StorageError, StoragePermissionError
 from lamin_flows.registry import db, instance
-from lamin_flows.registry.file import File
 from lamin_flows.registry.persist import delete_rows
 from lamin_flows.storage.base import new_temp_key
+
+if TYPE_CHECKING:
+    from lamin_flows.registry.file import File
 
 
 def delete_with_data(file: File, location: Any) -> None:
     """Delete ``file``'s record and its data at ``file.storage_key`` (see the module docstring)."""
     from lamin_flows.registry import journal
-    from lamin_flows.registry.file_commit import lock_name, lock_names
 
     backend, key = file._backend(), file.storage_key
     trash = new_temp_key(key.rpartition("/")[2], kind="deleted")
@@ -58,8 +59,8 @@ def delete_with_data(file: File, location: Any) -> None:
         except (PermissionError, StorageError) as error:
             raise _refused(file, location, error) from error
         with db.write(instance.current().engine) as conn:
-            lock_names(conn, [lock_name(file.storage_id, key)])
-            table = File.__table__
+            db.lock_names(conn, [db.lock_name(file.storage_id, key)])
+            table = type(file).__table__
             taken = (
                 key == file.key
                 and conn.execute(
@@ -71,7 +72,7 @@ def delete_with_data(file: File, location: Any) -> None:
                     )
                 ).first()
             )
-            delete_rows(conn, File, [file.id])
+            delete_rows(conn, type(file), [file.id])
             if taken:
                 _logging.warning(f"kept the data at {location}: File {taken.id} was saved under this key meanwhile")
             elif kept:

@@ -25,7 +25,7 @@ copying, and holds no lock that verify could wait for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -33,9 +33,12 @@ from lamin_flows import _logging
 from lamin_flows._parallel import map_batched
 from lamin_flows.config import get_settings
 from lamin_flows.registry import db, instance
-from lamin_flows.registry.file import File
+from lamin_flows.registry.classes import file_class
 from lamin_flows.registry.files_io import Candidate, existing_matches
 from lamin_flows.registry.sql import chunks, one_of
+
+if TYPE_CHECKING:
+    from lamin_flows.registry.file import File
 
 
 def _eligible(file: File) -> bool:
@@ -108,7 +111,7 @@ def _remove_unclaimed(backend: Any, storage_id: str, keys: list[str], failures: 
     """After a failed save: remove the objects it copied into place, unless a record uses one now."""
     if not keys:
         return
-    table = File.__table__
+    table = file_class().__table__
     claimed: set[str] = set()
     try:
         with db.read(instance.current().engine) as conn:

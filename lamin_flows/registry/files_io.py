@@ -10,6 +10,7 @@ write transaction, and undone if it fails) is :mod:`lamin_flows.registry.file_co
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -21,54 +22,14 @@ from lamin_flows import _logging
 from lamin_flows._ids import id20
 from lamin_flows.errors import NoResultError, StorageNotFoundError, ValidationError
 from lamin_flows.registry import db, instance
-from lamin_flows.registry.file import File, attach_staged, suffix_of
+from lamin_flows.registry.classes import file_class
 from lamin_flows.registry.persist import collector_paused
 from lamin_flows.registry.sql import chunks, one_of
+from lamin_flows.registry.storages import all_storages, backend_for_storage_id, locate, register_bucket, storage_options
+from lamin_flows.storage.keys import suffix_of
 
 if TYPE_CHECKING:
-    from lamin_flows.storage.base import StorageBackend
-
-_roots: dict[str, str] = {}
-
-
-# ---- storages ---------------------------------------------------------------------------
-def storage_options() -> dict[str, Any] | None:
-    """The current instance's storage options (endpoint, credentials), or None."""
-    return instance.current().config.storage_options or None
-
-
-def backend_for_storage_id(storage_id: str) -> StorageBackend:
-    """The storage backend of a Storage record id."""
-    from lamin_flows.registry.models import Storage
-    from lamin_flows.storage import get_backend
-
-    root = _roots.get(storage_id)
-    if root is None:
-        root = Storage.select(id=storage_id).one().root
-        _roots[storage_id] = root
-    return get_backend(root, storage_options())
-
-
-def _storages() -> list[Any]:
-    from lamin_flows.registry.models import Storage
-
-    instance.current().storage_id  # noqa: B018 - the property makes the default storage exist before we look
-    records = Storage.select().all()
-    for record in records:
-        _roots[record.id] = record.root
-    return records
-
-
-def locate(path_or_url: str) -> tuple[Any, str] | None:
-    """The Storage record whose root contains ``path_or_url`` and the key inside it."""
-    from lamin_flows.storage import get_backend
-
-    best = None
-    for storage in _storages():
-        key = get_backend(storage.root, storage_options()).relative_key(path_or_url)
-        if key is not None and (best is None or len(storage.root) > len(best[0].root)):
-            best = (storage, key)
-    return best
+    from lamin_flows.registry.file import File
 
 
 def find_file(key_or_id: str) -> File:
@@ -77,7 +38,7 @@ def find_file(key_or_id: str) -> File:
     Raises:
         NoResultError: Neither a key nor an id of a File.
     """
-    matches: list[File] = File.select(key=key_or_id).all() or File.select(id=key_or_id).all()
+    matches: list[File] = file_class().select(key=key_or_id).all() or file_class().select(id=key_or_id).all()
     if not matches:
         raise NoResultError(
             f"no File with key or id {key_or_id!r}; list keys with `lamin tree` or ln.File.select().df()"
@@ -88,38 +49,17 @@ def find_file(key_or_id: str) -> File:
     return matches[0]
 
 
-_unsaved_storages: dict[str, Any] = {}  # root -> Storage of a new bucket, saved with its first File
+def _discard_temp(backend: Any, temp_key: str) -> None:
+    try:
+        backend.discard(temp_key)
+    except Exception:  # interpreter shutdown or storage gone: `lamin verify --fix` cleans up  # noqa: BLE001
+        pass
 
 
-def unsaved_storage(storage_id: str) -> Any:
-    """The not yet saved Storage record with this id (a new bucket), or None."""
-    for record in _unsaved_storages.values():
-        if record.id == storage_id and not record._lf.saved:
-            return record
-    return None
-
-
-def _register_bucket(url: str) -> tuple[Any, str]:
-    """A Storage for the bucket of a cloud URL outside every known storage, and the URL's key.
-
-    The Storage is not written here: it is saved with the first File saved in it, so a failed
-    or unsaved construction leaves no row behind.
-    """
-    from lamin_flows.registry.models import Storage
-    from lamin_flows.storage import get_backend, root_of
-
-    protocol, rest = url.split("://", 1)
-    bucket = rest.split("/", 1)[0]
-    root = root_of(f"{protocol}://{bucket}")
-    record = _unsaved_storages.get(root)
-    if record is None or record._lf.saved:
-        # someone else's bucket: no owner marker is written, and nothing there is ever written or deleted
-        record = _unsaved_storages[root] = Storage(root=root, type=protocol, owned=False)
-        _logging.hint(f"{root} becomes a new storage location, read only, when the File is saved")
-    _roots[record.id] = record.root
-    key = get_backend(root, storage_options()).relative_key(url)
-    assert key is not None
-    return record, key
+def attach_staged(file: File, backend: Any, staged: Any) -> None:
+    """Remember the temporary data of an unsaved File; it is removed if the File is dropped."""
+    file._lf.extra["staged"] = (backend, staged)
+    file._lf.extra["finalizer"] = weakref.finalize(file, _discard_temp, backend, staged.temp_key)
 
 
 # ---- construction -----------------------------------------------------------------------
@@ -183,7 +123,7 @@ def _existing_rows(
 ) -> tuple[dict[tuple[str, str], Any], dict[str, Any], dict[str, Any]]:
     """The latest rows of the candidates' keys and version lines, and rows with a deduplicated
     candidate's hash."""
-    table = File.__table__
+    table = file_class().__table__
     latest = table.c.is_latest == sa.true()
     by_key: dict[tuple[str, str], Any] = {}
     by_stem: dict[str, Any] = {}
@@ -270,6 +210,7 @@ def _same_content(c: Candidate, row: Any) -> bool:
 def resolve(candidates: list[Candidate], description: str | None = None, version: str | None = None) -> list[File]:
     """Turn candidates into Files: existing records for known content, new unsaved Files otherwise
     (new versions where a key's latest version holds other content)."""
+    cls = file_class()
     rejected: list[Any] = []  # rows with a deduplicated candidate's hash but not its bytes
     try:
         with db.read(instance.current().engine) as conn:
@@ -296,14 +237,14 @@ def resolve(candidates: list[Candidate], description: str | None = None, version
                 _logging.warning(f"this content is registered already as {where}: returning that File")
             else:
                 _logging.hint(f"returning the existing {where}: same content")
-            out.append(File._from_row(row))
+            out.append(cls._from_row(row))
             continue
         twin = new_by_hash.get(c.hash) if _dedups(c) else None
         if twin is not None and _same_staged(c, twin):
             duplicates.append(c)
             out.append(twin)
             continue
-        file = File._build(  # the fast path of File(id=..., ...): thousands are made at once
+        file = cls._build(  # the fast path of File(id=..., ...): thousands are made at once
             {
                 "id": id20(),
                 "name": c.name,
@@ -368,7 +309,7 @@ def _warn_case_twins(keys: list[tuple[str, str]]) -> None:
         other = seen.setdefault((storage_id, key.lower()), key)
         if other != key:
             twins.append((key, other))
-    table = File.__table__
+    table = file_class().__table__
     by_storage: dict[str, dict[str, str]] = {}
     for storage_id, key in keys:
         by_storage.setdefault(storage_id, {})[key.lower()] = key
@@ -447,7 +388,7 @@ def _key_suffix(key: str | None, suffix: str) -> str:
 
 def _revised(revises: Any, key: str | None) -> tuple[str | None, str | None]:
     """The key and version line a new version of ``revises`` takes: (key, stem_id for key-less lines)."""
-    if not isinstance(revises, File) or not revises._lf.saved:
+    if not isinstance(revises, file_class()) or not revises._lf.saved:
         raise ValidationError(
             f"revises= takes a saved File, got {type(revises).__name__}: {revises!r}; e.g."
             " ln.File(new_data, revises=ln.File.select(key=...).one())"
@@ -507,7 +448,7 @@ def _construct(
     if isinstance(data, (str, os.PathLike)):
         text = os.fspath(data)
         if is_cloud(text):
-            storage, rel = locate(text) or _register_bucket(text)
+            storage, rel = locate(text) or register_bucket(text)
             refuse_managed(rel, text)
             if key is not None and key != rel:
                 raise ValidationError(
@@ -638,7 +579,7 @@ def _from_listing(folder: Path, listing: list[tuple[str, str]], key: str | None,
     rels = [rel for rel, _ in listing]
     found = locate(str(folder)) if key is None else None
     if found is None and key is None:  # the storage root itself: locate() finds no key for it
-        found = next(((s, "") for s in _storages() if s.root == str(folder)), None)
+        found = next(((s, "") for s in all_storages() if s.root == str(folder)), None)
     if found is None:
         return copy_in(folder, rels, user_key(key.rstrip("/")) if key else folder.name)
     storage, rel_dir = found  # inside a storage: registered in place, hashed, not copied

@@ -82,11 +82,11 @@ def provide(service: str, target: str) -> None:
     ``service``; it is imported on first use.
 
     This is how a registry method reaches code above it without importing it: the package root
-    says ``provide("lineage", "lamin_flows.tracking.lineage:lineage_of")`` and ``File.view_lineage``
+    says ``provide("lineage", "lamin_flows.tracking.lineage_walk:lineage_of")`` and ``File.view_lineage``
     calls :func:`provider` ``("lineage")``.
 
     Example:
-        >>> hooks.provide("lineage", "lamin_flows.tracking.lineage:lineage_of")
+        >>> hooks.provide("lineage", "lamin_flows.tracking.lineage_walk:lineage_of")
     """
     _providers[service] = target
 

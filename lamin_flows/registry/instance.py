@@ -130,9 +130,10 @@ class Instance:
 
     def storage_record(self) -> Any:
         """The Storage record of the default storage root (created if missing)."""
-        from lamin_flows.registry.models import Storage
+        from lamin_flows.registry.classes import registry_class
         from lamin_flows.storage import get_backend, is_cloud
 
+        Storage = registry_class("Storage")  # noqa: N806 - a class
         if self._storage_id is None:
             with self._lock:
                 root = self.config.storage_root
@@ -157,8 +158,9 @@ class Instance:
     def user_id(self) -> str:
         """Id of the current User (created from the login name on first write)."""
         if self._user_id is None:
-            from lamin_flows.registry.models import User
+            from lamin_flows.registry.classes import registry_class
 
+            User = registry_class("User")  # noqa: N806 - a class
             handle = get_settings().user_handle
             record = User.select(handle=handle).one_or_none()
             if record is None:
@@ -174,8 +176,9 @@ class Instance:
         """
         if self._user_id is not None:
             return self._user_id, None
-        from lamin_flows.registry.models import User
+        from lamin_flows.registry.classes import registry_class
 
+        User = registry_class("User")  # noqa: N806 - a class
         handle = get_settings().user_handle
         record = User.select(handle=handle).one_or_none()
         if record is not None:

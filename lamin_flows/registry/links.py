@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from lamin_flows.errors import ValidationError
+from lamin_flows.registry.persist import write_links
 
 if TYPE_CHECKING:
     from lamin_flows.registry.query import QuerySet
@@ -22,25 +23,6 @@ def _flatten(items: Iterable[Any]) -> list[Any]:
         else:
             out.append(item)
     return out
-
-
-def write_links(conn: Any, cls: Any, attr: str, pairs: list[tuple[str, str]], *, add: bool) -> None:
-    """Insert (ignoring existing) or delete link rows ``(owner_id, other_id)`` in one batch each."""
-    from lamin_flows.registry.sql import chunks, dialect_insert
-
-    if not pairs:
-        return
-    table_name, own, other, _ = cls._many_to_many[attr]
-    table = cls.metadata.tables[table_name]
-    pairs = list(dict.fromkeys(pairs))
-    if add:
-        rows = [{own: a, other: b} for a, b in pairs]
-        conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(), rows)
-    else:
-        for batch in chunks(pairs, 500):
-            conn.execute(
-                table.delete().where(sa.or_(*[sa.and_(table.c[own] == a, table.c[other] == b) for a, b in batch]))
-            )
 
 
 def link_many(owners: Iterable[Any], attr: str, others: Iterable[Any], *, add: bool = True) -> None:
@@ -73,7 +55,7 @@ class LinkManager:
         self.table_name, self.own_column, self.other_column, self.registry = owner._many_to_many[attr]
 
     def _other_class(self) -> Any:
-        from lamin_flows.registry import registry_class
+        from lamin_flows.registry.classes import registry_class
 
         return registry_class(self.registry)
 

@@ -238,9 +238,10 @@ def ordered(model: Any, names: list[str]) -> list[str]:
 
 def transform_names(ids: set[str]) -> dict[str, str]:
     """Transform id -> name, in one query per batch of ids."""
-    from lamin_flows.registry.models import Transform
+    from lamin_flows.registry.classes import registry_class
     from lamin_flows.registry.sql import chunks
 
+    Transform = registry_class("Transform")  # noqa: N806 - a class
     names: dict[str, str] = {}
     for batch in chunks(sorted(i for i in ids if i)):
         for t in Transform.select(id__in=batch).all():

@@ -36,7 +36,7 @@ def _fk(attr: str) -> property:
 
 def _reverse(registry: str, column: str) -> property:
     def getter(self: Record) -> Any:
-        from lamin_flows.registry import registry_class
+        from lamin_flows.registry.classes import registry_class
 
         return registry_class(registry).select(**{column: self.id})
 
@@ -96,7 +96,8 @@ class Storage(Record, table=True):
 
         from lamin_flows import _logging
         from lamin_flows.errors import ValidationError
-        from lamin_flows.registry import instance, registry_class
+        from lamin_flows.registry import instance
+        from lamin_flows.registry.classes import registry_class
         from lamin_flows.registry.persist import delete_records
 
         if not self._lf.saved:

@@ -22,13 +22,12 @@ from lamin_flows import _logging
 from lamin_flows._ids import id12
 from lamin_flows.errors import InstanceConflictError
 from lamin_flows.registry import db
+from lamin_flows.registry.classes import registry_class, table
 from lamin_flows.registry.sql import utcnow
 
 
 def _table() -> Any:
-    from lamin_flows.registry.tables import OWNERSHIP
-
-    return OWNERSHIP.__table__
+    return table("lamin_instance")
 
 
 def claim_database(engine: Any, name: str, *, share: bool = False) -> str:
@@ -106,10 +105,10 @@ def claim_storage(inst: Any, root: str, *, share: bool = False) -> None:
         StorageOwnedError: another instance owns it, or it lies inside or around another
             registered or owned root (sharing does not lift this).
     """
-    from lamin_flows.registry.models import Storage
     from lamin_flows.storage import get_backend, is_cloud
     from lamin_flows.storage.owner import check_nesting, claim
 
+    Storage = registry_class("Storage")  # noqa: N806 - a class
     options = inst.config.storage_options or None
     me = instance_id(inst)
     roots = [s.root for s in Storage.select().all()]
@@ -120,64 +119,17 @@ def claim_storage(inst: Any, root: str, *, share: bool = False) -> None:
         conn.execute(table.update().where(table.c.root == root, table.c.owned == sa.false()).values(owned=True))
 
 
-def refuse_unowned(storage_id: str, what: str, fix: str) -> None:
-    """Refuse to write or delete data in a storage this registry does not own.
-
-    A bucket that Files were registered in place from by URL is someone else's: lamin_flows
-    reads it, and never writes, overwrites or deletes objects there (nor save journals).
-
-    Args:
-        storage_id: the Storage of the data about to be written or deleted.
-        what: what would have been done, e.g. "delete the data of File X".
-        fix: what the user can do instead.
-
-    Raises:
-        StoragePermissionError: the Storage is registered as not owned (``owned`` false).
-
-    Example:
-        >>> refuse_unowned(file.storage_id, f"delete the data of File {file.id}", "...")  # doctest: +SKIP
-    """
-    from lamin_flows.errors import StoragePermissionError
-
-    owned, root = storage_owned(storage_id)
-    if not owned:
-        raise StoragePermissionError(
-            f"Cannot {what}: {root} was registered in place by URL and is not owned by this instance, so"
-            f" lamin_flows never writes or deletes anything there. Nothing was changed. {fix}"
-        )
-
-
-def storage_owned(storage_id: str) -> tuple[bool, str | None]:
-    """Whether this registry owns the Storage ``storage_id`` (may write and delete there), and its root.
-
-    Example:
-        >>> storage_owned(file.storage_id)  # doctest: +SKIP
-        (False, 's3://other-bucket')
-    """
-    from lamin_flows.registry import files_io, instance
-    from lamin_flows.registry.models import Storage
-
-    pending = files_io.unsaved_storage(storage_id)
-    if pending is not None:
-        return bool(pending.owned), str(pending.root)
-    table = Storage.__table__
-    with db.read(instance.current().engine) as conn:
-        row = conn.execute(sa.select(table.c.owned, table.c.root).where(table.c.id == storage_id)).first()
-    return (True, None) if row is None else (bool(row.owned), str(row.root))
-
-
 def release_storages(config: Any, engine: Any) -> None:
     """Take an instance off the markers of every root it registered (its registry is being deleted)."""
-    from lamin_flows.registry.models import Storage
     from lamin_flows.storage import get_backend, is_cloud
     from lamin_flows.storage.owner import release
 
     if config.instance_id is None:
         return
-    table = Storage.__table__
+    storage = table("storage")
     try:
         with db.read(engine) as conn:
-            roots = [str(r.root) for r in conn.execute(sa.select(table.c.root))]
+            roots = [str(r.root) for r in conn.execute(sa.select(storage.c.root))]
     except sa.exc.SQLAlchemyError:
         roots = [config.storage_root]
     options = config.storage_options or None

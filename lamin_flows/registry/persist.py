@@ -112,10 +112,25 @@ def write_group(conn: Any, cls: Any, records: list[Any], undo: list[Callable[[],
     update_records(conn, cls, [r for r in records if r._lf.saved])
 
 
+def write_links(conn: Any, cls: Any, attr: str, pairs: list[tuple[str, str]], *, add: bool) -> None:
+    """Insert (ignoring existing) or delete link rows ``(owner_id, other_id)`` in one batch each."""
+    if not pairs:
+        return
+    table_name, own, other, _ = cls._many_to_many[attr]
+    table = cls.metadata.tables[table_name]
+    pairs = list(dict.fromkeys(pairs))
+    if add:
+        rows = [{own: a, other: b} for a, b in pairs]
+        conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(), rows)
+    else:
+        for batch in chunks(pairs, 500):
+            conn.execute(
+                table.delete().where(sa.or_(*[sa.and_(table.c[own] == a, table.c[other] == b) for a, b in batch]))
+            )
+
+
 def flush_links(conn: Any, records: list[Any]) -> None:
     """Write the link rows queued by ``record.tags.add(...)`` on unsaved records."""
-    from lamin_flows.registry.links import write_links
-
     adds: dict[tuple[Any, str], list[Any]] = defaultdict(list)
     removes: dict[tuple[Any, str], list[Any]] = defaultdict(list)
     for record in records:
@@ -126,6 +141,11 @@ def flush_links(conn: Any, records: list[Any]) -> None:
         write_links(conn, cls, attr, pairs, add=True)
     for (cls, attr), pairs in removes.items():
         write_links(conn, cls, attr, pairs, add=False)
+
+
+def is_record(value: Any) -> bool:
+    """Whether ``value`` is a registry record (an object of a table class with the record state)."""
+    return hasattr(type(value), "__table__") and hasattr(type(value), "_lf")
 
 
 def _unique(records: Iterable[Any]) -> list[Any]:
@@ -177,12 +197,11 @@ def save_records(records: Iterable[Any]) -> None:
 def _save_records(records: Iterable[Any]) -> None:
     """:func:`save_records` with the collector as it is."""
     from lamin_flows.registry import instance
-    from lamin_flows.registry.record import Record
 
     records = _unique(records)
     parents: list[tuple[Any, str, Any]] = []  # (record, foreign key column, unsaved record it points to)
     for record in records:
-        if not isinstance(record, Record):
+        if not is_record(record):
             raise TypeError(f"ln.save() takes records, got {type(record).__name__}: {record!r}")
         related = record._lf.related
         if related and not record._lf.saved:
@@ -293,14 +312,12 @@ def _commit_failed(engine: Any, inserted: list[Any], exc: BaseException) -> bool
 DELETED_INPUTS = "deleted_inputs"  # the run.meta entry naming the inputs of a Run that were deleted since
 
 
-def remember_deleted_inputs(conn: Any, file_ids: Sequence[str]) -> None:
+def remember_deleted_inputs(conn: Any, file_cls: Any, file_ids: Sequence[str]) -> None:
     """Runs that read Files about to be deleted note them in ``run.meta["deleted_inputs"]`` (id, key,
     version, hash), in the caller's transaction, so their lineage shows the input as deleted instead
     of silently dropping it. One query per batch of Files, one batched UPDATE per batch of Runs."""
-    from lamin_flows.registry.file import File
-    from lamin_flows.registry.models import Run
-
-    link, file, run = File.metadata.tables["run_input"], File.__table__, Run.__table__
+    tables = file_cls.metadata.tables
+    link, file, run = tables["run_input"], file_cls.__table__, tables["run"]
     notes: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for batch in chunks(list(file_ids)):
         stmt = (
@@ -326,7 +343,7 @@ def remember_deleted_inputs(conn: Any, file_ids: Sequence[str]) -> None:
 def delete_rows(conn: Any, cls: Any, ids: list[str]) -> None:
     """Delete the rows ``ids`` of a registry and their link rows, in the caller's transaction."""
     if cls.__name__ == "File":
-        remember_deleted_inputs(conn, ids)
+        remember_deleted_inputs(conn, cls, ids)
     for link_table, own_column, _, _ in cls._many_to_many.values():
         link = cls.metadata.tables[link_table]
         for batch in chunks(ids):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,11 +48,13 @@ class Q:
         negated.negated = True
         return negated
 
-    def compile(self, model: Any) -> Any:
-        """The SQL expression of this filter on ``model``'s table."""
-        from lamin_flows.registry.query import compile_filter
+    def compile(self, model: Any, leaf: Callable[[Any, str, Any], Any]) -> Any:
+        """The SQL expression of this filter on ``model``'s table.
 
-        parts = [c.compile(model) if isinstance(c, Q) else compile_filter(model, c[0], c[1]) for c in self.children]
+        ``leaf(model, "field__lookup", value)`` compiles one filter
+        (:func:`lamin_flows.registry.query.compile_filter`, which is what QuerySet passes).
+        """
+        parts = [c.compile(model, leaf) if isinstance(c, Q) else leaf(model, c[0], c[1]) for c in self.children]
         if parts:
             expression = parts[0] if len(parts) == 1 else (sa.or_ if self.connector == "or" else sa.and_)(*parts)
         else:

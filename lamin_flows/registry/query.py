@@ -153,7 +153,7 @@ def field_names(cls: Any) -> list[str]:
 
 def compile_filter(cls: Any, expression: str, value: Any) -> Any:
     """Turn ``field__lookup=value`` into a SQL expression on ``cls``'s table."""
-    from lamin_flows.registry import registry_class
+    from lamin_flows.registry.classes import registry_class
 
     parts = expression.split("__")
     lookup = "exact"
@@ -269,7 +269,7 @@ class QuerySet:
                     f"select() takes ln.Q(...) objects and field=value filters, got {query!r};"
                     " e.g. select(ln.Q(suffix='.csv') | ln.Q(suffix='.tsv'))"
                 )
-            new._clauses.append(query.compile(self.model))
+            new._clauses.append(query.compile(self.model, compile_filter))
         new._clauses.extend(compile_filter(self.model, k, v) for k, v in filters.items())
         version_fields = getattr(self.model, "_version_fields", ())
         if new._latest_only and any(name.split("__", 1)[0] in version_fields for name in filters):

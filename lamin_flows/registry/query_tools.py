@@ -140,7 +140,8 @@ def delete(queryset: Any, storage: bool = False) -> int:
 
 def add_related_columns(queryset: Any, frame: Any, include: list[str]) -> None:
     """Add ``relation__field`` columns to a ``.df()``: one value per row, a list for many-to-many."""
-    from lamin_flows.registry import db, instance, registry_class
+    from lamin_flows.registry import db, instance
+    from lamin_flows.registry.classes import registry_class
 
     model = queryset.model
     ids = list(frame.index)

@@ -16,6 +16,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelMetaclass
 
 from lamin_flows.errors import did_you_mean
+from lamin_flows.registry.classes import register, registry_class
 from lamin_flows.registry.sql import utcnow
 
 if TYPE_CHECKING:
@@ -32,6 +33,11 @@ class RecordMeta(SQLModelMetaclass):
     unknown keyword or a missing required field raises before anything is made, and the record
     is filled by the fast path of :meth:`Record._build`.
     """
+
+    def __init__(cls, classname: str, bases: Any, namespace: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(classname, bases, namespace, **kwargs)
+        if getattr(cls, "__table__", None) is not None:  # a registry (a table), not the Record base
+            register(cls)
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         if getattr(cls, "__table__", None) is None:
@@ -242,8 +248,6 @@ class Record(SQLModel, metaclass=RecordMeta):
         cached = self._lf.related.get(attr)
         if cached is not None and cached.id == fk:
             return cached
-        from lamin_flows.registry import registry_class
-
         record = registry_class(registry).select(id=fk).one_or_none()
         self._lf.related[attr] = record
         return record
@@ -365,8 +369,6 @@ def _check_record(cls: Any, attr: str, registry: str, value: Any, *, saved: bool
 
 
 def _unpickle(registry: str, values: dict[str, Any], saved: bool) -> Any:
-    from lamin_flows.registry import registry_class
-
     cls = registry_class(registry)
     record = SQLModelMetaclass.__call__(cls, **values)
     if saved:

@@ -54,10 +54,10 @@ class FileRow:
 
 
 def _select(conn: Any) -> Any:
-    from lamin_flows.registry.file import File
+    from lamin_flows.registry.classes import file_class
     from lamin_flows.registry.models import FileStat
 
-    table, stats = File.__table__, FileStat.__table__
+    table, stats = file_class().__table__, FileStat.__table__
     columns = [
         table.c[name]
         for name in ("id", "storage_id", "key", "suffix", "is_latest", "size", "hash", "hash_type", "version")
@@ -114,7 +114,7 @@ def problems(rows: Iterable[FileRow]) -> dict[str, str]:
     Local files are stat'ed and hashed only where the stat cache does not vouch for them; the
     rows of files hashed now are written back in one transaction.
     """
-    from lamin_flows.registry.files_io import backend_for_storage_id
+    from lamin_flows.registry.storages import backend_for_storage_id
     from lamin_flows.storage.local import LocalBackend
 
     found: dict[str, str] = {}
@@ -204,7 +204,7 @@ def current_hash(path: str) -> str | None:
     matches it (stat cache first, rehash otherwise), else the hash of the data now. None: no
     File is registered at that path.
     """
-    from lamin_flows.registry.files_io import locate
+    from lamin_flows.registry.storages import locate
 
     found = locate(path)
     if found is None:

@@ -199,3 +199,23 @@ def is_temp_key(key: str) -> bool:
         True
     """
     return key.startswith(TMP_PREFIX)
+
+
+_COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".zip"}
+
+
+def _suffixes(name: str) -> list[str]:
+    # PurePosixPath(name).suffixes without building a path (~5 µs each, per registered file)
+    parts = [part for part in name.split("/") if part and part != "."]
+    base = parts[-1] if parts else ""
+    if base.endswith("."):
+        return []
+    return ["." + suffix for suffix in base.lstrip(".").split(".")[1:]]
+
+
+def suffix_of(name: str) -> str:
+    """The suffix that says what a file is: ``.csv``, or ``.tsv.gz`` for a compressed one."""
+    suffixes = _suffixes(name)
+    if len(suffixes) >= 2 and suffixes[-1] in _COMPRESSED and len(suffixes[-2]) <= 8:
+        return "".join(suffixes[-2:])
+    return suffixes[-1] if suffixes else ""

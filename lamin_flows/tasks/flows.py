@@ -255,7 +255,7 @@ def _list_folder(landing: str) -> tuple[str, list[str]]:
 
 
 def _list_bucket(landing: str) -> list[str]:
-    from lamin_flows.registry.files_io import storage_options
+    from lamin_flows.registry.storages import storage_options
     from lamin_flows.storage import MANAGED_PREFIX, get_backend
 
     backend = get_backend(landing, storage_options())

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from lamin_flows.tracking import resolvers as _resolvers  # noqa: F401  (registers the Prefect resolver)
 from lamin_flows.tracking.decorator import tracked
-from lamin_flows.tracking.lineage import LineageGraph, lineage_of
+from lamin_flows.tracking.lineage import LineageGraph
+from lamin_flows.tracking.lineage_walk import lineage_of
 from lamin_flows.tracking.runs import RunContext, context
 from lamin_flows.tracking.script import finish, track
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from lamin_flows.errors import ValidationError
 
 if TYPE_CHECKING:
-    from lamin_flows.registry.file import File
+    pass
 
 MAX_DEPTH = 50
 REUSES_SHOWN = 3  # cached Runs shown per reused Run (the latest)
@@ -298,7 +298,7 @@ def _mermaid_text(text: str) -> str:
 
 
 def _human(size: int | None) -> str:
-    from lamin_flows.registry.view import _human as human
+    from lamin_flows.registry.listing import human_size as human
 
     return human(size)
 
@@ -332,26 +332,3 @@ def _add_reuses(graph: LineageGraph, run_ids: list[str], transforms: dict[str, A
             node = _run_node(run, transforms.get(run.transform_id), None)
             graph.add(Node(node.id, "run", node.label, f"{node.detail}, reuses run {run.reused_id[:8]}"))
             graph.reuses.append(Edge(node.id, f"run:{run.reused_id}"))
-
-
-def lineage_of(file: File, *, max_depth: int = MAX_DEPTH) -> LineageGraph:
-    """Walk upstream from ``file`` and return its lineage graph.
-
-    Args:
-        file: a saved File.
-        max_depth: how many Run levels to follow before stopping (``graph.truncated`` says so).
-
-    Returns:
-        A :class:`LineageGraph`.
-
-    Example:
-        >>> lineage_of(ln.File.select(key="reports/nightly.parquet").one()).to_mermaid()
-    """
-    from lamin_flows.tracking.lineage_walk import walk_upstream
-
-    if not file.is_saved:
-        raise ValidationError(f"{file!r} is not saved yet: save it first, then ask for its lineage")
-    graph = LineageGraph(root=f"file:{file.id}")
-    graph.add(_file_node(file))
-    walk_upstream(graph, [file], max_depth=max_depth)
-    return graph

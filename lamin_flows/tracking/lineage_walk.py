@@ -153,15 +153,36 @@ def lineage_of_run(run: Run, *, max_depth: int = MAX_DEPTH, downstream: bool = F
 
 
 def lineage_of_file(file: File, *, max_depth: int = MAX_DEPTH, downstream: bool = False) -> LineageGraph:
-    """:func:`~lamin_flows.tracking.lineage.lineage_of`, and with ``downstream=True`` the Runs
+    """:func:`lineage_of`, and with ``downstream=True`` the Runs
     that read the File, what they wrote, and so on.
 
     Example:
         >>> lineage_of_file(ln.File.select(key="raw/a.csv").one(), downstream=True)
     """
-    from lamin_flows.tracking.lineage import lineage_of
-
     graph = lineage_of(file, max_depth=max_depth)
     if downstream:
         walk_downstream(graph, [file.id], max_depth=max_depth)
+    return graph
+
+
+def lineage_of(file: File, *, max_depth: int = MAX_DEPTH) -> LineageGraph:
+    """Walk upstream from ``file`` and return its lineage graph.
+
+    Args:
+        file: a saved File.
+        max_depth: how many Run levels to follow before stopping (``graph.truncated`` says so).
+
+    Returns:
+        A :class:`LineageGraph`.
+
+    Example:
+        >>> lineage_of(ln.File.select(key="reports/nightly.parquet").one()).to_mermaid()
+    """
+    from lamin_flows.errors import ValidationError
+
+    if not file.is_saved:
+        raise ValidationError(f"{file!r} is not saved yet: save it first, then ask for its lineage")
+    graph = LineageGraph(root=f"file:{file.id}")
+    graph.add(_file_node(file))
+    walk_upstream(graph, [file], max_depth=max_depth)
     return graph

@@ -315,7 +315,7 @@ class _Schemas:
 
 
 def _read_parquet_schema(row: Mapping[str, Any]) -> list[tuple[str, str]] | None:
-    from lamin_flows.registry.files_io import backend_for_storage_id
+    from lamin_flows.registry.storages import backend_for_storage_id
 
     try:
         import pyarrow.parquet as pq

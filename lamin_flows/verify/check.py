@@ -44,7 +44,7 @@ class StorageCheck:
         self.report.fixed.append(Finding(kind, self.root, key, None, detail))
 
     def run(self) -> None:
-        from lamin_flows.registry.files_io import storage_options
+        from lamin_flows.registry.storages import storage_options
         from lamin_flows.storage import get_backend, is_cloud
         from lamin_flows.storage.keys import is_temp_key
 
@@ -144,7 +144,7 @@ class StorageCheck:
     def _settle(self, journal_key: str, document: dict[str, Any]) -> None:
         """Classify one journal under the save's own locks; with fix, roll it back or drop it."""
         from lamin_flows.registry import db, journal
-        from lamin_flows.registry.file_commit import lock_name, lock_names
+        from lamin_flows.registry.db import lock_name, lock_names
 
         entries = [e for e in document["files"] if isinstance(e, dict) and isinstance(e.get("key"), str)]
         swaps = [e for e in entries if isinstance(e.get("previous"), dict)]

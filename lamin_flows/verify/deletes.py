@@ -24,8 +24,8 @@ def is_delete_journal(document: dict[str, Any]) -> bool:
 def settle_delete(check: Any, journal_key: str, document: dict[str, Any]) -> None:
     """Classify (and with ``check.fix``, settle) one delete journal, under the key's locks."""
     from lamin_flows.registry import db, journal
+    from lamin_flows.registry.db import lock_name, lock_names
     from lamin_flows.registry.file import File
-    from lamin_flows.registry.file_commit import lock_name, lock_names
 
     entries = [e for e in document["files"] if isinstance(e.get("key"), str) and isinstance(e.get("trash"), str)]
     who = f"from {document.get('host')} (pid {document.get('pid')}, {document.get('created_at')})"
