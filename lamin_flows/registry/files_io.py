@@ -1,5 +1,5 @@
-"""How data comes into File records: where a path lies, and constructing Files from paths,
-folders and objects.
+"""How data comes into File records: constructing Files from paths, folders and objects
+(where a path lies, in which Storage, is :mod:`lamin_flows.registry.storages`).
 
 New data is written to a temporary key when the File is constructed (hashing while copying,
 so it is read once), which is how construction knows the hash and can return the existing

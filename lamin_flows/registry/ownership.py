@@ -4,7 +4,8 @@ An instance has an id, kept in its registry database (table ``lamin_instance``) 
 settings file. ``ln.setup.init`` claims the database (a second instance of another name on the
 same PostgreSQL database is refused) and the storage root (the marker of
 :mod:`lamin_flows.storage.owner`); attaching another Storage claims that root too. Sharing is
-explicit: ``share=True`` adds the instance next to the owner instead of refusing it.
+explicit: ``share=True`` adds the instance next to the owner instead of refusing it. Which
+Storage this registry may write to is :func:`lamin_flows.registry.storages.storage_owned`.
 
 Example:
     >>> from lamin_flows.registry import instance, ownership

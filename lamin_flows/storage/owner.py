@@ -181,7 +181,8 @@ def check_nesting(root: str, other_roots: list[str], backend_for: Any, instance_
 def _owned_below(
     root: str, instance_id: str, max_depth: int = 3, max_folders: int = 10_000
 ) -> tuple[str, list[dict[str, str]]] | None:
-    """A folder below a local root (a few levels down, a bounded number of folders) that another instance owns."""
+    """A folder below a local root (``max_depth`` levels down, at most ``max_folders`` folders, with a
+    warning past that bound) that another instance owns."""
     level = [Path(root)]
     seen = 0
     for _ in range(max_depth):
@@ -199,6 +200,11 @@ def _owned_below(
                     return os.fspath(path), entries
                 below.append(path)
             if seen > max_folders:
+                _logging.warning(
+                    f"{root} has more than {max_folders:,} folders within {max_depth} levels: only the first"
+                    f" {max_folders:,} were checked for another registry's storage. If one may lie deeper in"
+                    " this folder, set up the instance on that subfolder instead."
+                )
                 return None
         level = below
     return None

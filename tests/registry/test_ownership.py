@@ -232,3 +232,20 @@ def test_a_bucket_registered_in_place_is_read_only(s3_bucket, s3_endpoint, moto_
     ln.settings.storage = f"s3://{theirs}"  # attached on purpose: claimed, and ours from now on
     assert ln.Storage.select(root=f"s3://{theirs}").one().owned is True
     assert client.head_object(Bucket=theirs, Key=".lamindb/_owner.json")
+
+
+def test_the_local_search_below_a_root_is_bounded_and_says_so(tmp_path, capsys):
+    from lamin_flows.storage.owner import _owned_below
+
+    marker = json.dumps({"format": "lamin_flows.owner/1", "instances": [{"id": "other", "name": "eve"}]})
+    owned = tmp_path / "root" / "z" / "lab"
+    (owned / ".lamindb").mkdir(parents=True)
+    (owned / ".lamindb" / "_owner.json").write_text(marker)
+    for i in range(5):
+        (tmp_path / "root" / f"many{i}").mkdir()
+    root = str(tmp_path / "root")
+    assert _owned_below(root, "me") == (str(owned), [{"id": "other", "name": "eve"}])
+    capsys.readouterr()
+    assert _owned_below(root, "me", max_folders=2) is None  # stopped before z/lab
+    assert "more than 2 folders" in capsys.readouterr().err  # and said so: the check is not complete
+    assert _owned_below(root, "me", max_depth=1) is None  # z/lab is two levels down
