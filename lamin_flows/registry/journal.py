@@ -62,12 +62,18 @@ def write(backend: StorageBackend, storage_id: str, entries: list[dict[str, Any]
     }
     text = json.dumps(document, separators=(",", ":"))
 
+    # A cloud journal is durable once its upload returns; the local file it is uploaded from is a
+    # scratch copy, removed right after, so flushing it (and its folder) would only cost time.
+    local = backend.protocol == "local"
+
     def writer(path: Path) -> None:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())  # on disk before any data is moved: it must outlive a crash
-        sync_folder(str(path.parent))  # and its name, or a crash can keep the moved data but lose the journal
+            if local:
+                handle.flush()
+                os.fsync(handle.fileno())  # on disk before any data is moved: it must outlive a crash
+        if local:
+            sync_folder(str(path.parent))  # and its name, or a crash can keep the moved data but lose the journal
 
     return backend.write_temp(writer, "-save" + JOURNAL_SUFFIX).temp_key
 

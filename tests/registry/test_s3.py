@@ -168,3 +168,35 @@ def test_cli_init_on_a_bucket(moto_server, tmp_path):
         assert f"s3://{name}/prefix" in info.stdout
         missing = run_cli("init", "--storage", "s3://not-a-bucket-here", home=home)
         assert missing.returncode == 1 and "not-a-bucket-here" in missing.stderr
+
+
+def test_a_cloud_save_journal_is_uploaded_without_flushing_its_scratch_copy(bucket, moto_server, tmp_path, monkeypatch):
+    # The journal is durable once its PUT returns; its local scratch file is removed right after.
+    import os
+
+    from lamin_flows.registry import journal
+
+    flushed: list[str] = []
+    writing = []  # non-empty while journal.write runs
+    real_fsync = os.fsync
+    monkeypatch.setattr(journal, "sync_folder", lambda path: flushed.append(path))
+    monkeypatch.setattr(journal.os, "fsync", lambda fd: (writing and flushed.append(f"fd {fd}"), real_fsync(fd))[1])
+    written: list[dict] = []
+    original = journal.write
+
+    def write(backend, storage_id, entries, **kwargs):
+        writing.append(1)
+        try:
+            key = original(backend, storage_id, entries, **kwargs)
+        finally:
+            writing.clear()
+        written.append(journal.read(backend, key))  # stored, complete, before any data moves
+        return key
+
+    monkeypatch.setattr(journal, "write", write)
+    source = tmp_path / "j.csv"
+    source.write_text("j\n")
+    file = ln.File(source, key="results/j.csv").save()
+    assert [e["key"] for d in written for e in d["files"]] == ["results/j.csv"]
+    assert flushed == []
+    assert keys_in(moto_server, bucket) == ["project/results/j.csv"] and file.is_saved  # the journal is gone again
