@@ -247,7 +247,7 @@ def _columns(values: list[str] | None) -> list[str] | None:
 def _list_records(
     registry: str, filters: list[str], columns: list[str] | None, limit: int, order_by: str, fmt: str, width: int | None
 ) -> None:
-    from lamin_flows.registry import registry_class
+    from lamin_flows.registry.classes import registry_class
     from lamin_flows.registry.listing import check_columns, listing_of
 
     model = registry_class(registry)

@@ -299,7 +299,7 @@ def _renamed_latest(conn: Any, file: File) -> Any:
     renames = file._lf.extra.get("renames")
     if renames is None:
         return None
-    table = file_class().__table__
+    table = type(file).__table__
     row = conn.execute(sa.select(table).where(table.c.id == renames)).first()
     if row is None or not row.is_latest:
         raise StaleRecordError(
@@ -548,7 +548,7 @@ def _replace_renaming(file: File, data: Any, suffix: str) -> None:
     old_suffix = file.suffix or ""
     stem = file.key[: -len(old_suffix)] if old_suffix and file.key.endswith(old_suffix) else file.key
     new_key = user_key(stem + suffix)
-    table = file_class().__table__
+    table = type(file).__table__
     with db.read(instance.current().engine) as conn:
         taken = conn.execute(
             sa.select(table.c.id).where(
@@ -613,7 +613,7 @@ def delete(file: File, storage: bool | None) -> None:
 
 def _warn_if_read(file: File) -> None:
     """Say which Runs read a File about to be deleted: their lineage will show this input as deleted."""
-    link = file_class().metadata.tables["run_input"]
+    link = type(file).metadata.tables["run_input"]
     with db.read(instance.current().engine) as conn:
         runs = [r.run_id for r in conn.execute(sa.select(link.c.run_id).where(link.c.file_id == file.id).limit(4))]
     if runs:
@@ -636,7 +636,7 @@ def _promote(file: File, storage: bool) -> bool:
     from lamin_flows.registry import journal
 
     assert file.stem_id is not None  # the caller promotes only Files with a version line
-    table = file_class().__table__
+    table = type(file).__table__
     backend = file._backend()
     at_key = file.key is not None and _owned(file)
     own: str | None = storage_key(file.key, file.id, file.suffix, False)  # where the deleted version's bytes go

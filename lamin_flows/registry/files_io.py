@@ -38,7 +38,8 @@ def find_file(key_or_id: str) -> File:
     Raises:
         NoResultError: Neither a key nor an id of a File.
     """
-    matches: list[File] = file_class().select(key=key_or_id).all() or file_class().select(id=key_or_id).all()
+    files = file_class()
+    matches: list[File] = files.select(key=key_or_id).all() or files.select(id=key_or_id).all()
     if not matches:
         raise NoResultError(
             f"no File with key or id {key_or_id!r}; list keys with `lamin tree` or ln.File.select().df()"

@@ -158,14 +158,11 @@ class Instance:
     def user_id(self) -> str:
         """Id of the current User (created from the login name on first write)."""
         if self._user_id is None:
-            from lamin_flows.registry.classes import registry_class
-
-            User = registry_class("User")  # noqa: N806 - a class
-            handle = get_settings().user_handle
-            record = User.select(handle=handle).one_or_none()
-            if record is None:
-                record = User(handle=handle, name=handle).save()
-            self._user_id = record.id
+            user_id, new = self.user_for_save()
+            if new is not None:
+                self._user_id = new.save().id  # a concurrent first save of the same handle: its row
+            else:
+                self._user_id = user_id
         return self._user_id
 
     def user_for_save(self) -> tuple[str, Any]:
